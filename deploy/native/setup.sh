@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Idempotent native set-up for a Debian 12 machine with no Docker engine:
+# PostgreSQL 15 + TimescaleDB (built from Debian 13's source package), Redis and the
+# project's own Mosquitto instance (auth + ACLs) on loopback. Skips whatever is done.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+state_dir="${ELDERCARE_STATE_DIR:-/var/lib/eldercare}"
+pg_version=15
+pg_config="/usr/lib/postgresql/$pg_version/bin/pg_config"
+sudo_cmd=""
+[ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+
+log() { printf '[setup] %s\n' "$*"; }
+
+apt_updated=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$apt_updated" -eq 0 ]; then $sudo_cmd apt-get update -qq; apt_updated=1; fi
+  log "installing ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+ensure_packages() {
+  apt_install postgresql-$pg_version postgresql-client-$pg_version redis-server mosquitto \
+    mosquitto-clients python3-venv
+}
+
+ensure_postgres_running() {
+  if ! pg_lsclusters -h | awk '{print $4}' | grep -q online; then
+    log "starting PostgreSQL $pg_version"
+    $sudo_cmd pg_ctlcluster --skip-systemctl-redirect $pg_version main start
+  fi
+}
+
+timescaledb_installed() {
+  [ -f "$($pg_config --pkglibdir)/timescaledb.so" ]
+}
+
+build_timescaledb() {
+  timescaledb_installed && return 0
+  log "building TimescaleDB from Debian 13's source package (apache-only build)"
+  local list=/etc/apt/sources.list.d/eldercare-trixie-src.list
+  # Source only: nothing is ever installed or upgraded from trixie.
+  if [ ! -f "$list" ]; then
+    echo "deb-src http://deb.debian.org/debian trixie main" | $sudo_cmd tee "$list" >/dev/null
+    apt_updated=0
+  fi
+  apt_install dpkg-dev postgresql-server-dev-$pg_version cmake gcc make libssl-dev
+  if [ "$apt_updated" -eq 0 ]; then $sudo_cmd apt-get update -qq; apt_updated=1; fi
+  local build_dir
+  build_dir="$(mktemp -d)"
+  chmod 755 "$build_dir"  # apt-get source drops privileges to _apt
+  (
+    cd "$build_dir"
+    apt-get source --download-only -qq timescaledb >/dev/null
+    dpkg-source -x --no-check ./timescaledb_*.dsc src >/dev/null
+    cd src
+    ./bootstrap -DAPACHE_ONLY=ON -DREGRESS_CHECKS=OFF -DTAP_CHECKS=OFF -DWARNINGS_AS_ERRORS=OFF \
+      -DPG_CONFIG="$pg_config" >/dev/null
+    make -C build -j"$(nproc)" >/dev/null
+    $sudo_cmd make -C build install >/dev/null
+  )
+  rm -rf "$build_dir"
+}
+
+ensure_timescaledb_preloaded() {
+  local conf_dir="/etc/postgresql/$pg_version/main/conf.d"
+  local conf="$conf_dir/eldercare-timescaledb.conf"
+  if [ ! -f "$conf" ]; then
+    log "enabling timescaledb in shared_preload_libraries"
+    $sudo_cmd mkdir -p "$conf_dir"
+    printf "shared_preload_libraries = 'timescaledb'\ntimescaledb.telemetry_level = off\n" \
+      | $sudo_cmd tee "$conf" >/dev/null
+    $sudo_cmd pg_ctlcluster --skip-systemctl-redirect $pg_version main restart
+  fi
+}
+
+ensure_database() {
+  local db="${ELDERCARE_DB_NAME:-eldercare}"
+  if ! $sudo_cmd -u postgres psql -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" 2>/dev/null | grep -q 1; then
+    if [ -z "$sudo_cmd" ]; then
+      su postgres -c "createdb '$db'"
+    else
+      sudo -u postgres createdb "$db"
+    fi
+  fi
+}
+
+ensure_redis_running() {
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    log "starting Redis"
+    $sudo_cmd mkdir -p /var/lib/redis /var/log/redis
+    $sudo_cmd redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" \
+      --appendonly no --dir /var/lib/redis --logfile /var/log/redis/eldercare.log
+  fi
+}
+
+ensure_broker_running() {
+  # The project's broker is its own instance (auth + ACLs) beside any anonymous one the
+  # machine may already run on 1883; its files live under $state_dir/mosquitto.
+  "$repo/deploy/mosquitto/start-native.sh" "$state_dir/mosquitto"
+}
+
+ensure_packages
+build_timescaledb
+ensure_postgres_running
+ensure_timescaledb_preloaded
+ensure_database
+ensure_redis_running
+ensure_broker_running
+log "native services ready"

@@ -1,0 +1,1 @@
+"""Shared plumbing for every service: settings, database, Redis, broker files, CLI."""

@@ -1,0 +1,14 @@
+"""Redis client for hot state (latest band state, streams)."""
+
+from __future__ import annotations
+
+import redis
+
+from eldercare.settings import Settings
+
+
+def connect_redis(settings: Settings) -> redis.Redis:
+    """Open a Redis client; keys are namespaced with settings.redis_prefix by callers."""
+    return redis.Redis.from_url(
+        settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5
+    )

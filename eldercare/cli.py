@@ -1,0 +1,103 @@
+"""The `eldercare` command: migrate, ingest, simulate, alerting, api, run."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from eldercare.logs import configure_logging
+from eldercare.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    from eldercare.db import connect
+    from eldercare.migrate import apply_all
+
+    settings = load_settings()
+    with connect(settings) as conn:
+        applied = apply_all(conn)
+    log.info("migrations applied: %s", ", ".join(applied) or "none (up to date)")
+    return 0
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from ingest.service import run_ingest
+
+    overrides = {"ingest_client_id": args.client_id} if args.client_id else {}
+    return run_ingest(load_settings(**overrides))
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from simulators.cli import run_simulation
+
+    return run_simulation(load_settings(), args)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from eldercare.supervisor import run_services
+
+    if cmd_migrate(args) != 0:
+        return 1
+    services: dict[str, list[str]] = {"ingest": ["ingest"]}
+    services.update(_later_services())
+    services["simulate"] = ["simulate", "--bands", str(args.bands), "--register"]
+    return run_services(services)
+
+
+def _later_services() -> dict[str, list[str]]:
+    """Services added by later capabilities, present once their package provides them."""
+    services = {}
+    for name, module in (("alerting", "alerting.service"), ("api", "api.server")):
+        try:
+            __import__(module)
+        except ModuleNotFoundError:
+            continue
+        services[name] = [name]
+    return services
+
+
+def cmd_alerting(_args: argparse.Namespace) -> int:
+    from alerting.service import run_alerting
+
+    return run_alerting(load_settings())
+
+
+def cmd_api(_args: argparse.Namespace) -> int:
+    from api.server import run_api
+
+    return run_api(load_settings())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="eldercare", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
+    ingest = sub.add_parser("ingest", help="MQTT -> TimescaleDB ingest service")
+    ingest.add_argument("--client-id", help="MQTT client id (one per ingest process)")
+    ingest.set_defaults(func=cmd_ingest)
+    simulate = sub.add_parser("simulate", help="simulated wristbands")
+    from simulators.cli import add_arguments
+
+    add_arguments(simulate)
+    simulate.set_defaults(func=cmd_simulate)
+    sub.add_parser("alerting", help="anomaly engine and escalation").set_defaults(
+        func=cmd_alerting
+    )
+    sub.add_parser("api", help="HTTP API and duty console").set_defaults(func=cmd_api)
+    run = sub.add_parser("run", help="migrate, then run every service with a simulated fleet")
+    run.add_argument("--bands", type=int, default=50, help="size of the simulated fleet")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(load_settings().log_level)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

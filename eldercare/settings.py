@@ -1,0 +1,89 @@
+"""One place for configuration: environment variables prefixed ELDERCARE_."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_MARK = "dev-"
+
+
+class MqttTarget(BaseModel):
+    """Host, port and credentials parsed from an mqtt:// URL."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+
+
+def parse_mqtt_url(url: str) -> MqttTarget:
+    """Split `mqtt://user:pass@host:port` into its parts."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "tcp"):
+        raise ValueError(f"MQTT URL must start with mqtt://, got scheme {parts.scheme!r}")
+    return MqttTarget(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 1883,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+    )
+
+
+class Settings(BaseSettings):
+    """Every setting the services read; see README for what each one does."""
+
+    model_config = SettingsConfigDict(env_prefix="ELDERCARE_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+
+    database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/eldercare")
+    redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
+    redis_prefix: str = "eldercare:"
+    mqtt_url: SecretStr = SecretStr("mqtt://ingest:dev-ingest-secret@127.0.0.1:1884")
+    simulator_mqtt_url: SecretStr = SecretStr(
+        "mqtt://simulator:dev-simulator-secret@127.0.0.1:1884"
+    )
+    api_mqtt_url: SecretStr = SecretStr("mqtt://api:dev-api-secret@127.0.0.1:1884")
+    broker_state_dir: str = "/var/lib/eldercare/mosquitto"
+
+    ingest_client_id: str = "eldercare-ingest-1"
+    ingest_share_group: str = "ingest"
+    ingest_session_expiry_s: int = 7 * 24 * 3600
+    ingest_receive_maximum: int = 2000
+    ingest_batch_max_messages: int = 1000
+    ingest_batch_max_age_ms: int = 50
+    ingest_metrics_port: int = 9101
+    ingest_max_sample_age_s: int = 7 * 24 * 3600
+    ingest_max_clock_skew_s: int = 300
+
+    @cached_property
+    def mqtt(self) -> MqttTarget:
+        return parse_mqtt_url(self.mqtt_url.get_secret_value())
+
+    @cached_property
+    def simulator_mqtt(self) -> MqttTarget:
+        return parse_mqtt_url(self.simulator_mqtt_url.get_secret_value())
+
+    @cached_property
+    def api_mqtt(self) -> MqttTarget:
+        return parse_mqtt_url(self.api_mqtt_url.get_secret_value())
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.environment != "production":
+            return self
+        for name in ("mqtt_url", "simulator_mqtt_url", "api_mqtt_url", "database_url"):
+            if PLACEHOLDER_MARK in getattr(self, name).get_secret_value():
+                raise ValueError(f"ELDERCARE_{name.upper()} still holds a development secret")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, with explicit overrides for tests."""
+    return Settings(**overrides)  # type: ignore[arg-type]

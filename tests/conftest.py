@@ -1,0 +1,105 @@
+"""Fixtures over real services: a fresh TimescaleDB database, Redis and a project broker."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+from eldercare.imei import make_imei
+from eldercare.migrate import apply_all
+from eldercare.registry import register_devices
+from eldercare.settings import Settings
+from tests.support import services
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    try:
+        return services.postgres_admin_url()
+    except services.ServiceUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_admin_url: str) -> Iterator[str]:
+    url = services.create_database(postgres_admin_url)
+    with psycopg.connect(url) as conn:
+        apply_all(conn)
+    yield url
+    services.drop_database(postgres_admin_url, url)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    try:
+        return services.redis_url()
+    except services.ServiceUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.ThrowawayBroker]:
+    state_dir = tmp_path_factory.mktemp("broker")
+    state_dir.chmod(0o755)
+    instance = services.ThrowawayBroker(state_dir=state_dir)
+    try:
+        instance.start()
+    except services.ServiceUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, redis_url: str, broker: services.ThrowawayBroker) -> Settings:
+    """Settings pointing every service at the test instances."""
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        redis_url=redis_url,
+        redis_prefix=f"test-{uuid.uuid4().hex[:8]}:",
+        mqtt_url=broker.url("ingest"),
+        simulator_mqtt_url=broker.url("simulator"),
+        api_mqtt_url=broker.url("api"),
+        broker_state_dir=str(broker.state_dir),
+        ingest_client_id=f"ingest-test-{uuid.uuid4().hex[:8]}",
+        ingest_metrics_port=0,
+    )
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+_serials = iter(range(uuid.uuid4().int % 500_000, 10**6))
+
+
+@pytest.fixture
+def new_band_ids(db: psycopg.Connection):
+    """Factory: register `n` fresh bands and return their IMEIs."""
+
+    def make(n: int = 1) -> list[str]:
+        ids = [make_imei(next(_serials)) for _ in range(n)]
+        register_devices(db, ids)
+        return ids
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
