@@ -83,6 +83,40 @@ class Settings(BaseSettings):
                 raise ValueError(f"ELDERCARE_{name.upper()} still holds a development secret")
         return self
 
+    # --- alerting ---
+    # Engines split bands by crc32(device_id) % shard_count; each shard has its own consumer
+    # group on the stored stream, so replicas of one shard share that shard's entries.
+    alerting_shard_index: int = 0
+    alerting_shard_count: int = 1
+    alerting_consumer_name: str = "alerting-1"
+    alerting_tick_s: float = 5.0  # time-driven rules (offline, not worn, dwell, inactivity)
+    alerting_sweep_s: float = 30.0  # re-read the hypertables past the watermark
+    alerting_lookback_s: int = 3600  # telemetry and fixes the vitals/geofence rules look at
+    alerting_band_interval_s: int = 60  # expected reporting interval of a band
+    alerting_escalation_grace_s: int = 120  # watchdog: a step this late raises its own alert
+    alerting_storm_min: int = 5  # this many held notifications to one recipient become one
+    alerting_webhook_timeout_s: float = 5.0
+    alerting_retry_max_s: float = 60.0
+    alerting_community_gateway_url: str = "http://127.0.0.1:18081/notify"
+    alerting_community_gateway_secret: SecretStr = SecretStr("dev-community-gateway-secret")
+    alerting_family_gateway_url: str = "http://127.0.0.1:18082/notify"
+    alerting_family_gateway_secret: SecretStr = SecretStr("dev-family-gateway-secret")
+    alerting_gateway_120_url: str = "http://127.0.0.1:18120/dispatch"
+    alerting_gateway_120_secret: SecretStr = SecretStr("dev-gateway-120-secret")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_alerting_secrets(self) -> Settings:
+        if self.environment != "production":
+            return self
+        for name in (
+            "alerting_community_gateway_secret",
+            "alerting_family_gateway_secret",
+            "alerting_gateway_120_secret",
+        ):
+            if getattr(self, name).get_secret_value().startswith(PLACEHOLDER_MARK):
+                raise ValueError(f"ELDERCARE_{name.upper()} still holds a development secret")
+        return self
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment, with explicit overrides for tests."""

@@ -1,0 +1,190 @@
+"""Send what the outbox holds: webhooks (signed), the console and change streams (Redis).
+
+Each row is sent while its row lock is held and marked in the same transaction, so a crash
+between send and record leaves the row pending and it is sent again with the same
+idempotency key (receivers discard repeats). 2xx = delivered; 4xx other than 429 = failed,
+recorded, not retried; anything else is retried with capped exponential backoff and jitter.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+import orjson
+import psycopg
+import redis
+from psycopg.types.json import Jsonb
+
+from eldercare.settings import Settings
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_CHANNELS = ("gateway_120", "community_gateway", "family_gateway")
+REDIS_CHANNELS = ("console", "changes")
+ALL_CHANNELS = WEBHOOK_CHANNELS + REDIS_CHANNELS
+STREAM_MAXLEN = 100_000
+
+
+def sign(body: bytes, secret: str) -> str:
+    """The X-Eldercare-Signature header value: HMAC-SHA256 of the body, hex."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Outcome:
+    delivered: bool
+    retry: bool
+    error: str | None = None
+
+
+class Dispatcher:
+    """Delivers outbox rows of the given channels; `run_once` is one pass with a given clock."""
+
+    def __init__(self, settings: Settings, redis_client: redis.Redis,
+                 http: httpx.Client | None = None,
+                 rng: Callable[[], float] = random.random):  # fmt: skip
+        self.settings = settings
+        self.redis = redis_client
+        self.http = http or httpx.Client(timeout=settings.alerting_webhook_timeout_s)
+        self.rng = rng
+        self.prefix = settings.redis_prefix
+        self.webhooks = {
+            "gateway_120": (settings.alerting_gateway_120_url,
+                            settings.alerting_gateway_120_secret.get_secret_value()),
+            "community_gateway": (settings.alerting_community_gateway_url,
+                                  settings.alerting_community_gateway_secret.get_secret_value()),
+            "family_gateway": (settings.alerting_family_gateway_url,
+                               settings.alerting_family_gateway_secret.get_secret_value()),
+        }  # fmt: skip
+
+    def run_once(
+        self, conn: psycopg.Connection, *, now: datetime, channels=ALL_CHANNELS, limit: int = 500
+    ) -> int:
+        """Group storm-held rows, then send every due row once; return rows delivered."""
+        self.group_held(conn, now=now)
+        delivered = 0
+        for channel in channels:
+            for _ in range(limit):
+                sent = self._send_next(conn, channel, now)
+                if sent is None:
+                    break
+                delivered += sent
+        return delivered
+
+    def _send_next(self, conn: psycopg.Connection, channel: str, now: datetime) -> int | None:
+        with conn.transaction():
+            row = conn.execute(
+                """SELECT outbox_id, idempotency_key, payload, attempts, alert_id FROM outbox
+                   WHERE channel = %s AND status = 'pending' AND next_attempt_at <= %s
+                   ORDER BY priority, outbox_id LIMIT 1 FOR UPDATE SKIP LOCKED""",
+                (channel, now),
+            ).fetchone()
+            if row is None:
+                return None
+            outbox_id, key, payload, attempts, alert_id = row
+            outcome = self.send(channel, key, payload)
+            if outcome.delivered:
+                conn.execute(
+                    """UPDATE outbox SET status = 'delivered', delivered_at = %s,
+                       attempts = attempts + 1, last_error = NULL WHERE outbox_id = %s""",
+                    (now, outbox_id),
+                )
+                return 1
+            if outcome.retry:
+                backoff = min(self.settings.alerting_retry_max_s, 2.0 ** min(attempts, 16))
+                backoff *= 0.5 + 0.5 * self.rng()
+                conn.execute(
+                    """UPDATE outbox SET attempts = attempts + 1, last_error = %s,
+                       next_attempt_at = %s WHERE outbox_id = %s""",
+                    (outcome.error, now + timedelta(seconds=backoff), outbox_id),
+                )
+                return 0
+            conn.execute(
+                """UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = %s
+                   WHERE outbox_id = %s""",
+                (outcome.error, outbox_id),
+            )
+            if alert_id is not None and channel != "changes":
+                from alerting.alerts.service import record
+
+                record(conn, alert_id=alert_id, at=now, actor="dispatcher",
+                       kind="delivery_failed", data={"channel": channel, "error": outcome.error,
+                                                     "idempotency_key": key})  # fmt: skip
+            log.error("outbox %s to %s failed permanently: %s", outbox_id, channel, outcome.error)
+            return 0
+
+    def send(self, channel: str, key: str, payload: dict) -> Outcome:
+        """Deliver one message; never raises for delivery problems."""
+        if channel in REDIS_CHANNELS:
+            stream = f"{self.prefix}alerts:{'console' if channel == 'console' else 'changes'}"
+            try:
+                self.redis.xadd(
+                    stream, {"idempotency_key": key, "data": orjson.dumps(payload)},
+                    maxlen=STREAM_MAXLEN, approximate=True,
+                )  # fmt: skip
+            except redis.RedisError as exc:
+                return Outcome(False, True, f"redis: {exc}")
+            return Outcome(True, False)
+        url, secret = self.webhooks[channel]
+        body = orjson.dumps(payload)
+        headers = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": key,
+            "X-Eldercare-Signature": sign(body, secret),
+            "X-Eldercare-Channel": channel,
+        }
+        try:
+            response = self.http.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            return Outcome(False, True, f"{type(exc).__name__}: {exc}")
+        if 200 <= response.status_code < 300:
+            return Outcome(True, False)
+        error = f"HTTP {response.status_code}"
+        retry = response.status_code == 429 or response.status_code >= 500
+        return Outcome(False, retry, error)
+
+    def group_held(self, conn: psycopg.Connection, *, now: datetime) -> int:
+        """Release storm-held rows: groups of storm_min or more become one grouped message."""
+        with conn.transaction():
+            rows = conn.execute(
+                """SELECT outbox_id, channel, group_key, payload, priority FROM outbox
+                   WHERE status = 'held' AND next_attempt_at <= %s
+                   ORDER BY outbox_id FOR UPDATE SKIP LOCKED""",
+                (now,),
+            ).fetchall()
+            groups: dict[tuple[str, str], list] = {}
+            for row in rows:
+                groups.setdefault((row[1], row[2]), []).append(row)
+            for (channel, group_key), members in groups.items():
+                ids = [m[0] for m in members]
+                if len(members) < self.settings.alerting_storm_min:
+                    conn.execute(
+                        "UPDATE outbox SET status = 'pending' WHERE outbox_id = ANY(%s)", (ids,)
+                    )
+                    continue
+                key = f"group-{channel}-{ids[0]}-{ids[-1]}-{len(ids)}"
+                first = members[0][3]
+                payload = {
+                    "target": first.get("target"), "role": first.get("role"),
+                    "grouped": True, "group_key": group_key, "count": len(members),
+                    "alerts": [m[3].get("alert") for m in members], "idempotency_key": key,
+                }  # fmt: skip
+                group_id = conn.execute(
+                    """INSERT INTO outbox (idempotency_key, channel, priority, payload, status,
+                           group_key, created_at, next_attempt_at)
+                       VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s) RETURNING outbox_id""",
+                    (key, channel, min(m[4] for m in members), Jsonb(payload), group_key, now, now),
+                ).fetchone()[0]
+                conn.execute(
+                    """UPDATE outbox SET status = 'grouped', grouped_into = %s
+                       WHERE outbox_id = ANY(%s)""",
+                    (group_id, ids),
+                )
+            return len(rows)

@@ -1,0 +1,292 @@
+"""The engine: load recent data of many bands into arrays, run every rule, apply findings.
+
+Bands are split between engine processes by crc32(device_id) % shard_count.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import psycopg
+
+from alerting.alerts import service as alerts
+from alerting.geo.fences import FenceSet, FenceSpec, build_fence_set
+from alerting.rules.common import CRITICAL, Finding, Fleet, sort_by_band_time
+from alerting.rules.device import evaluate_device_health, evaluate_inactivity
+from alerting.rules.geofence import Fixes, evaluate_geofences
+from alerting.rules.thresholds import Params, load_overrides
+from alerting.rules.vitals import Telemetry, evaluate_vitals
+from eldercare.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EVENT_RULES = {"sos": "SOS button pressed", "fall": "Fall detected"}
+
+
+def shard_of(device_id: str, shard_count: int) -> int:
+    """The engine shard that owns a band."""
+    return zlib.crc32(device_id.encode()) % max(shard_count, 1)
+
+
+def _ms(dt: datetime) -> int:
+    return int(dt.timestamp() * 1000)
+
+
+def _col(rows: list[tuple], i: int, dtype=float) -> np.ndarray:
+    return np.array([r[i] for r in rows], dtype=dtype) if rows else np.zeros(0, dtype=dtype)
+
+
+class Engine:
+    """One engine shard's view of the fleet and its rules."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.fleet: Fleet | None = None
+        self.params: Params | None = None
+        self.fences: FenceSet | None = None
+        self.baseline: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+    def owns(self, device_id: str) -> bool:
+        s = self.settings
+        return shard_of(device_id, s.alerting_shard_count) == s.alerting_shard_index
+
+    # --- context ------------------------------------------------------------------------
+
+    def refresh(self, conn: psycopg.Connection, *, now: datetime) -> None:
+        """Reload bands, residents, overrides, fences and baselines (cheap; once a minute)."""
+        rows = conn.execute(
+            """SELECT d.device_id, coalesce(r.resident_id, -1), coalesce(r.living_alone, false),
+                      coalesce(r.disabled, false), coalesce(r.low_income, false),
+                      coalesce(r.timezone, 'Asia/Shanghai')
+               FROM devices d LEFT JOIN residents r USING (resident_id)
+               WHERE d.state = 'active' ORDER BY d.device_id"""
+        ).fetchall()
+        rows = [r for r in rows if self.owns(r[0])]
+        offsets = {}
+        for tz in {r[5] for r in rows}:
+            try:
+                offset = now.astimezone(ZoneInfo(tz)).utcoffset() or timedelta(0)
+            except (KeyError, ValueError):
+                offset = timedelta(hours=8)
+            offsets[tz] = int(offset.total_seconds() * 1000)
+        self.fleet = Fleet(
+            device_ids=np.array([r[0] for r in rows], dtype=object).astype(str)
+            if rows else np.zeros(0, dtype="<U15"),
+            resident_ids=_col(rows, 1, np.int64),
+            living_alone=_col(rows, 2, bool),
+            disabled=_col(rows, 3, bool),
+            low_income=_col(rows, 4, bool),
+            utc_offset_ms=np.array([offsets[r[5]] for r in rows], dtype=np.int64),
+        )  # fmt: skip
+        self.params = Params(self.fleet.resident_ids, load_overrides(conn))
+        self.fences = build_fence_set(self._load_fences(conn))
+        self.baseline = self._load_baselines(conn)
+
+    def _load_fences(self, conn) -> list[FenceSpec]:
+        residents = [int(r) for r in np.unique(self.fleet.resident_ids) if r >= 0]
+        rows = conn.execute(
+            """SELECT geofence_id, resident_id, shape, center_lat, center_lon, radius_m, polygon,
+                      input_crs, active_from, active_until
+               FROM geofences WHERE enabled AND resident_id = ANY(%s)""",
+            (residents,),
+        ).fetchall()
+
+        def minute(t) -> int:
+            return -1 if t is None else t.hour * 60 + t.minute
+
+        return [
+            FenceSpec(fence_id=r[0], resident_id=r[1], shape=r[2], center_lat=r[3],
+                      center_lon=r[4], radius_m=r[5], ring=(r[6][0] if r[6] else None),
+                      input_crs=r[7], active_from_min=minute(r[8]),
+                      active_until_min=minute(r[9]))
+            for r in rows
+        ]  # fmt: skip
+
+    def _load_baselines(self, conn):
+        n = len(self.fleet.device_ids)
+        mean, std, ok = np.full((n, 24), np.nan), np.full((n, 24), np.nan), np.zeros((n, 24), bool)
+        rows = conn.execute(
+            "SELECT resident_id, hour, hr_mean, hr_std, days FROM resident_baselines"
+        ).fetchall()
+        if not rows or n == 0:
+            return mean, std, ok
+        res, hour = _col(rows, 0, np.int64), _col(rows, 1, np.int64)
+        order = np.argsort(self.fleet.resident_ids)
+        pos = np.searchsorted(self.fleet.resident_ids[order], res)
+        pos = np.clip(pos, 0, n - 1)
+        hit = self.fleet.resident_ids[order][pos] == res
+        codes = order[pos][hit]  # one band per resident (the first bound)
+        mean[codes, hour[hit]] = _col(rows, 2)[hit]
+        std[codes, hour[hit]] = _col(rows, 3)[hit]
+        days = _col(rows, 4)[hit]
+        ok[codes, hour[hit]] = days >= self.params.per_band("baseline_min_days")[codes]
+        return mean, std, ok
+
+    # --- loading ------------------------------------------------------------------------
+
+    def _codes(self, device_ids: list[str] | None) -> tuple[list[str], np.ndarray]:
+        if device_ids is None:
+            return list(self.fleet.device_ids), np.arange(len(self.fleet.device_ids))
+        codes = self.fleet.codes_of(device_ids)
+        keep = codes >= 0
+        return [d for d, k in zip(device_ids, keep, strict=True) if k], codes[keep]
+
+    def load_telemetry(self, conn, device_ids: list[str], since: datetime, now: datetime) -> Telemetry:
+        """Samples of the given bands since `since`, as sorted columns."""
+        rows = conn.execute(
+            """SELECT device_id, (extract(epoch FROM t) * 1000)::bigint, hr, sbp, dbp, steps,
+                      CASE WHEN worn IS NULL THEN NULL WHEN worn THEN 1 ELSE 0 END
+               FROM telemetry_samples WHERE device_id = ANY(%s) AND t >= %s AND received_at <= %s""",
+            (device_ids, since, now),
+        ).fetchall()
+        codes = self.fleet.codes_of([r[0] for r in rows])
+        tel = Telemetry(codes, _col(rows, 1, np.int64), *(_col(rows, i) for i in range(2, 7)))
+        return tel.take(sort_by_band_time(tel.codes, tel.t_ms))
+
+    def load_fixes(self, conn, device_ids: list[str], since: datetime, now: datetime) -> Fixes:
+        """Fixes of the given bands since `since`, as sorted columns (WGS-84)."""
+        rows = conn.execute(
+            """SELECT device_id, (extract(epoch FROM t) * 1000)::bigint, lat, lon, acc_m
+               FROM location_fixes WHERE device_id = ANY(%s) AND t >= %s AND received_at <= %s""",
+            (device_ids, since, now),
+        ).fetchall()
+        codes = self.fleet.codes_of([r[0] for r in rows])
+        fixes = Fixes(codes, _col(rows, 1, np.int64), _col(rows, 2), _col(rows, 3), _col(rows, 4))
+        return fixes.take(sort_by_band_time(fixes.codes, fixes.t_ms))
+
+    def _open_flags(self, conn, rule: str) -> np.ndarray:
+        rows = conn.execute(
+            "SELECT DISTINCT device_id FROM alerts WHERE rule = %s AND status <> 'resolved'",
+            (rule,),
+        ).fetchall()
+        flags = np.zeros(len(self.fleet.device_ids), dtype=bool)
+        codes = self.fleet.codes_of([r[0] for r in rows])
+        flags[codes[codes >= 0]] = True
+        return flags
+
+    def _device_state(self, conn):
+        n = len(self.fleet.device_ids)
+        last_seen = np.full(n, -1, dtype=np.int64)
+        online, battery = np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
+        charging = np.zeros(n, dtype=bool)
+        rows = conn.execute(
+            """SELECT s.device_id, (extract(epoch FROM s.received_at) * 1000)::bigint,
+                      s.online, s.battery, coalesce(s.charging, false),
+                      (SELECT (extract(epoch FROM max(x.received_at)) * 1000)::bigint
+                       FROM (SELECT received_at FROM telemetry_samples ts
+                             WHERE ts.device_id = s.device_id ORDER BY t DESC LIMIT 1) x)
+               FROM device_status s WHERE s.device_id = ANY(%s)""",
+            (list(self.fleet.device_ids),),
+        ).fetchall()
+        if rows:
+            codes = self.fleet.codes_of([r[0] for r in rows])
+            ok = codes >= 0
+            seen = np.maximum(_col(rows, 1, np.int64), _col([(r[5] or -1,) for r in rows], 0, np.int64))
+            last_seen[codes[ok]] = seen[ok]
+            online[codes[ok]] = _col(rows, 2, np.int64)[ok]
+            battery[codes[ok]] = np.array([np.nan if r[3] is None else r[3] for r in rows])[ok]
+            charging[codes[ok]] = _col(rows, 4, bool)[ok]
+        # Bands that sent samples but no status yet still count as seen.
+        return last_seen, online, battery, charging
+
+    # --- evaluation ---------------------------------------------------------------------
+
+    def evaluate_bands(
+        self, conn, *, now: datetime, device_ids: list[str] | None = None
+    ) -> list[Finding]:
+        """Vitals, wear and geofence findings for the given bands (all of the shard if None)."""
+        ids, _ = self._codes(device_ids)
+        if not ids:
+            return []
+        since = now - timedelta(seconds=self.settings.alerting_lookback_s)
+        tel = self.load_telemetry(conn, ids, since, now)
+        fixes = self.load_fixes(conn, ids, since, now)
+        _, _, _, charging = self._device_state(conn)
+        mean, std, ok = self.baseline
+        now_ms = _ms(now)
+        found = evaluate_vitals(
+            self.fleet, self.params, tel, now_ms, baseline_hr=mean, baseline_std=std,
+            baseline_ok=ok, charging=charging,
+            open_not_worn=self._open_flags(conn, "band_not_worn"),
+        )  # fmt: skip
+        found += evaluate_geofences(self.fleet, self.params, self.fences, fixes, now_ms)
+        return found
+
+    def evaluate_health(self, conn, *, now: datetime) -> list[Finding]:
+        """Offline and low-battery findings for the whole shard."""
+        last_seen, online, battery, charging = self._device_state(conn)
+        return evaluate_device_health(
+            self.fleet, self.params, _ms(now), self.settings.alerting_band_interval_s,
+            last_seen_ms=last_seen, online=online, battery=battery, charging=charging,
+            open_offline=self._open_flags(conn, "device_offline"),
+            open_battery=self._open_flags(conn, "low_battery"),
+        )  # fmt: skip
+
+    def evaluate_inactivity(self, conn, *, now: datetime) -> list[Finding]:
+        """Inactivity findings for residents living alone."""
+        ids = [str(d) for d in self.fleet.device_ids[self.fleet.living_alone]]
+        if not ids:
+            return []
+        rows = conn.execute(
+            """SELECT device_id, (extract(epoch FROM t) * 1000)::bigint, steps
+               FROM telemetry_samples WHERE device_id = ANY(%s) AND t >= %s
+               AND steps IS NOT NULL AND received_at <= %s""",
+            (ids, now - timedelta(hours=24), now),
+        ).fetchall()
+        codes, t = self.fleet.codes_of([r[0] for r in rows]), _col(rows, 1, np.int64)
+        order = sort_by_band_time(codes, t)
+        return evaluate_inactivity(self.fleet, self.params, _ms(now), codes=codes[order],
+                                   t_ms=t[order], steps=_col(rows, 2)[order])  # fmt: skip
+
+    @staticmethod
+    def findings_from_events(events: list[dict]) -> list[Finding]:
+        """SOS and fall events become findings at once, bypassing every window."""
+        found = []
+        for e in events:
+            kind = e.get("type")
+            if kind in EVENT_RULES:
+                found.append(Finding(
+                    rule=kind, device_id=e["device_id"], observed_at_ms=int(e["t_ms"]),
+                    severity=CRITICAL, title=EVENT_RULES[kind],
+                    details={"event_id": e["event_id"]}, lat=e.get("lat"), lon=e.get("lon"),
+                    acc_m=e.get("acc_m"), source_event_id=e["event_id"],
+                ))  # fmt: skip
+        return found
+
+    def load_events_since(self, conn, *, since: datetime) -> tuple[list[dict], datetime | None]:
+        """SOS/fall events received after `since` (the sweep behind the stream)."""
+        rows = conn.execute(
+            """SELECT device_id, event_id, type::text, (extract(epoch FROM t) * 1000)::bigint,
+                      lat, lon, acc_m, received_at
+               FROM device_events WHERE received_at > %s AND t > %s - interval '8 days'
+               AND type IN ('sos', 'fall') ORDER BY received_at""",
+            (since, since),
+        ).fetchall()
+        events = [
+            {"device_id": r[0], "event_id": r[1], "type": r[2], "t_ms": r[3], "lat": r[4],
+             "lon": r[5], "acc_m": r[6]}
+            for r in rows if self.owns(r[0])
+        ]  # fmt: skip
+        return events, (rows[-1][7] if rows else None)
+
+
+def apply_findings(conn: psycopg.Connection, findings: list[Finding], *, now: datetime) -> list[int]:
+    """Apply findings (SOS and falls first); return ids of alerts opened or changed."""
+    changed = []
+    for finding in sorted(findings, key=lambda f: -f.severity):
+        try:
+            alert_id = alerts.apply_finding(conn, finding=finding, now=now)
+        except psycopg.Error:
+            log.exception("applying a %s finding failed", finding.rule)
+            continue
+        if alert_id is not None:
+            changed.append(alert_id)
+    return changed
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

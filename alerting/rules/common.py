@@ -1,0 +1,153 @@
+"""What rules produce (findings) and the array helpers they share.
+
+Arrays are sorted by (band code, time). A *run* is a stretch of consecutive rows of one band
+where a condition holds without a data gap; sustained conditions are runs long enough.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+LOW, MEDIUM, HIGH, CRITICAL = 1, 2, 3, 4
+SEVERITY_NAMES = {LOW: "low", MEDIUM: "medium", HIGH: "high", CRITICAL: "critical"}
+
+
+@dataclass
+class Finding:
+    """A rule's verdict about one band: the condition holds (or, with clear=True, has cleared)."""
+
+    rule: str
+    device_id: str
+    observed_at_ms: int
+    severity: int = MEDIUM
+    title: str = ""
+    details: dict = field(default_factory=dict)
+    lat: float | None = None
+    lon: float | None = None
+    acc_m: float | None = None
+    clear: bool = False
+    source_event_id: str | None = None  # dedup key for event-driven findings
+
+    def key(self) -> tuple:
+        return (self.rule, self.device_id, self.observed_at_ms, self.clear)
+
+
+@dataclass
+class Fleet:
+    """The bands an engine looks after, indexed by code (position in device_ids)."""
+
+    device_ids: np.ndarray  # str
+    resident_ids: np.ndarray  # int64, -1 = unbound
+    living_alone: np.ndarray
+    disabled: np.ndarray
+    low_income: np.ndarray
+    utc_offset_ms: np.ndarray  # the resident's current UTC offset
+
+    def codes_of(self, device_ids) -> np.ndarray:
+        """Codes of the given device ids (-1 for bands not in this fleet)."""
+        order = np.argsort(self.device_ids)
+        sorted_ids = self.device_ids[order]
+        ids = np.asarray(device_ids, dtype=sorted_ids.dtype if len(sorted_ids) else object)
+        if len(sorted_ids) == 0:
+            return np.full(len(ids), -1, dtype=np.int64)
+        pos = np.clip(np.searchsorted(sorted_ids, ids), 0, len(sorted_ids) - 1)
+        found = sorted_ids[pos] == ids
+        return np.where(found, order[pos], -1).astype(np.int64)
+
+
+def sort_by_band_time(codes: np.ndarray, t_ms: np.ndarray) -> np.ndarray:
+    """Permutation sorting rows by (band, time)."""
+    return np.lexsort((t_ms, codes))
+
+
+def band_starts(codes: np.ndarray) -> np.ndarray:
+    """True on the first row of each band (rows sorted by band)."""
+    first = np.ones(len(codes), dtype=bool)
+    first[1:] = codes[1:] != codes[:-1]
+    return first
+
+
+def run_start_index(
+    flag: np.ndarray, codes: np.ndarray, t_ms: np.ndarray, max_gap_ms: np.ndarray | float
+) -> np.ndarray:
+    """For each row, the index of the first row of the run of `flag` it belongs to."""
+    n = len(flag)
+    starts = flag.copy()
+    if n > 1:
+        continues = (
+            flag[1:]
+            & flag[:-1]
+            & (codes[1:] == codes[:-1])
+            & ((t_ms[1:] - t_ms[:-1]) <= np.broadcast_to(max_gap_ms, n)[1:])
+        )
+        starts[1:] &= ~continues
+    marker = np.where(starts, np.arange(n), 0)
+    return np.maximum.accumulate(marker) if n else marker
+
+
+def last_row_per_band(mask: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Indices of the last row with mask set, one per band that has any."""
+    rows = np.flatnonzero(mask)
+    if len(rows) == 0:
+        return rows
+    band = codes[rows]
+    last = np.ones(len(rows), dtype=bool)
+    last[:-1] = band[1:] != band[:-1]
+    return rows[last]
+
+
+def last_row_of_each_band(codes: np.ndarray) -> np.ndarray:
+    """Index of the final row of every band present."""
+    if len(codes) == 0:
+        return np.zeros(0, dtype=np.int64)
+    last = np.ones(len(codes), dtype=bool)
+    last[:-1] = codes[1:] != codes[:-1]
+    return np.flatnonzero(last)
+
+
+def step_increments(
+    steps: np.ndarray, codes: np.ndarray, t_ms: np.ndarray, max_steps_per_s: np.ndarray | float
+) -> np.ndarray:
+    """Steps taken between consecutive rows of a band, never negative, never a jump.
+
+    The counter resets at local midnight and on reboot: a decrease means a reset, and the new
+    reading is the count since the reset. Rows without a reading carry no steps. Increases
+    faster than a person walks are clamped (a glitch or a counter restored from flash).
+    """
+    n = len(steps)
+    out = np.zeros(n)
+    if n < 2:
+        return out
+    have = ~np.isnan(steps)
+    idx = np.flatnonzero(have)
+    if len(idx) < 2:
+        return out
+    s, c, t = steps[idx], codes[idx], t_ms[idx]
+    delta = np.diff(s)
+    delta = np.where(delta < 0, s[1:], delta)  # reset: count since the reset
+    same_band = c[1:] == c[:-1]
+    limit = np.broadcast_to(max_steps_per_s, n)[idx[1:]] * np.maximum(np.diff(t), 0) / 1000.0
+    delta = np.minimum(delta, limit + 30.0)  # slack for a burst between two samples
+    out[idx[1:]] = np.where(same_band, delta, 0.0)
+    return out
+
+
+def window_sum(
+    values: np.ndarray, codes: np.ndarray, t_ms: np.ndarray, window_ms: np.ndarray | float
+) -> np.ndarray:
+    """For each row, the sum of `values` over rows of the same band within (t - window, t]."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0)
+    cum = np.concatenate([[0.0], np.cumsum(values)])
+    # Composite key sorts like (band, time); searchsorted finds each window's first row.
+    t0 = int(t_ms.min())
+    span = int(t_ms.max()) - t0 + 1
+    key = codes.astype(np.int64) * (span + 1) + (t_ms - t0)
+    lo_key = codes.astype(np.int64) * (span + 1) + np.maximum(
+        t_ms - t0 - np.broadcast_to(window_ms, n).astype(np.int64) + 1, 0
+    )
+    first = np.searchsorted(key, lo_key, side="left")
+    return cum[np.arange(1, n + 1)] - cum[first]

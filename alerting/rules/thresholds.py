@@ -1,0 +1,76 @@
+"""Rule thresholds as data: defaults here, per-resident overrides in table alert_thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import psycopg
+
+# name -> default. Durations in seconds, pressures in mmHg, rates in bpm.
+DEFAULTS: dict[str, float] = {
+    # Sustained heart rate (NEWS2: HR >= 131 scores 3, 111-130 scores 2; <= 40 scores 3).
+    "tachycardia_bpm": 120,  # HR above this ...
+    "tachycardia_duration_s": 300,  # ... at rest for this long
+    "bradycardia_bpm": 40,  # HR at or below this ...
+    "bradycardia_duration_s": 300,
+    "hypotension_sbp": 90,  # NEWS2: SBP <= 90 scores 3
+    "hypotension_readings": 2,  # consecutive readings that confirm it
+    "crisis_sbp": 180,  # hypertensive crisis: SBP >= 180 or DBP >= 120
+    "crisis_dbp": 120,
+    "crisis_readings": 2,
+    "max_gap_s": 600,  # a gap this long in the data breaks a sustained condition
+    "rest_window_s": 600,  # at rest = the step counter did not move over this window
+    "max_steps_per_s": 4,  # faster counter increases are glitches, clamped
+    # Own baseline: same local hour over past weeks.
+    "baseline_k": 3.0,  # deviation beyond k standard deviations ...
+    "baseline_min_bpm": 25,  # ... and at least this many bpm
+    "baseline_duration_s": 900,
+    "baseline_min_days": 7,
+    # Wear and device health.
+    "not_worn_after_s": 1800,
+    "offline_factor": 10,  # offline after this many reporting intervals without a message
+    "low_battery_pct": 15,
+    "battery_recovered_pct": 25,
+    # Inactivity, for residents living alone: no steps from window start until the deadline.
+    "inactivity_window_start_h": 6,
+    "inactivity_deadline_h": 11,
+    "inactivity_window_end_h": 21,
+    # Geofences.
+    "fence_dwell_s": 300,
+    "max_speed_mps": 55,  # fixes implying a faster move are ignored
+}
+
+
+def load_overrides(conn: psycopg.Connection) -> pd.DataFrame:
+    """Per-resident overrides as a frame indexed by resident_id, one column per name."""
+    rows = conn.execute("SELECT resident_id, name, value FROM alert_thresholds").fetchall()
+    known = [r for r in rows if r[1] in DEFAULTS]
+    if not known:
+        return pd.DataFrame(columns=list(DEFAULTS), dtype=float)
+    frame = pd.DataFrame(known, columns=["resident_id", "name", "value"])
+    return frame.pivot(index="resident_id", columns="name", values="value")
+
+
+class Params:
+    """Threshold values for each band (by its resident), as arrays aligned to band codes."""
+
+    def __init__(self, resident_of_code: np.ndarray, overrides: pd.DataFrame | None = None):
+        self._resident = resident_of_code
+        self._overrides = overrides if overrides is not None else pd.DataFrame()
+        self._cache: dict[str, np.ndarray] = {}
+
+    def per_band(self, name: str) -> np.ndarray:
+        """The threshold for each band code (default unless its resident overrides it)."""
+        if name not in self._cache:
+            values = np.full(len(self._resident), float(DEFAULTS[name]))
+            if name in self._overrides.columns and len(self._overrides):
+                column = self._overrides[name].dropna()
+                hit = np.isin(self._resident, column.index.to_numpy())
+                if hit.any():
+                    values[hit] = column.reindex(self._resident[hit]).to_numpy()
+            self._cache[name] = values
+        return self._cache[name]
+
+    def per_row(self, name: str, codes: np.ndarray) -> np.ndarray:
+        """The threshold for each row of a frame whose bands are given by `codes`."""
+        return self.per_band(name)[codes]

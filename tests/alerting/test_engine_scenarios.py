@@ -1,0 +1,220 @@
+"""The engine against scenarios stored in TimescaleDB: exactly the alerts that should be raised."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+
+from alerting.alerts import service as alerts
+from alerting.engine import apply_findings
+from tests.alerting.factories import (
+    HOME,
+    T0,
+    add_contact,
+    insert_event,
+    insert_fixes,
+    insert_telemetry,
+    make_resident,
+    minutes,
+    normal_day,
+    set_status,
+)
+
+
+def run_engine(db, engine, now, device_ids=None):
+    engine.refresh(db, now=now)
+    found = engine.evaluate_bands(db, now=now, device_ids=device_ids)
+    found += engine.evaluate_health(db, now=now)
+    return apply_findings(db, found, now=now)
+
+
+def open_alerts(db, rule=None):
+    return [a for a in alerts.list_alerts(db, status=["open", "acknowledged"]) if
+            rule is None or a["rule"] == rule]  # fmt: skip
+
+
+def test_slow_tachycardia_raises_one_alert_once_sustained_at_rest(clean_alerts, engine, new_band_ids):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    n = 40  # HR climbs 80 -> 135 over 40 minutes, resident at rest
+    t = minutes(T0, n)
+    hr = np.linspace(80, 135, n).round()
+    insert_telemetry(db, band, t, hr=hr, steps=np.full(n, 500), worn=np.ones(n))
+    set_status(db, band, t[-1])
+    crossed = int(np.argmax(hr > 120))
+    completes = crossed + 5  # five minutes above 120
+    # Before the condition has lasted 5 minutes: nothing.
+    run_engine(db, engine, t[completes - 1] + timedelta(seconds=5), [band])
+    assert open_alerts(db) == []
+    # Evaluating repeatedly afterwards: one alert, repeats only update it.
+    for i in range(completes, n, 3):
+        run_engine(db, engine, t[i] + timedelta(seconds=5), [band])
+    raised = open_alerts(db)
+    assert [a["rule"] for a in raised] == ["tachycardia"]
+    alert = raised[0]
+    assert alert["severity"] >= 3
+    assert alert["details"]["news2_partial"] >= 2
+    assert "partial NEWS2" in alert["details"]["news2_note"]
+    assert alert["first_seen_at"] <= t[completes] + timedelta(seconds=10)
+    assert alert["occurrences"] > 1
+
+
+def test_walking_fast_heart_rate_is_not_tachycardia(clean_alerts, engine, new_band_ids):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    n = 30
+    t = minutes(T0, n)
+    insert_telemetry(db, band, t, hr=np.full(n, 128), steps=np.arange(n) * 90, worn=np.ones(n))
+    set_status(db, band, t[-1])
+    run_engine(db, engine, t[-1] + timedelta(seconds=5), [band])
+    assert open_alerts(db) == []
+
+
+def test_one_noisy_reading_alarms_nobody(clean_alerts, engine, new_band_ids):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    n = 30
+    t = minutes(T0, n)
+    hr = np.full(n, 72.0)
+    hr[10] = 190
+    hr[20] = 35
+    sbp = np.full(n, np.nan)
+    dbp = np.full(n, np.nan)
+    sbp[15], dbp[15] = 200, 125  # one crisis-level reading, not confirmed
+    sbp[25], dbp[25] = 130, 80
+    insert_telemetry(db, band, t, hr=hr, sbp=sbp, dbp=dbp, steps=np.full(n, 10), worn=np.ones(n))
+    set_status(db, band, t[-1])
+    run_engine(db, engine, t[-1] + timedelta(seconds=5), [band])
+    assert open_alerts(db) == []
+
+
+def test_confirmed_hypertensive_crisis_is_raised(clean_alerts, engine, new_band_ids):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    t = minutes(T0, 3, step_s=600)
+    insert_telemetry(db, band, t, hr=[80, 82, 84], sbp=[150, 226, 231], dbp=[90, 118, 121],
+                     worn=[1, 1, 1])  # fmt: skip
+    set_status(db, band, t[-1])
+    run_engine(db, engine, t[-1] + timedelta(seconds=2), [band])
+    (alert,) = open_alerts(db)
+    assert alert["rule"] == "hypertensive_crisis"
+    assert alert["severity"] == 4  # SBP >= 220 scores 3 on NEWS2 and is critical here
+
+
+def test_readings_while_not_worn_never_raise_vitals_but_band_not_worn_does(
+    clean_alerts, engine, new_band_ids
+):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    n = 60  # on the nightstand: optical sensor reads garbage
+    t = minutes(T0, n)
+    insert_telemetry(db, band, t, hr=np.full(n, 150), sbp=np.full(n, 230), dbp=np.full(n, 130),
+                     steps=np.full(n, 0), worn=np.zeros(n))  # fmt: skip
+    set_status(db, band, t[-1])
+    run_engine(db, engine, t[20], [band])  # 20 min off: not yet
+    assert open_alerts(db) == []
+    for i in range(35, n, 5):
+        run_engine(db, engine, t[i] + timedelta(seconds=5), [band])
+    assert [a["rule"] for a in open_alerts(db)] == ["band_not_worn"]
+    # Put back on: the alert resolves itself.
+    t2 = minutes(t[-1] + timedelta(minutes=1), 2)
+    insert_telemetry(db, band, t2, hr=[70, 71], steps=[0, 0], worn=[1, 1])
+    run_engine(db, engine, t2[-1] + timedelta(seconds=5), [band])
+    assert open_alerts(db) == []
+    (resolved,) = alerts.list_alerts(db, status=["resolved"])
+    assert resolved["resolved_by"] == "engine"
+
+
+def test_sos_event_opens_critical_alert_once(clean_alerts, engine, new_band_ids):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    resident = make_resident(db, band, living_alone=True)
+    add_contact(db, resident)
+    engine.refresh(db, now=T0)
+    event = insert_event(db, band, "boot1-0001", "sos", T0, *HOME, 8.0)
+    for _ in range(2):  # stream and sweep both deliver it
+        apply_findings(db, engine.findings_from_events([event]), now=T0)
+    (alert,) = open_alerts(db)
+    assert (alert["rule"], alert["severity"], alert["priority"]) == ("sos", 4, 1)
+    assert alert["occurrences"] == 1
+    channels = {r[0] for r in db.execute("SELECT channel FROM outbox WHERE channel <> 'changes'")}
+    assert channels == {"console", "community_gateway", "family_gateway", "gateway_120"}
+    second = insert_event(db, band, "boot1-0002", "sos", T0 + timedelta(seconds=30))
+    apply_findings(db, engine.findings_from_events([second]), now=T0 + timedelta(seconds=30))
+    (alert,) = open_alerts(db)
+    assert alert["occurrences"] == 2
+
+
+def test_unbound_band_raises_device_alert_keyed_by_device(clean_alerts, engine, new_band_ids):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    set_status(db, band, T0, battery=9)
+    run_engine(db, engine, T0 + timedelta(seconds=10))
+    (alert,) = open_alerts(db)
+    assert (alert["rule"], alert["subject_key"], alert["resident_id"]) == (
+        "low_battery", f"device:{band}", None)
+
+
+def test_offline_by_silence_and_by_last_will_and_back_online(clean_alerts, engine, new_band_ids):
+    db = clean_alerts
+    silent, will, fine = new_band_ids(3)
+    for band in (silent, will, fine):
+        make_resident(db, band)
+    set_status(db, silent, T0)
+    set_status(db, will, T0 + timedelta(minutes=9), online=False)
+    set_status(db, fine, T0 + timedelta(minutes=9))
+    run_engine(db, engine, T0 + timedelta(minutes=10, seconds=1))
+    offline = {a["device_id"] for a in open_alerts(db, "device_offline")}
+    assert offline == {silent, will}
+    set_status(db, silent, T0 + timedelta(minutes=11))
+    run_engine(db, engine, T0 + timedelta(minutes=11, seconds=5))
+    assert {a["device_id"] for a in open_alerts(db, "device_offline")} == {will}
+
+
+def test_step_counter_reset_does_not_make_resident_look_active_or_negative(
+    clean_alerts, engine, new_band_ids, settings
+):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band, living_alone=True)
+    # Local 06:00-11:30 (22:00-03:30 UTC): the counter shows yesterday's total, then reboots to 0.
+    start = T0 - timedelta(hours=2)
+    n = 330
+    t = minutes(start, n)
+    steps = np.where(np.arange(n) < 100, 4200, 0)  # reboot at 07:40 local, then no steps
+    insert_telemetry(db, band, t, hr=np.full(n, 70), steps=steps, worn=np.ones(n))
+    set_status(db, band, t[-1])
+    now = t[-1] + timedelta(seconds=5)
+    engine.refresh(db, now=now)
+    found = engine.evaluate_inactivity(db, now=now)
+    assert [f.rule for f in found] == ["inactivity"]
+
+
+@pytest.mark.slow
+def test_normal_fleet_of_200_bands_over_a_day_raises_nothing(clean_alerts, engine, new_band_ids):
+    db = clean_alerts
+    bands = new_band_ids(200)
+    rng = np.random.default_rng(7)
+    n = 1440
+    t = minutes(T0, n)
+    for i, band in enumerate(bands):
+        make_resident(db, band, living_alone=(i % 3 == 0), full_name=f"Resident {i}")
+        hr, sbp, dbp, steps, worn = normal_day(rng, n)
+        insert_telemetry(db, band, t, hr=hr, sbp=sbp, dbp=dbp, steps=steps, worn=worn)
+        set_status(db, band, t[-1], battery=int(rng.integers(30, 100)))
+    db.execute("ANALYZE telemetry_samples")
+    raised = []
+    for step in range(30, n, 30):  # every 30 simulated minutes
+        now = t[step] + timedelta(seconds=5)
+        engine.refresh(db, now=now)
+        found = engine.evaluate_bands(db, now=now)
+        found += engine.evaluate_inactivity(db, now=now)
+        raised += [f for f in found if not f.clear]
+    assert raised == []
