@@ -1,0 +1,236 @@
+"""`eldercare alerting`: the engine loops, escalation, watchdog and dispatcher, supervised.
+
+Loops (each a named thread with its own connection, restarted with jittered backoff):
+- stream: XREADGROUP on `{prefix}stream:stored`, group `alerting-shard-{i}-of-{n}`; SOS/fall
+  events first, then the touched bands' rules. Entries are acknowledged after processing.
+- sweep: every alerting_sweep_s, all bands of the shard (catches lost stream entries and
+  conditions completed by time: not worn, geofence dwell) and SOS/fall events past the watermark.
+- tick: every alerting_tick_s, device health; once a minute, inactivity and context reload.
+- escalation: due steps every second; watchdog for overdue steps.
+- dispatch: the outbox, woken by `{prefix}outbox:wake` or every 0.5 s.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import psycopg
+import redis
+
+from alerting.alerts import escalation
+from alerting.dispatcher import Dispatcher
+from alerting.engine import Engine, apply_findings
+from eldercare.cache import connect_redis
+from eldercare.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class AlertingService:
+    """All loops of one engine process; `stop` ends them."""
+
+    def __init__(self, settings: Settings, clock: Callable[[], datetime] = _now):
+        self.settings = settings
+        self.clock = clock
+        self.stopping = threading.Event()
+        self.prefix = settings.redis_prefix
+        self.stream = f"{self.prefix}stream:stored"
+        s = settings
+        self.group = f"alerting-shard-{s.alerting_shard_index}-of-{s.alerting_shard_count}"
+        self.wake_key = f"{self.prefix}outbox:wake"
+        self.threads: list[threading.Thread] = []
+
+    def _connect(self) -> psycopg.Connection:
+        return psycopg.connect(
+            self.settings.database_url.get_secret_value(), autocommit=True,
+            application_name="eldercare-alerting",
+        )  # fmt: skip
+
+    def _wake_dispatcher(self, r: redis.Redis) -> None:
+        try:
+            r.lpush(self.wake_key, b"1")
+            r.ltrim(self.wake_key, 0, 0)
+        except redis.RedisError:
+            log.warning("could not wake the dispatcher; it polls anyway")
+
+    # --- supervision --------------------------------------------------------------------
+
+    def start(self) -> None:
+        for name, loop in (("stream", self._stream_loop), ("sweep", self._sweep_loop),
+                           ("tick", self._tick_loop), ("escalation", self._escalation_loop),
+                           ("dispatch", self._dispatch_loop)):  # fmt: skip
+            thread = threading.Thread(target=self._supervise, args=(name, loop), name=name,
+                                      daemon=True)  # fmt: skip
+            thread.start()
+            self.threads.append(thread)
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(timeout=timeout_s)
+
+    def _supervise(self, name: str, loop: Callable[[], None]) -> None:
+        attempt = 0
+        while not self.stopping.is_set():
+            try:
+                loop()
+                attempt = 0
+            except (psycopg.Error, redis.RedisError, OSError):
+                log.exception("alerting loop %s failed; restarting", name)
+            except Exception:
+                log.exception("alerting loop %s crashed unexpectedly; restarting", name)
+            attempt += 1
+            self.stopping.wait(random.uniform(0, 1.5 ** min(10, attempt)))
+
+    # --- loops --------------------------------------------------------------------------
+
+    def _stream_loop(self) -> None:
+        r = connect_redis(self.settings)
+        consumer = self.settings.alerting_consumer_name
+        try:
+            r.xgroup_create(self.stream, self.group, id="$", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        engine = Engine(self.settings)
+        with self._connect() as conn:
+            engine.refresh(conn, now=self.clock())
+            refreshed = time.monotonic()
+            pending_first = "0"  # our own unacknowledged entries from before a restart
+            while not self.stopping.is_set():
+                reply = r.xreadgroup(self.group, consumer, {self.stream: pending_first},
+                                     count=200, block=1000)  # fmt: skip
+                entries = reply[0][1] if reply else []
+                if pending_first == "0" and not entries:
+                    pending_first = ">"
+                    continue
+                if time.monotonic() - refreshed > 60:
+                    engine.refresh(conn, now=self.clock())
+                    refreshed = time.monotonic()
+                if entries:
+                    self.process_entries(conn, engine, entries, r)
+                    r.xack(self.stream, self.group, *[e[0] for e in entries])
+
+    def process_entries(self, conn, engine: Engine, entries, r: redis.Redis) -> list[int]:
+        """Handle stored-stream entries: events first, then the touched bands' rules."""
+        events, bands = [], set()
+        for _entry_id, fields in entries:
+            raw = fields.get(b"batch") or fields.get("batch")
+            if raw is None:
+                continue
+            try:
+                batch = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                log.error("unreadable stored-stream entry skipped")
+                continue
+            events += [e for e in batch.get("events", []) if engine.owns(e["device_id"])]
+            for key in ("telemetry", "location", "status"):
+                bands.update(d for d in batch.get(key, []) if engine.owns(d))
+        now = self.clock()
+        changed = apply_findings(conn, engine.findings_from_events(events), now=now)
+        if changed:
+            self._wake_dispatcher(r)  # an SOS must not wait for the band rules
+        if bands:
+            now = self.clock()
+            found = engine.evaluate_bands(conn, now=now, device_ids=sorted(bands))
+            more = apply_findings(conn, found, now=now)
+            if more:
+                self._wake_dispatcher(r)
+            changed += more
+        return changed
+
+    def _sweep_loop(self) -> None:
+        r = connect_redis(self.settings)
+        engine = Engine(self.settings)
+        mark = f"events:{self.group}"
+        with self._connect() as conn:
+            while not self.stopping.is_set():
+                now = self.clock()
+                engine.refresh(conn, now=now)
+                row = conn.execute(
+                    "SELECT value FROM alerting_watermarks WHERE name = %s", (mark,)
+                ).fetchone()
+                since = row[0] if row else now - timedelta(hours=1)
+                events, newest = engine.load_events_since(conn, since=since)
+                changed = apply_findings(conn, engine.findings_from_events(events), now=now)
+                if newest is not None:
+                    conn.execute(
+                        """INSERT INTO alerting_watermarks (name, value) VALUES (%s, %s)
+                           ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value""",
+                        (mark, newest),
+                    )
+                changed += apply_findings(conn, engine.evaluate_bands(conn, now=now), now=now)
+                if changed:
+                    self._wake_dispatcher(r)
+                self.stopping.wait(self.settings.alerting_sweep_s)
+
+    def _tick_loop(self) -> None:
+        r = connect_redis(self.settings)
+        engine = Engine(self.settings)
+        with self._connect() as conn:
+            last_slow = 0.0
+            while not self.stopping.is_set():
+                now = self.clock()
+                found = []
+                if time.monotonic() - last_slow > 60:
+                    engine.refresh(conn, now=now)
+                    found += engine.evaluate_inactivity(conn, now=now)
+                    last_slow = time.monotonic()
+                found += engine.evaluate_health(conn, now=now)
+                if apply_findings(conn, found, now=now):
+                    self._wake_dispatcher(r)
+                self.stopping.wait(self.settings.alerting_tick_s)
+
+    def _escalation_loop(self) -> None:
+        r = connect_redis(self.settings)
+        with self._connect() as conn:
+            last_watch = 0.0
+            while not self.stopping.is_set():
+                now = self.clock()
+                if escalation.run_due(conn, now=now):
+                    self._wake_dispatcher(r)
+                if time.monotonic() - last_watch > 30:
+                    escalation.check_overdue(
+                        conn, now=now, grace_s=self.settings.alerting_escalation_grace_s
+                    )
+                    last_watch = time.monotonic()
+                self.stopping.wait(1.0)
+
+    def _dispatch_loop(self) -> None:
+        r = connect_redis(self.settings)
+        dispatcher = Dispatcher(self.settings, r)
+        with self._connect() as conn:
+            while not self.stopping.is_set():
+                dispatcher.run_once(conn, now=self.clock())
+                r.blpop([self.wake_key], timeout=0.5)
+
+
+def run_alerting(settings: Settings) -> int:
+    """Run the alerting service until SIGTERM or SIGINT; return the exit code."""
+    service = AlertingService(settings)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        log.info("alerting: signal %s, stopping", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    service.start()
+    log.info("alerting started (shard %s of %s)", settings.alerting_shard_index,
+             settings.alerting_shard_count)  # fmt: skip
+    stop.wait()
+    service.stop()
+    log.info("alerting stopped")
+    return 0

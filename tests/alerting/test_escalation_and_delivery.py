@@ -1,0 +1,279 @@
+"""Escalation with a fixed clock, and delivery through the outbox to real HTTP receivers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import jsonschema
+import psycopg
+import pytest
+
+from alerting.alerts import escalation
+from alerting.alerts import service as alerts
+from alerting.dispatcher import Dispatcher
+from alerting.engine import Engine, apply_findings
+from alerting.rules.common import Finding
+from tests.alerting.factories import HOME, T0, add_contact, insert_event, make_resident
+from tests.alerting.receivers import Receiver
+
+SCHEMA = Path(__file__).resolve().parents[2] / "alerting/channels/schemas/dispatch_120.schema.json"
+
+
+@pytest.fixture
+def gateways(settings):
+    """Three receivers, and settings pointing the dispatcher at them."""
+    recv = {name: Receiver().start() for name in ("community", "family", "g120")}
+    configured = settings.model_copy(update={
+        "alerting_community_gateway_url": recv["community"].url,
+        "alerting_family_gateway_url": recv["family"].url,
+        "alerting_gateway_120_url": recv["g120"].url,
+    })  # fmt: skip
+    yield configured, recv
+    for r in recv.values():
+        r.stop()
+
+
+def raise_tachycardia(db, band, now):
+    finding = Finding(rule="tachycardia", device_id=band, observed_at_ms=int(now.timestamp() * 1000),
+                      severity=3, title="Sustained high heart rate at rest")  # fmt: skip
+    return alerts.apply_finding(db, finding=finding, now=now)
+
+
+def notified(db, alert_id):
+    return [(e["data"]["step"], tuple(e["data"]["targets"]))
+            for e in alerts.timeline(db, alert_id=alert_id) if e["kind"] == "notified"]  # fmt: skip
+
+
+def test_unanswered_alert_climbs_the_ladder_each_step_once_across_restart(
+    clean_alerts, new_band_ids, database_url
+):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    alert_id = raise_tachycardia(db, band, T0)
+    assert notified(db, alert_id) == [(0, ("duty_console", "grid_worker"))]
+    escalation.run_due(db, now=T0 + timedelta(minutes=59))
+    assert len(notified(db, alert_id)) == 1
+    # "Restart": a new connection, a new process's view; steps run once however often we look.
+    with psycopg.connect(database_url, autocommit=True) as other:
+        for minute in (60, 61, 90):
+            escalation.run_due(other, now=T0 + timedelta(minutes=minute))
+    assert notified(db, alert_id)[1] == (2, ("community_director",))
+    escalation.run_due(db, now=T0 + timedelta(hours=23, minutes=59))
+    assert len(notified(db, alert_id)) == 2
+    escalation.run_due(db, now=T0 + timedelta(hours=24))
+    escalation.run_due(db, now=T0 + timedelta(hours=25))
+    assert notified(db, alert_id)[2] == (4, ("street",))
+    assert len(notified(db, alert_id)) == 3
+    assert alerts.get(db, alert_id=alert_id)["esc_due_at"] is None
+
+
+def test_acknowledgement_stops_paging_but_not_the_unresolved_escalation(clean_alerts, new_band_ids):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    alert_id = raise_tachycardia(db, band, T0)
+    alerts.acknowledge(db, alert_id=alert_id, actor="duty:wang", now=T0 + timedelta(minutes=10))
+    escalation.run_due(db, now=T0 + timedelta(hours=2))
+    assert [s for s, _ in notified(db, alert_id)] == [0]  # director not paged
+    escalation.run_due(db, now=T0 + timedelta(hours=24))
+    assert [s for s, _ in notified(db, alert_id)] == [0, 4]  # street: still unresolved
+    alerts.resolve(db, alert_id=alert_id, actor="duty:wang", resolution="seen by GP",
+                   now=T0 + timedelta(hours=25))  # fmt: skip
+    kinds = [(e["kind"], e["actor"]) for e in alerts.timeline(db, alert_id=alert_id)]
+    assert ("acknowledged", "duty:wang") in kinds and ("resolved", "duty:wang") in kinds
+
+
+def test_resolution_stops_everything(clean_alerts, new_band_ids):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    alert_id = raise_tachycardia(db, band, T0)
+    alerts.resolve(db, alert_id=alert_id, actor="duty:li", resolution="false reading",
+                   now=T0 + timedelta(minutes=5))  # fmt: skip
+    escalation.run_due(db, now=T0 + timedelta(days=2))
+    assert len(notified(db, alert_id)) == 1
+    with pytest.raises(alerts.InvalidTransition):
+        alerts.acknowledge(db, alert_id=alert_id, actor="x", now=T0 + timedelta(minutes=6))
+
+
+def test_repeat_and_severity_never_hidden(clean_alerts, new_band_ids):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band, disabled=True)
+    first = raise_tachycardia(db, band, T0)
+    finding = Finding(rule="tachycardia", device_id=band, severity=4, title="x",
+                      observed_at_ms=int((T0 + timedelta(minutes=2)).timestamp() * 1000))  # fmt: skip
+    assert alerts.apply_finding(db, finding=finding, now=T0 + timedelta(minutes=2)) == first
+    lower = Finding(rule="tachycardia", device_id=band, severity=2, title="x",
+                    observed_at_ms=int((T0 + timedelta(minutes=3)).timestamp() * 1000))  # fmt: skip
+    alerts.apply_finding(db, finding=lower, now=T0 + timedelta(minutes=3))
+    alert = alerts.get(db, alert_id=first)
+    assert (alert["severity"], alert["occurrences"], alert["priority"]) == (4, 3, 1)
+    assert "severity_raised" in [e["kind"] for e in alerts.timeline(db, alert_id=first)]
+
+
+def test_watchdog_raises_its_own_alert_when_a_step_is_overdue(clean_alerts, new_band_ids):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    raise_tachycardia(db, band, T0)
+    assert escalation.check_overdue(db, now=T0 + timedelta(minutes=61), grace_s=120) is None
+    # Escalation did not run for a while (engine down): the watchdog notices.
+    watchdog = escalation.check_overdue(db, now=T0 + timedelta(minutes=63), grace_s=120)
+    assert alerts.get(db, alert_id=watchdog)["rule"] == "escalation_overdue"
+
+
+def test_sos_reaches_console_family_and_120_signed_with_documented_payload(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    resident = make_resident(db, band, full_name="Zhang Guilan", medical_notes="warfarin; AF")
+    add_contact(db, resident)
+    engine = Engine(settings)
+    engine.refresh(db, now=T0)
+    event = insert_event(db, band, "b-1", "sos", T0, *HOME, 8.0)
+    apply_findings(db, engine.findings_from_events([event]), now=T0)
+    Dispatcher(settings, redis_client).run_once(db, now=T0)
+    (call,) = recv["g120"].received
+    secret = settings.alerting_gateway_120_secret.get_secret_value().encode()
+    expected = "sha256=" + hmac.new(secret, call.body, hashlib.sha256).hexdigest()
+    assert call.headers["X-Eldercare-Signature"] == expected
+    payload = call.json
+    jsonschema.validate(payload, json.loads(SCHEMA.read_text()))
+    assert payload["resident"]["name"] == "Zhang Guilan"
+    assert payload["resident"]["age"] == 85
+    assert payload["location"]["wgs84"] == {"lat": HOME[0], "lon": HOME[1]}
+    assert payload["location"]["gcj02"]["lat"] != HOME[0]
+    assert payload["emergency_contacts"][0]["phone"] == "13900000001"
+    assert len(recv["family"].received) == 1 and len(recv["community"].received) == 1
+    console = redis_client.xrange(f"{settings.redis_prefix}alerts:console")
+    assert len(console) == 1
+    changes = redis_client.xrange(f"{settings.redis_prefix}alerts:changes")
+    assert any(json.loads(f[b"data"])["kind"] == "opened" for _, f in changes)
+
+
+def test_gateway_down_for_ten_minutes_everything_delivered_when_it_returns(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    bands = new_band_ids(3)
+    for band in bands:
+        make_resident(db, band)
+        raise_tachycardia(db, band, T0)
+    recv["community"].status = 503
+    dispatcher = Dispatcher(settings, redis_client)
+    now = T0
+    while now < T0 + timedelta(minutes=10):
+        dispatcher.run_once(db, now=now, channels=("community_gateway",))
+        now += timedelta(seconds=15)
+    assert recv["community"].received  # it was tried, and kept being tried
+    recv["community"].status = 200
+    back = now
+    while now < back + timedelta(seconds=settings.alerting_retry_max_s + 1):
+        dispatcher.run_once(db, now=now, channels=("community_gateway",))
+        now += timedelta(seconds=5)
+    left = db.execute("SELECT count(*) FROM outbox WHERE channel = 'community_gateway' "
+                      "AND status <> 'delivered'").fetchone()[0]  # fmt: skip
+    assert left == 0
+    delivered_keys = {r.headers["Idempotency-Key"] for r in recv["community"].received}
+    assert len(delivered_keys) == 3
+
+
+def test_client_error_is_recorded_as_failed_and_not_retried(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    alert_id = raise_tachycardia(db, band, T0)
+    recv["community"].status = 400
+    dispatcher = Dispatcher(settings, redis_client)
+    for minute in range(5):
+        dispatcher.run_once(db, now=T0 + timedelta(minutes=minute), channels=("community_gateway",))
+    assert len(recv["community"].received) == 1
+    assert "delivery_failed" in [e["kind"] for e in alerts.timeline(db, alert_id=alert_id)]
+
+
+DISPATCH_ONCE = """
+import sys
+from datetime import datetime
+import psycopg, redis
+from alerting.dispatcher import Dispatcher
+from eldercare.settings import Settings
+settings = Settings.model_validate_json(sys.argv[1])
+with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True) as conn:
+    Dispatcher(settings, redis.Redis.from_url(settings.redis_url.get_secret_value())).run_once(
+        conn, now=datetime.fromisoformat(sys.argv[2]), channels=("gateway_120",))
+"""
+
+
+@pytest.mark.slow
+def test_dispatcher_killed_between_send_and_record_resends_same_key(
+    clean_alerts, new_band_ids, gateways, redis_client, repo_root
+):
+    settings, recv = gateways
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    engine = Engine(settings)
+    engine.refresh(db, now=T0)
+    event = insert_event(db, band, "b-kill", "fall", T0, *HOME, 5.0)
+    apply_findings(db, engine.findings_from_events([event]), now=T0)
+    got_it = []
+    recv["g120"].on_request = lambda: (got_it.append(1), time.sleep(3))
+    dump = json.dumps({k: (v.get_secret_value() if hasattr(v, "get_secret_value") else v)
+                       for k, v in dict(settings).items()}, default=str)  # fmt: skip
+    child = subprocess.Popen([sys.executable, "-c", DISPATCH_ONCE, dump, T0.isoformat()],
+                             cwd=repo_root, env=os.environ.copy())  # fmt: skip
+    deadline = time.monotonic() + 20
+    while not got_it and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert got_it, "the receiver never got the first send"
+    child.send_signal(signal.SIGKILL)  # sent, not yet recorded
+    child.wait()
+    recv["g120"].on_request = None
+    Dispatcher(settings, redis_client).run_once(db, now=T0 + timedelta(seconds=1),
+                                                channels=("gateway_120",))  # fmt: skip
+    keys = recv["g120"].keys()
+    assert len(keys) == 2 and keys[0] == keys[1]
+    status = db.execute("SELECT status FROM outbox WHERE channel = 'gateway_120'").fetchall()
+    assert status == [("delivered",)]
+
+
+def test_offline_storm_is_one_grouped_notification_and_sos_is_never_grouped(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    bands = new_band_ids(60)
+    for band in bands:
+        make_resident(db, band)
+    for band in bands[:-1]:
+        f = Finding(rule="device_offline", device_id=band, severity=2, title="Band offline",
+                    observed_at_ms=int(T0.timestamp() * 1000))  # fmt: skip
+        alerts.apply_finding(db, finding=f, now=T0)
+    engine = Engine(settings)
+    engine.refresh(db, now=T0)
+    sos = insert_event(db, bands[-1], "s-1", "sos", T0)
+    apply_findings(db, engine.findings_from_events([sos]), now=T0)
+    dispatcher = Dispatcher(settings, redis_client)
+    dispatcher.run_once(db, now=T0)
+    community = [r.json for r in recv["community"].received]
+    assert [c["alert"]["rule"] for c in community] == ["sos"]  # SOS at once, alone
+    dispatcher.run_once(db, now=T0 + timedelta(seconds=31))
+    grouped = [r.json for r in recv["community"].received[1:]]
+    assert len(grouped) == 1 and grouped[0]["grouped"] and grouped[0]["count"] == 59
