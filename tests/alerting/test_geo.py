@@ -1,0 +1,131 @@
+"""Datum conversion and geofence geometry (pure arrays), plus geofence scenarios in the engine."""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+
+import numpy as np
+import shapely
+from psycopg.types.json import Jsonb
+
+from alerting.alerts import service as alerts
+from alerting.engine import apply_findings
+from alerting.geo.datum import gcj02_to_wgs84, wgs84_to_gcj02
+from alerting.geo.fences import FenceSpec, build_fence_set, signed_distance_m
+from tests.alerting.factories import HOME, T0, insert_fixes, make_resident, minutes
+
+M_PER_DEG_LAT = 111_195.0
+
+
+def offset(lat, lon, north_m, east_m):
+    north_m, east_m = np.broadcast_arrays(np.asarray(north_m, float), np.asarray(east_m, float))
+    return (lat + north_m / M_PER_DEG_LAT,
+            lon + east_m / (M_PER_DEG_LAT * np.cos(np.radians(lat))))  # fmt: skip
+
+
+def test_gcj02_round_trip_and_known_offset():
+    lat, lon = np.array([39.9087, 31.2304, 41.108]), np.array([116.3975, 121.4737, 122.994])
+    g_lat, g_lon = wgs84_to_gcj02(lat, lon)
+    shift_m = np.hypot((g_lat - lat) * M_PER_DEG_LAT,
+                       (g_lon - lon) * M_PER_DEG_LAT * np.cos(np.radians(lat)))  # fmt: skip
+    assert ((shift_m > 100) & (shift_m < 700)).all()  # hundreds of metres in China
+    back_lat, back_lon = gcj02_to_wgs84(g_lat, g_lon)
+    assert np.abs(back_lat - lat).max() < 1e-7 and np.abs(back_lon - lon).max() < 1e-7
+    # Outside mainland China the datums coincide.
+    assert wgs84_to_gcj02(51.5, -0.12) == (51.5, -0.12)
+
+
+def test_polygon_containment_agrees_with_shapely():
+    rng = np.random.default_rng(1)
+    ring = [(122.990, 41.105), (122.998, 41.105), (122.999, 41.110), (122.994, 41.113),
+            (122.990, 41.110), (122.993, 41.108)]  # concave  # fmt: skip
+    fences = build_fence_set([FenceSpec(1, 1, "polygon", ring=ring)])
+    lon = rng.uniform(122.985, 123.003, 20_000)
+    lat = rng.uniform(41.100, 41.118, 20_000)
+    sd = signed_distance_m(fences, np.zeros(len(lat), dtype=np.int64), lat, lon)
+    expected = shapely.contains_xy(shapely.Polygon(ring), lon, lat)
+    near_edge = np.abs(sd) < 0.5  # projection differences at centimetre level
+    assert ((sd < 0) == expected)[~near_edge].all()
+
+
+def test_gcj02_fence_is_stored_where_it_really_is():
+    g_lat, g_lon = wgs84_to_gcj02(*HOME)
+    fence = build_fence_set([FenceSpec(1, 1, "circle", float(g_lat), float(g_lon), 100.0,
+                                       input_crs="gcj02")])  # fmt: skip
+    sd = signed_distance_m(fences := fence, np.array([0]), np.array([HOME[0]]), np.array([HOME[1]]))
+    assert sd[0] < -99  # home (WGS-84) is at the centre of the fence drawn in GCJ-02
+    assert fences.origin_lat[0] == np.float64(fences.origin_lat[0])
+
+
+def _fence_scenario(db, engine, band, fixes_m, *, acc=10.0, schedule=None, step_s=60):
+    resident = make_resident(db, band)
+    db.execute(
+        """INSERT INTO geofences (resident_id, name, shape, center_lat, center_lon, radius_m,
+               active_from, active_until) VALUES (%s, 'home', 'circle', %s, %s, 150, %s, %s)""",
+        (resident, *HOME, *(schedule or (None, None))),
+    )
+    t = minutes(T0, len(fixes_m), step_s)
+    lat, lon = offset(HOME[0], HOME[1], np.array(fixes_m, dtype=float), 0.0)
+    insert_fixes(db, band, t, lat, lon, np.full(len(t), acc))
+    raised = []
+    for i in range(len(t)):
+        now = t[i] + timedelta(seconds=5)
+        engine.refresh(db, now=now)
+        raised += apply_findings(db, engine.evaluate_bands(db, now=now, device_ids=[band]),
+                                 now=now)  # fmt: skip
+    return [a for a in alerts.list_alerts(db, rule="geofence_exit")]
+
+
+def test_wandering_out_raises_one_exit_after_dwell(clean_alerts, engine, new_band_ids):
+    (band,) = new_band_ids(1)
+    path = [0, 50, 100, 300, 400, 500, 600, 700, 800, 900, 950, 1000]
+    exits = _fence_scenario(clean_alerts, engine, band, path)
+    assert len(exits) == 1
+    first = exits[0]["first_seen_at"]
+    # 300 m from the centre at minute 3; 5 minutes of dwell later.
+    assert T0 + timedelta(minutes=8) <= first <= T0 + timedelta(minutes=9)
+
+
+def test_gps_jitter_at_the_fence_edge_does_not_flap(clean_alerts, engine, new_band_ids):
+    (band,) = new_band_ids(1)
+    rng = np.random.default_rng(3)
+    path = 150 + rng.normal(0, 25, 30)  # hovering on the boundary, accuracy 40 m
+    assert _fence_scenario(clean_alerts, engine, band, path, acc=40.0) == []
+
+
+def test_impossible_jump_is_ignored(clean_alerts, engine, new_band_ids):
+    (band,) = new_band_ids(1)
+    path = [0, 10, 5000, 20, 10, 5000, 15, 0, 10, 20]  # cell-tower teleports
+    assert _fence_scenario(clean_alerts, engine, band, path) == []
+
+
+def test_night_only_fence_ignores_daytime_walks(clean_alerts, engine, new_band_ids):
+    (band,) = new_band_ids(1)
+    # T0 is 08:00 local: a walk at 08:00-08:12 with a 22:00-06:00 fence raises nothing.
+    path = [0, 300, 500, 700, 900, 1000, 1000, 1000, 1000, 1000, 1000, 1000]
+    assert _fence_scenario(clean_alerts, engine, band, path, schedule=(time(22), time(6))) == []
+
+
+def test_night_wandering_raises_one_exit(clean_alerts, engine, new_band_ids):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    resident = make_resident(db, band)
+    ring = [[[HOME[1] - 0.002, HOME[0] - 0.002], [HOME[1] + 0.002, HOME[0] - 0.002],
+             [HOME[1] + 0.002, HOME[0] + 0.002], [HOME[1] - 0.002, HOME[0] + 0.002],
+             [HOME[1] - 0.002, HOME[0] - 0.002]]]  # fmt: skip
+    db.execute(
+        """INSERT INTO geofences (resident_id, name, shape, polygon, active_from, active_until)
+           VALUES (%s, 'home at night', 'polygon', %s, '22:00', '06:00')""",
+        (resident, Jsonb(ring)),
+    )
+    start = T0 - timedelta(hours=6)  # 02:00 local
+    t = minutes(start, 20, 60)
+    north = np.concatenate([np.zeros(5), np.linspace(300, 800, 15)])
+    lat, lon = offset(HOME[0], HOME[1], north, 0.0)
+    insert_fixes(db, band, t, lat, lon, np.full(20, 12.0))
+    for i in range(len(t)):
+        now = t[i] + timedelta(seconds=5)
+        engine.refresh(db, now=now)
+        apply_findings(db, engine.evaluate_bands(db, now=now, device_ids=[band]), now=now)
+    exits = alerts.list_alerts(db, rule="geofence_exit")
+    assert len(exits) == 1 and exits[0]["severity"] == 3
