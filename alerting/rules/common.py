@@ -72,19 +72,44 @@ def band_starts(codes: np.ndarray) -> np.ndarray:
 def run_start_index(
     flag: np.ndarray, codes: np.ndarray, t_ms: np.ndarray, max_gap_ms: np.ndarray | float
 ) -> np.ndarray:
-    """For each row, the index of the first row of the run of `flag` it belongs to."""
+    """For each flagged row, the index of the first row of its run (0 for unflagged rows).
+
+    A run continues from one row to the next when both are flagged, adjacent, of the same
+    band, and no more than max_gap_ms apart. Work is proportional to the flagged rows.
+    """
     n = len(flag)
-    starts = flag.copy()
-    if n > 1:
-        continues = (
-            flag[1:]
-            & flag[:-1]
-            & (codes[1:] == codes[:-1])
-            & ((t_ms[1:] - t_ms[:-1]) <= np.broadcast_to(max_gap_ms, n)[1:])
-        )
-        starts[1:] &= ~continues
-    marker = np.where(starts, np.arange(n), 0)
-    return np.maximum.accumulate(marker) if n else marker
+    out = np.zeros(n, dtype=np.int64)
+    idx = np.flatnonzero(flag)
+    if len(idx) == 0:
+        return out
+    a, b = idx[:-1], idx[1:]
+    gap = np.broadcast_to(max_gap_ms, n)
+    continues = (b == a + 1) & (codes[b] == codes[a]) & (t_ms[b] - t_ms[a] <= gap[b])
+    starts = np.ones(len(idx), dtype=bool)
+    starts[1:] = ~continues
+    out[idx] = np.maximum.accumulate(np.where(starts, idx, 0))
+    return out
+
+
+def sustained(
+    flag: np.ndarray,
+    codes: np.ndarray,
+    t_ms: np.ndarray,
+    max_gap_ms: np.ndarray | float,
+    *,
+    min_ms: np.ndarray | float = 0,
+    min_rows: np.ndarray | float = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rows where `flag` has held for at least min_ms and min_rows rows; and run starts."""
+    start = run_start_index(flag, codes, t_ms, max_gap_ms)
+    hit = np.zeros(len(flag), dtype=bool)
+    rows = np.flatnonzero(flag)
+    s = start[rows]
+    n = len(flag)
+    hit[rows] = (t_ms[rows] - t_ms[s] >= np.broadcast_to(min_ms, n)[rows]) & (
+        rows - s + 1 >= np.broadcast_to(min_rows, n)[rows]
+    )
+    return hit, start
 
 
 def last_row_per_band(mask: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -151,3 +176,20 @@ def window_sum(
     )
     first = np.searchsorted(key, lo_key, side="left")
     return cum[np.arange(1, n + 1)] - cum[first]
+
+
+def no_movement_within(
+    moved: np.ndarray, codes: np.ndarray, t_ms: np.ndarray, window_ms: np.ndarray | float
+) -> np.ndarray:
+    """For each row, True if its band moved no step over (t - window, t] (moved is >= 0)."""
+    n = len(moved)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    # Key that sorts like (band, time) with bands further apart than any window, so a running
+    # maximum of "time of the last movement" never leaks from one band into the next.
+    t0 = int(t_ms.min())
+    stride = int(t_ms.max()) - t0 + int(np.max(window_ms)) + 1
+    band_base = codes.astype(np.int64) * stride
+    key = band_base + (t_ms - t0)
+    last_move = np.maximum.accumulate(np.where(moved > 0, key, -1))
+    return (last_move < band_base) | (key - last_move >= window_ms)

@@ -71,6 +71,9 @@ class Params:
             self._cache[name] = values
         return self._cache[name]
 
-    def per_row(self, name: str, codes: np.ndarray) -> np.ndarray:
-        """The threshold for each row of a frame whose bands are given by `codes`."""
-        return self.per_band(name)[codes]
+    def per_row(self, name: str, codes: np.ndarray) -> np.ndarray | float:
+        """The threshold for each row whose band is given by `codes` (a scalar if uniform)."""
+        values = self.per_band(name)
+        if name not in self._overrides.columns:
+            return float(DEFAULTS[name])  # nobody overrides it: broadcast the default
+        return values[codes]

@@ -20,8 +20,9 @@ from alerting.rules.common import (
     last_row_of_each_band,
     last_row_per_band,
     run_start_index,
+    sustained,
     step_increments,
-    window_sum,
+    no_movement_within,
 )
 from alerting.rules.thresholds import Params
 
@@ -44,18 +45,18 @@ class Telemetry:
         return Telemetry(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
 
 
+_HR_EDGES, _HR_POINTS = np.array([40, 50, 90, 110, 130]), np.array([3, 1, 0, 1, 2, 3])
+_SBP_EDGES, _SBP_POINTS = np.array([90, 100, 110, 219]), np.array([3, 2, 1, 0, 3])
+
+
 def news2_hr_score(hr: np.ndarray) -> np.ndarray:
     """NEWS2 pulse score: <=40:3, 41-50:1, 51-90:0, 91-110:1, 111-130:2, >=131:3."""
-    return np.select(
-        [hr <= 40, hr <= 50, hr <= 90, hr <= 110, hr <= 130, hr >= 131], [3, 1, 0, 1, 2, 3], 0
-    )
+    return _HR_POINTS[np.searchsorted(_HR_EDGES, hr, side="left")]
 
 
 def news2_sbp_score(sbp: np.ndarray) -> np.ndarray:
     """NEWS2 systolic score: <=90:3, 91-100:2, 101-110:1, 111-219:0, >=220:3."""
-    return np.select(
-        [sbp <= 90, sbp <= 100, sbp <= 110, sbp <= 219, sbp >= 220], [3, 2, 1, 0, 3], 0
-    )
+    return _SBP_POINTS[np.searchsorted(_SBP_EDGES, sbp, side="left")]
 
 
 def _ffill_per_band(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -67,9 +68,29 @@ def _ffill_per_band(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 def partial_news2(hr: np.ndarray, sbp: np.ndarray) -> np.ndarray:
     """Partial NEWS2 (0-6) from HR and SBP; a missing parameter scores 0."""
-    hr_s = np.where(np.isnan(hr), 0, news2_hr_score(np.nan_to_num(hr, nan=70)))
-    sbp_s = np.where(np.isnan(sbp), 0, news2_sbp_score(np.nan_to_num(sbp, nan=120)))
+    # NaN sorts after every edge; those rows are zeroed explicitly.
+    hr_s = np.where(np.isnan(hr), 0, news2_hr_score(hr))
+    sbp_s = np.where(np.isnan(sbp), 0, news2_sbp_score(sbp))
     return hr_s + sbp_s
+
+
+class _ScoreAt:
+    """Partial NEWS2 at given rows (HR of the row, the band's latest SBP), computed on demand:
+    only the few rows that raise a finding need it."""
+
+    def __init__(self, tel: Telemetry):
+        self.tel = tel
+        self.bp_rows = np.flatnonzero(~np.isnan(tel.sbp))
+
+    def __getitem__(self, rows):
+        rows_a = np.atleast_1d(np.asarray(rows, dtype=np.int64))
+        pos = np.searchsorted(self.bp_rows, rows_a, side="right") - 1
+        src = self.bp_rows[np.maximum(pos, 0)] if len(self.bp_rows) else rows_a
+        valid = (pos >= 0) & (self.tel.codes[src] == self.tel.codes[rows_a]) if len(
+            self.bp_rows) else np.zeros(len(rows_a), dtype=bool)
+        sbp = np.where(valid, self.tel.sbp[src], np.nan)
+        out = partial_news2(self.tel.hr[rows_a], sbp)
+        return int(out[0]) if np.ndim(rows) == 0 else out
 
 
 def severity_from_news2(base: int, score: np.ndarray) -> np.ndarray:
@@ -97,11 +118,9 @@ def evaluate_vitals(
         return []
     c, t = tel.codes, tel.t_ms
     moved = step_increments(tel.steps, c, t, params.per_row("max_steps_per_s", c))
-    at_rest = window_sum(moved, c, t, params.per_row("rest_window_s", c) * 1000) == 0
+    at_rest = no_movement_within(moved, c, t, params.per_row("rest_window_s", c) * 1000)
     worn_ok = tel.worn != 0.0  # unknown counts as worn: a missed alarm costs more
-    sbp_now = _ffill_per_band(tel.sbp, c)
-    score = partial_news2(tel.hr, sbp_now)
-    gap_ms = params.per_row("max_gap_s", c) * 1000
+    score = _ScoreAt(tel)
     findings: list[Finding] = []
 
     has_hr = worn_ok & ~np.isnan(tel.hr)
@@ -115,9 +134,8 @@ def evaluate_vitals(
          params.per_row("bradycardia_duration_s", hc), "Sustained low heart rate"),
     ]  # fmt: skip
     for rule, cond, duration_s, title in sustained_specs:
-        start = run_start_index(cond, hc, ht, gap_ms[hr_rows])
-        held_ms = ht - ht[start]
-        hit = cond & (held_ms >= duration_s * 1000) & (np.arange(len(cond)) - start >= 2)
+        hit, start = sustained(cond, hc, ht, params.per_row("max_gap_s", hc) * 1000,
+                               min_ms=duration_s * 1000, min_rows=3)  # fmt: skip
         findings += _emit(fleet, rule, title, hit, hc, ht, hr_rows, score, HIGH,
                           lambda i, s=start: {"hr_bpm": float(hr[i]),
                                               "held_s": float((ht[i] - ht[s[i]]) / 1000)})  # fmt: skip
@@ -132,8 +150,8 @@ def evaluate_vitals(
          params.per_row("crisis_readings", bc), "Hypertensive crisis (confirmed)", HIGH),
     ]  # fmt: skip
     for rule, cond, readings, title, base in bp_specs:
-        start = run_start_index(cond, bc, bt, params.per_row("max_gap_s", bc) * 6000)
-        hit = cond & (np.arange(len(cond)) - start + 1 >= readings)
+        hit, _ = sustained(cond, bc, bt, params.per_row("max_gap_s", bc) * 6000,
+                           min_rows=readings)
         if rule == "hypertensive_crisis":
             base_sev = np.where(sbp >= 220, CRITICAL, base)
         else:
@@ -143,7 +161,7 @@ def evaluate_vitals(
 
     if baseline_hr is not None and len(hr_rows):
         findings += _baseline_deviation(
-            fleet, params, hc, ht, hr, rest, hr_rows, score, gap_ms[hr_rows],
+            fleet, params, hc, ht, hr, rest, hr_rows, score, params.per_row("max_gap_s", hc) * 1000,
             baseline_hr, baseline_std, baseline_ok,
         )  # fmt: skip
     findings += _not_worn(fleet, params, tel, now_ms, charging, open_not_worn)
@@ -153,8 +171,11 @@ def evaluate_vitals(
 def _emit(fleet, rule, title, hit, codes, t_ms, rows, score, base_sev, detail) -> list[Finding]:
     """One finding per band: its latest row where the rule holds."""
     found = []
-    severity = np.broadcast_to(severity_from_news2(base_sev, score[rows]), len(rows))
-    for i in last_row_per_band(hit, codes):
+    emit_rows = last_row_per_band(hit, codes)
+    base = np.broadcast_to(base_sev, len(rows))[emit_rows]
+    severity = dict(zip(emit_rows.tolist(),
+                        severity_from_news2(base, score[rows[emit_rows]]).tolist(), strict=True))
+    for i in emit_rows:
         details = detail(i)
         details.update(news2_partial=int(score[rows[i]]), news2_note=PARTIAL_NEWS2_NOTE)
         found.append(
@@ -174,9 +195,8 @@ def _baseline_deviation(fleet, params, hc, ht, hr, rest, rows, score, gap_ms,
     high = (hr - mean > allowed) & rest  # activity explains a high rate
     low = mean - hr > allowed
     cond = ok & (high | low)
-    start = run_start_index(cond, hc, ht, gap_ms)
-    hit = cond & (ht - ht[start] >= params.per_row("baseline_duration_s", hc) * 1000)
-    hit &= np.arange(len(cond)) - start >= 2
+    hit, _ = sustained(cond, hc, ht, gap_ms, min_rows=3,
+                       min_ms=params.per_row("baseline_duration_s", hc) * 1000)
     return _emit(fleet, "baseline_deviation", "Heart rate far from the resident's own normal",
                  hit, hc, ht, rows, score, MEDIUM,
                  lambda i: {"hr_bpm": float(hr[i]), "baseline_bpm": round(float(mean[i]), 1)})  # fmt: skip
