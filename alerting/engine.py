@@ -274,6 +274,34 @@ class Engine:
         return events, (rows[-1][7] if rows else None)
 
 
+def refresh_baselines(conn: psycopg.Connection, *, now: datetime, weeks: int = 4) -> int:
+    """Recompute each resident's heart-rate normal per local hour over the past weeks.
+
+    Only worn readings count, and the last day is left out so an ongoing episode does not
+    become the normal it is measured against. Returns the number of (resident, hour) rows.
+    """
+    with conn.transaction():
+        cur = conn.execute(
+            """INSERT INTO resident_baselines
+                   (resident_id, hour, hr_mean, hr_std, hr_n, days, computed_at)
+               SELECT d.resident_id, extract(hour FROM s.t AT TIME ZONE r.timezone)::smallint,
+                      avg(s.hr), coalesce(stddev_samp(s.hr), 0), count(*),
+                      count(DISTINCT (s.t AT TIME ZONE r.timezone)::date), %(now)s
+               FROM telemetry_samples s
+               JOIN devices d ON d.device_id = s.device_id
+               JOIN residents r ON r.resident_id = d.resident_id
+               WHERE s.t >= %(now)s - make_interval(weeks => %(weeks)s)
+                 AND s.t < %(now)s - interval '1 day'
+                 AND s.hr IS NOT NULL AND s.worn IS NOT FALSE
+               GROUP BY 1, 2
+               ON CONFLICT (resident_id, hour) DO UPDATE SET hr_mean = EXCLUDED.hr_mean,
+                   hr_std = EXCLUDED.hr_std, hr_n = EXCLUDED.hr_n, days = EXCLUDED.days,
+                   computed_at = EXCLUDED.computed_at""",
+            {"now": now, "weeks": weeks},
+        )
+        return cur.rowcount
+
+
 def apply_findings(conn: psycopg.Connection, findings: list[Finding], *, now: datetime) -> list[int]:
     """Apply findings (SOS and falls first); return ids of alerts opened or changed."""
     changed = []

@@ -26,7 +26,7 @@ import redis
 
 from alerting.alerts import escalation
 from alerting.dispatcher import Dispatcher
-from alerting.engine import Engine, apply_findings
+from alerting.engine import Engine, apply_findings, refresh_baselines
 from eldercare.cache import connect_redis
 from eldercare.settings import Settings
 
@@ -154,9 +154,13 @@ class AlertingService:
         r = connect_redis(self.settings)
         engine = Engine(self.settings)
         mark = f"events:{self.group}"
+        baselines_at = 0.0
         with self._connect() as conn:
             while not self.stopping.is_set():
                 now = self.clock()
+                if self.settings.alerting_shard_index == 0 and time.monotonic() - baselines_at > 6 * 3600:
+                    refresh_baselines(conn, now=now)
+                    baselines_at = time.monotonic()
                 engine.refresh(conn, now=now)
                 row = conn.execute(
                     "SELECT value FROM alerting_watermarks WHERE name = %s", (mark,)

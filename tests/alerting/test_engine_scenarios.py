@@ -218,3 +218,29 @@ def test_normal_fleet_of_200_bands_over_a_day_raises_nothing(clean_alerts, engin
         found += engine.evaluate_inactivity(db, now=now)
         raised += [f for f in found if not f.clear]
     assert raised == []
+
+
+def test_deviation_from_own_baseline_for_a_resident_whose_normal_is_not_textbook(
+    clean_alerts, engine, new_band_ids
+):
+    from alerting.engine import refresh_baselines
+
+    db = clean_alerts
+    athlete, typical = new_band_ids(2)
+    make_resident(db, athlete)
+    make_resident(db, typical)
+    rng = np.random.default_rng(11)
+    # Ten days of history at 08:00-09:00 local: the athlete rests at ~48 bpm, the other at ~72.
+    for day in range(1, 11):
+        t = minutes(T0 - timedelta(days=day), 60)
+        insert_telemetry(db, athlete, t, hr=np.round(rng.normal(48, 2, 60)), worn=np.ones(60))
+        insert_telemetry(db, typical, t, hr=np.round(rng.normal(72, 3, 60)), worn=np.ones(60))
+    assert refresh_baselines(db, now=T0) >= 2
+    # Today both sit at 84 bpm at rest: textbook-normal, but not for the athlete.
+    t = minutes(T0, 30)
+    for band in (athlete, typical):
+        insert_telemetry(db, band, t, hr=np.full(30, 84), steps=np.full(30, 5), worn=np.ones(30))
+        set_status(db, band, t[-1])
+    run_engine(db, engine, t[-1] + timedelta(seconds=5), [athlete, typical])
+    raised = open_alerts(db)
+    assert [(a["rule"], a["device_id"]) for a in raised] == [("baseline_deviation", athlete)]
