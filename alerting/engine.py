@@ -49,6 +49,7 @@ class Engine:
         self.params: Params | None = None
         self.fences: FenceSet | None = None
         self.baseline: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._fence_signature: tuple | None = None
 
     def owns(self, device_id: str) -> bool:
         s = self.settings
@@ -83,28 +84,32 @@ class Engine:
             utc_offset_ms=np.array([offsets[r[5]] for r in rows], dtype=np.int64),
         )  # fmt: skip
         self.params = Params(self.fleet.resident_ids, load_overrides(conn))
-        self.fences = build_fence_set(self._load_fences(conn))
+        specs, signature = self._load_fences(conn)
+        if signature != self._fence_signature:  # rasters are costly: rebuild on change only
+            self.fences = build_fence_set(specs)
+            self._fence_signature = signature
         self.baseline = self._load_baselines(conn)
 
-    def _load_fences(self, conn) -> list[FenceSpec]:
+    def _load_fences(self, conn) -> tuple[list[FenceSpec], tuple]:
         residents = [int(r) for r in np.unique(self.fleet.resident_ids) if r >= 0]
         rows = conn.execute(
             """SELECT geofence_id, resident_id, shape, center_lat, center_lon, radius_m, polygon,
-                      input_crs, active_from, active_until
-               FROM geofences WHERE enabled AND resident_id = ANY(%s)""",
+                      input_crs, active_from, active_until, updated_at
+               FROM geofences WHERE enabled AND resident_id = ANY(%s) ORDER BY geofence_id""",
             (residents,),
         ).fetchall()
 
         def minute(t) -> int:
             return -1 if t is None else t.hour * 60 + t.minute
 
+        signature = tuple((r[0], r[1], r[10]) for r in rows)
         return [
             FenceSpec(fence_id=r[0], resident_id=r[1], shape=r[2], center_lat=r[3],
                       center_lon=r[4], radius_m=r[5], ring=(r[6][0] if r[6] else None),
                       input_crs=r[7], active_from_min=minute(r[8]),
                       active_until_min=minute(r[9]))
             for r in rows
-        ]  # fmt: skip
+        ], signature  # fmt: skip
 
     def _load_baselines(self, conn):
         n = len(self.fleet.device_ids)

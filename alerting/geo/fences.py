@@ -20,6 +20,7 @@ EARTH_RADIUS_M = 6371008.8
 _DEG = np.pi / 180.0
 
 INSIDE, AMBIGUOUS, OUTSIDE = 0, 1, 2
+GRID = 24  # raster cells per side of a polygon's bounding box
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,17 @@ class FenceSet:
     ex1: np.ndarray
     ey1: np.ndarray
     bbox: np.ndarray  # per fence (xmin, ymin, xmax, ymax), local metres
+    # Raster of each polygon's bbox: signed distance at cell centres, and each fence's cell
+    # half-diagonal. Signed distance changes by at most 1 m per metre moved, so a cell whose
+    # centre is further from the edge than its half-diagonal decides all points in it.
+    cell_lo: np.ndarray | None = None  # (n_fences * GRID * GRID,) bounds of signed distance
+    cell_hi: np.ndarray | None = None
+    cell_w: np.ndarray | None = None  # per fence: cell width, height (m)
+    cell_h: np.ndarray | None = None
+    gx_a: np.ndarray | None = None  # per fence: grid x = lon * gx_a + gx_b
+    gx_b: np.ndarray | None = None
+    gy_a: np.ndarray | None = None
+    gy_b: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.fence_ids)
@@ -89,7 +101,7 @@ def build_fence_set(specs: Sequence[FenceSpec]) -> FenceSet:
         offset += len(x) - 1
         bbox[i] = (x.min(), y.min(), x.max(), y.max())
     table = np.vstack(edges) if edges else np.zeros((0, 4))
-    return FenceSet(
+    fences = FenceSet(
         fence_ids=np.array([s.fence_id for s in specs], dtype=np.int64),
         resident_ids=np.array([s.resident_id for s in specs], dtype=np.int64),
         is_circle=is_circle,
@@ -106,6 +118,68 @@ def build_fence_set(specs: Sequence[FenceSpec]) -> FenceSet:
         ey1=table[:, 3].copy(),
         bbox=bbox,
     )
+    _build_raster(fences)
+    return fences
+
+
+def _build_raster(fences: FenceSet) -> None:
+    n = len(fences)
+    w = np.maximum((fences.bbox[:, 2] - fences.bbox[:, 0]) / GRID, 1e-6)
+    h = np.maximum((fences.bbox[:, 3] - fences.bbox[:, 1]) / GRID, 1e-6)
+    centre = np.arange(GRID) + 0.5
+    cx = fences.bbox[:, 0, None, None] + centre[None, None, :] * w[:, None, None]
+    cy = fences.bbox[:, 1, None, None] + centre[None, :, None] * h[:, None, None]
+    cx, cy = np.broadcast_arrays(cx, cy)
+    f = np.repeat(np.arange(n), GRID * GRID)
+    cell_sd = np.full(n * GRID * GRID, np.inf)
+    poly = ~fences.is_circle[f]
+    if poly.any():
+        cell_sd[poly] = _polygon_signed_distance(fences, f[poly], cx.ravel()[poly],
+                                                 cy.ravel()[poly])  # fmt: skip
+    half = np.repeat(0.5 * np.hypot(w, h), GRID * GRID)
+    fences.cell_lo, fences.cell_hi = cell_sd - half, cell_sd + half
+    fences.cell_w, fences.cell_h = w, h
+    # (lat, lon) -> grid coordinates in one multiply-add per axis.
+    k_lat = _DEG * EARTH_RADIUS_M
+    k_lon = k_lat * np.cos(fences.origin_lat * _DEG)
+    fences.gx_a = k_lon / w
+    fences.gx_b = (-fences.origin_lon * k_lon - fences.bbox[:, 0]) / w
+    fences.gy_a = k_lat / h
+    fences.gy_b = (-fences.origin_lat * k_lat - fences.bbox[:, 1]) / h
+
+
+def classify_points(
+    fences: FenceSet, fence_idx: np.ndarray, lat: np.ndarray, lon: np.ndarray, acc_m
+) -> np.ndarray:
+    """State of each (point, fence) pair: INSIDE, AMBIGUOUS, or OUTSIDE (accuracy circle
+    wholly outside). Exact edge tests only for points the raster cannot decide."""
+    f = np.asarray(fence_idx, dtype=np.int64)
+    n = len(f)
+    lat, lon = np.asarray(lat, dtype=float), np.asarray(lon, dtype=float)
+    acc = np.broadcast_to(np.asarray(acc_m, dtype=float), n)
+    gx = lon * fences.gx_a[f] + fences.gx_b[f]
+    gy = lat * fences.gy_a[f] + fences.gy_b[f]
+    in_box = (gx >= 0) & (gx < GRID) & (gy >= 0) & (gy < GRID)
+    ix = np.clip(gx, 0, GRID - 1).astype(np.int64)
+    iy = np.clip(gy, 0, GRID - 1).astype(np.int64)
+    cell = (f * GRID + iy) * GRID + ix
+    lower, upper = fences.cell_lo[cell], fences.cell_hi[cell]
+    out = np.flatnonzero(~in_box)
+    if len(out):  # beyond the bounding box: its distance is a lower bound
+        fo = f[out]
+        dx = np.maximum(np.maximum(-gx[out], gx[out] - GRID), 0.0) * fences.cell_w[fo]
+        dy = np.maximum(np.maximum(-gy[out], gy[out] - GRID), 0.0) * fences.cell_h[fo]
+        lower[out], upper[out] = np.hypot(dx, dy), np.inf
+    state = np.full(n, AMBIGUOUS, dtype=np.int8)
+    state[upper <= 0] = INSIDE
+    state[lower >= acc] = OUTSIDE
+    unsure = (upper > 0) & (lower < acc) & ~((lower > 0) & (upper < acc))
+    unsure |= fences.is_circle[f]  # circles are exact and cheap
+    rows = np.flatnonzero(unsure)
+    if len(rows):
+        sd = signed_distance_m(fences, f[rows], lat[rows], lon[rows])
+        state[rows] = classify(sd, acc[rows])
+    return state
 
 
 def _project(lat, lon, origin_lat, origin_lon) -> tuple[np.ndarray, np.ndarray]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from alerting.geo.fences import OUTSIDE, FenceSet, active_at, classify, signed_distance_m
+from alerting.geo.fences import OUTSIDE, FenceSet, active_at, classify_points
 from alerting.rules.common import HIGH, Finding, Fleet, band_starts, last_row_of_each_band
 from alerting.rules.thresholds import Params
 
@@ -86,8 +86,9 @@ def fix_states(
     local_minute = ((fixes.t_ms + fleet.utc_offset_ms[fixes.codes]) // 60_000) % 1440
     active = active_at(fences, fence_idx, local_minute[fix_idx])
     fix_idx, fence_idx = fix_idx[active], fence_idx[active]
-    sd = signed_distance_m(fences, fence_idx, fixes.lat[fix_idx], fixes.lon[fix_idx])
-    pair_state = classify(sd, fixes.acc_m[fix_idx])
+    pair_state = classify_points(
+        fences, fence_idx, fixes.lat[fix_idx], fixes.lon[fix_idx], fixes.acc_m[fix_idx]
+    )
     # Safe zone is the union: the fix's state is the smallest over its active fences.
     np.minimum.at(state, fix_idx, pair_state)
     covered[fix_idx] = True
