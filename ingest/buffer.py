@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ingest.parse import ParsedMessage
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Received:
     mid: int
     qos: int

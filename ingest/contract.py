@@ -79,3 +79,17 @@ class Status(msgspec.Struct):
     charging: bool | None = None
     rssi: int | None = None
     fw: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+
+
+class TelemetryFast(msgspec.Struct):
+    """One-decode shape for the common case: every sample well typed."""
+
+    v: Literal[1]
+    sent_at: int
+    samples: Annotated[list[Sample], msgspec.Meta(min_length=1, max_length=MAX_ITEMS)]
+
+
+class LocationFast(msgspec.Struct):
+    v: Literal[1]
+    sent_at: int
+    fixes: Annotated[list[Fix], msgspec.Meta(min_length=1, max_length=MAX_ITEMS)]

@@ -13,19 +13,25 @@ from ingest.store import StoreResult
 
 STREAM_MAXLEN = 1_000_000
 
-# Set the fields only if this group's time is newer than what Redis holds, so a late
-# upload of buffered samples never overwrites a fresher state.
-_SET_IF_NEWER = """
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and tonumber(current) >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], unpack(ARGV, 3))
-return 1
-"""
-_SET_MAX = """
-local current = redis.call('HGET', KEYS[1], ARGV[1])
-if current and tonumber(current) >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
+# For each band (KEYS[i], updates in ARGV[1] as JSON): set a group's fields only if its
+# time is newer than what Redis holds, so a late upload of buffered samples never
+# overwrites a fresher state. One call per batch keeps the Python side cheap.
+_APPLY_BATCH = """
+local updates = cjson.decode(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local band = updates[i]
+  local seen = redis.call('HGET', key, 'last_seen')
+  if not seen or tonumber(seen) < tonumber(band[1]) then
+    redis.call('HSET', key, 'last_seen', band[1])
+  end
+  for _, group in ipairs(band[2]) do
+    local current = redis.call('HGET', key, group[1])
+    if not current or tonumber(current) < tonumber(group[2]) then
+      redis.call('HSET', key, group[1], group[2], unpack(group[3]))
+    end
+  end
+end
+return #KEYS
 """
 
 
@@ -43,19 +49,18 @@ class HotState:
     def __init__(self, client: redis.Redis, prefix: str) -> None:
         self.client = client
         self.prefix = prefix
-        self._set_if_newer = client.register_script(_SET_IF_NEWER)
-        self._set_max = client.register_script(_SET_MAX)
+        self._apply_batch = client.register_script(_APPLY_BATCH)
 
     def publish(self, messages: list[ParsedMessage], result: StoreResult, committed_ms: int) -> None:
         """Update latest state for every band in the batch and announce what was stored."""
+        latest = _latest_per_band(messages)
+        seen = _last_seen(messages)
+        bands = sorted(seen)
         pipe = self.client.pipeline(transaction=False)
-        for device_id, groups in _latest_per_band(messages).items():
-            key = band_key(self.prefix, device_id)
-            for time_field, t_ms, fields in groups:
-                self._set_if_newer(keys=[key], args=[time_field, t_ms, *fields], client=pipe)
-        for device_id, seen_ms in _last_seen(messages).items():
-            self._set_max(keys=[band_key(self.prefix, device_id)], args=["last_seen", seen_ms],
-                          client=pipe)
+        if bands:
+            updates = [[str(seen[band]), latest.get(band, [])] for band in bands]
+            self._apply_batch(keys=[band_key(self.prefix, b) for b in bands],
+                              args=[orjson.dumps(updates)], client=pipe)
         pipe.xadd(
             stream_key(self.prefix),
             {"batch": _stream_entry(result, committed_ms)},
@@ -106,21 +111,22 @@ def _latest_per_band(messages: list[ParsedMessage]) -> dict[str, list[tuple]]:
     out: dict[str, list[tuple]] = {}
     for device, (t, hr, sbp, dbp, steps, worn) in vitals.items():
         fields = _present(hr=hr, sbp=sbp, dbp=dbp, steps=steps, worn=worn)
-        out.setdefault(device, []).append(("vitals_t", t, fields))
+        out.setdefault(device, []).append(("vitals_t", str(t), fields))
     for device, (t, lat, lon, acc, src, _crs) in fixes.items():
         out.setdefault(device, []).append(
-            ("fix_t", t, _present(lat=lat, lon=lon, acc_m=acc, src=src))
+            ("fix_t", str(t), _present(lat=lat, lon=lon, acc_m=acc, src=src))
         )
     for device, (sent, online, battery, charging, _rssi, _fw) in status.items():
         fields = _present(online=online, battery=battery, charging=charging)
-        out.setdefault(device, []).append(("status_t", sent, fields))
+        out.setdefault(device, []).append(("status_t", str(sent), fields))
     return out
 
 
 def _present(**values: object) -> list:
+    """[name, value, ...] of the values present, as strings (Redis hashes hold strings)."""
     fields: list = []
     for name, value in values.items():
         if value is None:
             continue
-        fields += [name, int(value) if isinstance(value, bool) else value]
+        fields += [name, str(int(value)) if isinstance(value, bool) else str(value)]
     return fields

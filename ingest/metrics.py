@@ -12,6 +12,7 @@ class IngestMetrics:
         self.messages_in = Counter(
             "eldercare_ingest_messages_total", "MQTT messages received", ["kind"], registry=r
         )
+        self._messages_in_by_kind: dict = {}
         self.rows_stored = Counter(
             "eldercare_ingest_rows_stored_total", "New rows committed", ["table"], registry=r
         )
@@ -28,7 +29,8 @@ class IngestMetrics:
         )
         self.broker_lag = Histogram(
             "eldercare_ingest_broker_lag_seconds",
-            "From the band's sent_at to commit (includes band clock error)", registry=r,
+            "Oldest message of each batch: band's sent_at to commit (includes band clock error)",
+            registry=r,
             buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
         )
         self.buffered = Gauge(
@@ -38,6 +40,13 @@ class IngestMetrics:
             "eldercare_ingest_store_failures_total", "Batches that failed and were retried",
             registry=r,
         )
+
+    def message_in(self, kind: str | None) -> None:
+        """Count one received message (children cached: labels() is slow per message)."""
+        child = self._messages_in_by_kind.get(kind)
+        if child is None:
+            child = self._messages_in_by_kind[kind] = self.messages_in.labels(kind or "other")
+        child.inc()
 
     def serve(self, port: int) -> None:
         """Expose /metrics on 127.0.0.1:port (0 = do not serve)."""

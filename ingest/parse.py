@@ -20,6 +20,10 @@ _DECODERS = {
     "event": msgspec.json.Decoder(c.Event),
     "status": msgspec.json.Decoder(c.Status),
 }
+_FAST = {
+    "telemetry": msgspec.json.Decoder(c.TelemetryFast),
+    "location": msgspec.json.Decoder(c.LocationFast),
+}
 _SAMPLE = msgspec.json.Decoder(c.Sample)
 _FIX = msgspec.json.Decoder(c.Fix)
 
@@ -90,6 +94,19 @@ def parse_message(
         return msg.reject_all("unknown_device", "topic device_id is not an IMEI", payload)
     if len(payload) > c.MAX_PAYLOAD_BYTES:
         return msg.reject_all("too_large", f"{len(payload)} bytes > {c.MAX_PAYLOAD_BYTES}", payload)
+    fast = _FAST.get(kind)
+    if fast is not None:
+        try:
+            envelope = fast.decode(payload)
+        except msgspec.DecodeError:
+            pass  # decode item by item below, to find which items are bad
+        else:
+            msg.sent_at_ms = envelope.sent_at
+            _ITEM_CHECKERS[kind](msg, envelope, limits)
+            if not msg.rejects:
+                return msg
+            # Rare: redo item by item so dead letters keep each item's raw bytes.
+            msg.samples, msg.fixes, msg.rejects = [], [], []
     try:
         envelope = _DECODERS[kind].decode(payload)
     except msgspec.ValidationError as exc:
@@ -116,37 +133,49 @@ def _range_reject(name: str, value: int | None, bounds: tuple[int, int]) -> str 
 
 
 def _sample_reject(s: c.Sample) -> tuple[str, str] | None:
-    if s.hr is None and s.sbp is None and s.dbp is None and s.steps is None and s.worn is None:
+    hr, sbp, dbp, steps = s.hr, s.sbp, s.dbp, s.steps
+    if hr is None and sbp is None and steps is None and s.worn is None and dbp is None:
         return "schema", "sample has no metric"
-    if (s.sbp is None) != (s.dbp is None):
+    if (sbp is None) != (dbp is None):
         return "schema", "sbp and dbp come together"
-    for name, value, bounds in (
-        ("hr", s.hr, c.HR_RANGE),
-        ("sbp", s.sbp, c.SBP_RANGE),
-        ("dbp", s.dbp, c.DBP_RANGE),
-        ("steps", s.steps, c.STEPS_RANGE),
-    ):
-        problem = _range_reject(name, value, bounds)
-        if problem:
+    if hr is not None and not c.HR_RANGE[0] <= hr <= c.HR_RANGE[1]:
+        return "out_of_range", f"hr={hr} outside {c.HR_RANGE[0]}..{c.HR_RANGE[1]}"
+    if sbp is not None:
+        if problem := _range_reject("sbp", sbp, c.SBP_RANGE) or _range_reject(
+            "dbp", dbp, c.DBP_RANGE
+        ):
             return "out_of_range", problem
-    if s.sbp is not None and s.dbp is not None and s.sbp <= s.dbp:
-        return "out_of_range", f"sbp={s.sbp} not above dbp={s.dbp}"
+        if sbp <= dbp:  # type: ignore[operator]
+            return "out_of_range", f"sbp={sbp} not above dbp={dbp}"
+    if steps is not None and not c.STEPS_RANGE[0] <= steps <= c.STEPS_RANGE[1]:
+        return "out_of_range", f"steps={steps} outside {c.STEPS_RANGE[0]}..{c.STEPS_RANGE[1]}"
     return None
 
 
 def _parse_samples(msg: ParsedMessage, envelope: c.TelemetryEnvelope, limits: Limits) -> None:
     for index, raw in enumerate(envelope.samples):
         try:
-            s = _SAMPLE.decode(raw)
+            sample = _SAMPLE.decode(raw)
         except msgspec.ValidationError as exc:
             msg.rejects.append(Reject("schema", f"samples[{index}]: {exc}", bytes(raw), index))
             continue
-        problem = _sample_reject(s) or _time_reject(s.t, msg.received_ms, limits)
-        if problem:
-            reason, detail = problem
-            msg.rejects.append(Reject(reason, f"samples[{index}]: {detail}", bytes(raw), index))
-            continue
-        msg.samples.append((s.t, s.hr, s.sbp, s.dbp, s.steps, s.worn))
+        _check_sample(msg, index, sample, raw, limits)
+
+
+def _check_samples(msg: ParsedMessage, envelope: c.TelemetryFast, limits: Limits) -> None:
+    for index, sample in enumerate(envelope.samples):
+        _check_sample(msg, index, sample, None, limits)
+
+
+def _check_sample(
+    msg: ParsedMessage, index: int, s: c.Sample, raw: msgspec.Raw | None, limits: Limits
+) -> None:
+    problem = _sample_reject(s) or _time_reject(s.t, msg.received_ms, limits)
+    if problem:
+        payload = bytes(raw) if raw is not None else b""
+        msg.rejects.append(Reject(problem[0], f"samples[{index}]: {problem[1]}", payload, index))
+        return
+    msg.samples.append((s.t, s.hr, s.sbp, s.dbp, s.steps, s.worn))
 
 
 def position_problem(lat: float, lon: float, acc: float) -> str | None:
@@ -165,18 +194,29 @@ def position_problem(lat: float, lon: float, acc: float) -> str | None:
 def _parse_fixes(msg: ParsedMessage, envelope: c.LocationEnvelope, limits: Limits) -> None:
     for index, raw in enumerate(envelope.fixes):
         try:
-            f = _FIX.decode(raw)
+            fix = _FIX.decode(raw)
         except msgspec.ValidationError as exc:
             msg.rejects.append(Reject("schema", f"fixes[{index}]: {exc}", bytes(raw), index))
             continue
-        problem = _time_reject(f.t, msg.received_ms, limits)
-        if problem is None and (detail := position_problem(f.lat, f.lon, f.acc)):
-            problem = ("out_of_range", detail)
-        if problem:
-            reason, detail = problem
-            msg.rejects.append(Reject(reason, f"fixes[{index}]: {detail}", bytes(raw), index))
-            continue
-        msg.fixes.append((f.t, f.lat, f.lon, f.acc, f.src, f.crs))
+        _check_fix(msg, index, fix, raw, limits)
+
+
+def _check_fixes(msg: ParsedMessage, envelope: c.LocationFast, limits: Limits) -> None:
+    for index, fix in enumerate(envelope.fixes):
+        _check_fix(msg, index, fix, None, limits)
+
+
+def _check_fix(
+    msg: ParsedMessage, index: int, f: c.Fix, raw: msgspec.Raw | None, limits: Limits
+) -> None:
+    problem = _time_reject(f.t, msg.received_ms, limits)
+    if problem is None and (detail := position_problem(f.lat, f.lon, f.acc)):
+        problem = ("out_of_range", detail)
+    if problem:
+        payload = bytes(raw) if raw is not None else b""
+        msg.rejects.append(Reject(problem[0], f"fixes[{index}]: {problem[1]}", payload, index))
+        return
+    msg.fixes.append((f.t, f.lat, f.lon, f.acc, f.src, f.crs))
 
 
 def _parse_event(msg: ParsedMessage, event: c.Event, limits: Limits) -> None:
@@ -233,6 +273,8 @@ def _parse_status(msg: ParsedMessage, status: c.Status, limits: Limits) -> None:
         return
     msg.status = (sent_ms, status.online, status.battery, status.charging, status.rssi, status.fw)
 
+
+_ITEM_CHECKERS = {"telemetry": _check_samples, "location": _check_fixes}
 
 _ITEM_PARSERS = {
     "telemetry": _parse_samples,

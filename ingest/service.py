@@ -100,7 +100,7 @@ class IngestService:
         parsed = parse_message(
             msg.topic, msg.payload, received_ms=int(time.time() * 1000), limits=self.limits
         )
-        self.metrics.messages_in.labels(parsed.kind or "other").inc()
+        self.metrics.message_in(parsed.kind)
         self.buffer.add(Received(msg.mid, msg.qos, self.generation, parsed))
 
     # --- storage side: the flush thread ----------------------------------------------------
@@ -188,10 +188,9 @@ class IngestService:
             m.duplicates.labels(table).inc(n)
         for reason, n in result.dead_letters.items():
             m.dead_letters.labels(reason).inc(n)
-        for item in batch:
-            sent = item.message.sent_at_ms
-            if sent:
-                m.broker_lag.observe(max(0.0, (committed_ms - sent) / 1000))
+        sent = [item.message.sent_at_ms for item in batch if item.message.sent_at_ms]
+        if sent:
+            m.broker_lag.observe(max(0.0, (committed_ms - min(sent)) / 1000))
 
     # --- lifecycle ---------------------------------------------------------------------------
 
