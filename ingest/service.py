@@ -51,6 +51,7 @@ class IngestService:
         self.buffer = Buffer(settings.ingest_batch_max_messages,
                              settings.ingest_batch_max_age_ms / 1000)
         self.generation = 0
+        self.last_message_at = time.monotonic()
         self.stopping = threading.Event()
         self.client = self._make_client()
         self._conn: psycopg.Connection | None = None
@@ -102,6 +103,7 @@ class IngestService:
         )
         self.metrics.message_in(parsed.kind)
         self.buffer.add(Received(msg.mid, msg.qos, self.generation, parsed))
+        self.last_message_at = time.monotonic()
 
     # --- storage side: the flush thread ----------------------------------------------------
 
@@ -213,6 +215,38 @@ class IngestService:
         self.client.disconnect()
         self.client.loop_stop()
         self._drop_connection()
+
+
+    def retire(self, flusher: threading.Thread, idle_s: float = 3.0) -> None:
+        """Drain this instance's queued messages, leave the share group, end the session.
+
+        For an instance removed for good: otherwise the broker keeps queueing its share of
+        messages for a session nobody will resume.
+        """
+        while time.monotonic() - self.last_message_at < idle_s or len(self.buffer):
+            time.sleep(0.2)
+        left = threading.Event()
+        self.client.on_unsubscribe = lambda *_: left.set()
+        topics = [topic for topic, _ in uplink_subscriptions(self.settings.ingest_share_group)]
+        self.client.unsubscribe(topics)
+        left.wait(10)
+        time.sleep(0.5)  # anything delivered before the UNSUBACK is in the buffer now
+        self.stopping.set()
+        flusher.join(timeout=30)
+        props = Properties(PacketTypes.DISCONNECT)
+        props.SessionExpiryInterval = 0
+        self.client.disconnect(properties=props)
+        self.client.loop_stop()
+        self._drop_connection()
+
+
+def retire_ingest(settings: Settings) -> int:
+    """`eldercare ingest --retire`: drain and remove this client id's session."""
+    service = IngestService(settings)
+    flusher = service.start()
+    service.retire(flusher)
+    log.info("ingest %s retired: its session is gone", settings.ingest_client_id)
+    return 0
 
 
 def run_ingest(settings: Settings) -> int:

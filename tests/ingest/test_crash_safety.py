@@ -165,3 +165,41 @@ def test_postgres_restart_mid_stream_loses_nothing(settings, broker, tmp_path):
             ingest.wait(timeout=30)
     finally:
         pg.remove()
+
+
+def test_retired_instance_leaves_nothing_behind_in_the_share_group(
+    settings, broker, db, new_band_ids, tmp_path
+):
+    """Scale 2 -> 1: the removed instance's backlog is stored and no new share queues for it."""
+    bands = new_band_ids(4)
+    (probe,) = new_band_ids(1)
+    group = {"ingest_share_group": "scale-down"}
+    own = settings.model_copy(update=group)
+    keep = spawn_service(own, "ingest", log_path=tmp_path / "keep.log", ingest_client_id="keep")
+    gone = spawn_service(own, "ingest", log_path=tmp_path / "gone.log", ingest_client_id="gone")
+    publisher = Publisher(broker.url("simulator"))
+    try:
+        wait_until_ingesting(publisher, db, probe)
+        time.sleep(1.0)  # both members subscribed
+        gone.send_signal(signal.SIGTERM)
+        assert gone.wait(timeout=30) == 0
+        messages = list(one_sample_messages(bands, 100, int(time.time() * 1000) - 3600_000))
+        for topic, payload in messages[:200]:
+            publisher.publish(topic, payload)
+        publisher.wait_all_acked()
+        time.sleep(1.0)
+        assert stored_rows(db, bands) < 200  # part of them queue for the stopped member
+
+        retire = spawn_service(own, "ingest", "--retire", log_path=tmp_path / "retire.log",
+                               ingest_client_id="gone")
+        assert retire.wait(timeout=60) == 0
+        wait_until(lambda: stored_rows(db, bands) == 200, timeout_s=30)
+
+        for topic, payload in messages[200:]:
+            publisher.publish(topic, payload)
+        publisher.wait_all_acked()
+        wait_until(lambda: stored_rows(db, bands) == 400, timeout_s=30)
+    finally:
+        publisher.close()
+        keep.terminate()
+        keep.wait(timeout=30)
