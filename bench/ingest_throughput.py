@@ -50,10 +50,23 @@ def make_messages(n: int, samples_per_message: int) -> list[tuple[str, bytes]]:
     for i in range(n):
         band = bands[i % BANDS]
         t0 = start + (i // BANDS) * samples_per_message * 1000
-        samples = [{"t": t0 + k * 1000, "hr": 60 + (i + k) % 50, "sbp": 120, "dbp": 80,
-                    "steps": i, "worn": True} for k in range(samples_per_message)]
-        out.append((f"eldercare/v1/{band}/telemetry",
-                    orjson.dumps({"v": 1, "sent_at": t0, "samples": samples})))
+        samples = [
+            {
+                "t": t0 + k * 1000,
+                "hr": 60 + (i + k) % 50,
+                "sbp": 120,
+                "dbp": 80,
+                "steps": i,
+                "worn": True,
+            }
+            for k in range(samples_per_message)
+        ]
+        out.append(
+            (
+                f"eldercare/v1/{band}/telemetry",
+                orjson.dumps({"v": 1, "sent_at": t0, "samples": samples}),
+            )
+        )
     return out
 
 
@@ -64,7 +77,9 @@ def connect_props() -> Properties:
     return props
 
 
-def bare_subscriber(url_port: int, client_id: str, expected: int, out: mp.Queue, naive_db: str | None):
+def bare_subscriber(
+    url_port: int, client_id: str, expected: int, out: mp.Queue, naive_db: str | None
+):
     """The ceiling (parse and discard) or, with naive_db, one autocommit INSERT per message."""
     conn = psycopg.connect(naive_db, autocommit=True) if naive_db else None
     state = {"n": 0, "first": 0.0}
@@ -77,11 +92,19 @@ def bare_subscriber(url_port: int, client_id: str, expected: int, out: mp.Queue,
             device = msg.topic.split("/")[2]
             for s in body["samples"]:
                 conn.execute(
-                    "INSERT INTO telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn, "
-                    "received_at) VALUES (%s, to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s, now()) "
-                    "ON CONFLICT DO NOTHING",
-                    (device, s["t"], s.get("hr"), s.get("sbp"), s.get("dbp"), s.get("steps"),
-                     s.get("worn")))
+                    "INSERT INTO telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn,"
+                    " received_at) VALUES (%s, to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s,"
+                    " now()) ON CONFLICT DO NOTHING",
+                    (
+                        device,
+                        s["t"],
+                        s.get("hr"),
+                        s.get("sbp"),
+                        s.get("dbp"),
+                        s.get("steps"),
+                        s.get("worn"),
+                    ),
+                )
         state["n"] += 1
         if state["n"] == expected:
             out.put((state["first"], time.perf_counter()))
@@ -127,20 +150,24 @@ def rows(db_url: str) -> int:
         return conn.execute("SELECT count(*) FROM telemetry_samples").fetchone()[0]
 
 
-def run_ingest(settings: Settings, port: int, messages, processes: int, samples: int,
-               log_dir: Path) -> tuple[float, int]:
+def run_ingest(
+    settings: Settings, port: int, messages, processes: int, samples: int, log_dir: Path
+) -> tuple[float, int]:
     """Drain rate (messages/s) of N ingest processes, and peak RSS (kB) of the first."""
     ids = [f"bench-ingest-{i}" for i in range(processes)]
     for client_id in ids:  # create the sessions in the share group, then stop
-        p = spawn_service(settings, "ingest", log_path=log_dir / f"{client_id}.log",
-                          ingest_client_id=client_id)
+        p = spawn_service(
+            settings, "ingest", log_path=log_dir / f"{client_id}.log", ingest_client_id=client_id
+        )
         time.sleep(1.5)
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=30)
     publish_all(port, messages)
     expected = len(messages) * samples
-    procs = [spawn_service(settings, "ingest", log_path=log_dir / f"{c}.log", ingest_client_id=c)
-             for c in ids]
+    procs = [
+        spawn_service(settings, "ingest", log_path=log_dir / f"{c}.log", ingest_client_id=c)
+        for c in ids
+    ]
     while (n0 := rows(settings.database_url.get_secret_value())) == 0:
         time.sleep(0.02)
     first = time.perf_counter()
@@ -181,9 +208,14 @@ class Bench:
         return broker, db_url
 
     def settings(self, broker: services.ThrowawayBroker, db_url: str) -> Settings:
-        return Settings(environment="test", database_url=db_url, redis_url=REDIS_URL,
-                        redis_prefix="bench:", mqtt_url=broker.url("ingest"),
-                        ingest_metrics_port=0)
+        return Settings(
+            environment="test",
+            database_url=db_url,
+            redis_url=REDIS_URL,
+            redis_prefix="bench:",
+            mqtt_url=broker.url("ingest"),
+            ingest_metrics_port=0,
+        )
 
     def cleanup(self, broker: services.ThrowawayBroker, db_url: str) -> None:
         broker.stop()
@@ -199,8 +231,9 @@ def measure(n: int, samples: int, naive_n: int) -> dict[str, float]:
     bench.cleanup(broker, db_url)
     for processes in (1, 2):
         broker, db_url = bench.fresh(f"ingest{processes}-{samples}")
-        rate, peak_kb = run_ingest(bench.settings(broker, db_url), broker.port, messages,
-                                   processes, samples, bench.tmp)
+        rate, peak_kb = run_ingest(
+            bench.settings(broker, db_url), broker.port, messages, processes, samples, bench.tmp
+        )
         figures[f"ingest_x{processes}"] = rate
         figures[f"peak_rss_mb_x{processes}"] = peak_kb / 1024
         bench.cleanup(broker, db_url)
@@ -222,8 +255,10 @@ def report(title: str, samples: int, f: dict[str, float]) -> None:
     ):
         rate = f[key]
         print(f"  {label:44} {rate:9.0f} {rate * samples:10.0f} {rate / f['ceiling']:9.2f}")
-    print(f"  peak RSS of one ingest process: {f['peak_rss_mb_x1']:.0f} MB (1 process), "
-          f"{f['peak_rss_mb_x2']:.0f} MB (each of 2)")
+    print(
+        f"  peak RSS of one ingest process: {f['peak_rss_mb_x1']:.0f} MB (1 process), "
+        f"{f['peak_rss_mb_x2']:.0f} MB (each of 2)"
+    )
 
 
 def main() -> None:
@@ -232,8 +267,10 @@ def main() -> None:
     parser.add_argument("--batched-samples", type=int, default=20)
     parser.add_argument("--naive-messages", type=int, default=10_000)
     args = parser.parse_args()
-    print(f"ingest benchmark: {args.messages} messages, {BANDS} bands, broker + TimescaleDB + "
-          f"consumer on this {mp.cpu_count()}-core machine")
+    print(
+        f"ingest benchmark: {args.messages} messages, {BANDS} bands, broker + TimescaleDB + "
+        f"consumer on this {mp.cpu_count()}-core machine"
+    )
     single = measure(args.messages, 1, args.naive_messages)
     report("single-sample messages", 1, single)
     batched_n = max(1000, args.messages // 4)

@@ -118,9 +118,7 @@ def prepare_state_dir(
     policy = (MOSQUITTO_DIR / "conf.d" / "eldercare.conf").read_text()
     _write_if_changed(state_dir / "conf.d" / "eldercare.conf", policy)
     config_path = state_dir / "mosquitto.conf"
-    _write_if_changed(
-        config_path, render_config(state_dir, port, broker_user(state_dir), bind)
-    )
+    _write_if_changed(config_path, render_config(state_dir, port, broker_user(state_dir), bind))
     passwd = state_dir / "passwd"
     entries = read_password_file(passwd)
     for user, password in accounts.items():

@@ -47,8 +47,9 @@ class Buffer:
             while True:
                 now = time.monotonic()
                 due_at = self._oldest_at + self.max_age_s if self._items else deadline
-                if self._items and (self._urgent or len(self._items) >= self.max_messages
-                                    or now >= due_at):
+                if self._items and (
+                    self._urgent or len(self._items) >= self.max_messages or now >= due_at
+                ):
                     break
                 if now >= deadline:
                     return []

@@ -21,7 +21,13 @@ RSSI_RANGE = (-150, 0)
 
 Items = Annotated[list[msgspec.Raw], msgspec.Meta(min_length=1, max_length=MAX_ITEMS)]
 EventType = Literal[
-    "sos", "fall", "wear_off", "wear_on", "power_on", "power_off", "low_battery",
+    "sos",
+    "fall",
+    "wear_off",
+    "wear_on",
+    "power_on",
+    "power_off",
+    "low_battery",
     "service_request",
 ]
 ServiceKind = Literal["meal", "haircut", "housekeeping", "escort"]

@@ -51,7 +51,9 @@ class HotState:
         self.prefix = prefix
         self._apply_batch = client.register_script(_APPLY_BATCH)
 
-    def publish(self, messages: list[ParsedMessage], result: StoreResult, committed_ms: int) -> None:
+    def publish(
+        self, messages: list[ParsedMessage], result: StoreResult, committed_ms: int
+    ) -> None:
         """Update latest state for every band in the batch and announce what was stored."""
         latest = _latest_per_band(messages)
         seen = _last_seen(messages)
@@ -59,8 +61,11 @@ class HotState:
         pipe = self.client.pipeline(transaction=False)
         if bands:
             updates = [[str(seen[band]), latest.get(band, [])] for band in bands]
-            self._apply_batch(keys=[band_key(self.prefix, b) for b in bands],
-                              args=[orjson.dumps(updates)], client=pipe)
+            self._apply_batch(
+                keys=[band_key(self.prefix, b) for b in bands],
+                args=[orjson.dumps(updates)],
+                client=pipe,
+            )
         pipe.xadd(
             stream_key(self.prefix),
             {"batch": _stream_entry(result, committed_ms)},

@@ -29,8 +29,10 @@ class KnownDevices:
             self._misses_checked_at.clear()
             self._refreshed_at = now
         missing = {
-            m.device_id for m in messages
-            if m.device_id and m.device_id not in self._known
+            m.device_id
+            for m in messages
+            if m.device_id
+            and m.device_id not in self._known
             and now - self._misses_checked_at.get(m.device_id, -1e9) > RECHECK_MISS_AFTER_S
         }
         if missing:

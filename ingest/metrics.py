@@ -17,14 +17,18 @@ class IngestMetrics:
             "eldercare_ingest_rows_stored_total", "New rows committed", ["table"], registry=r
         )
         self.duplicates = Counter(
-            "eldercare_ingest_duplicates_total", "Rows already stored, absorbed", ["table"],
+            "eldercare_ingest_duplicates_total",
+            "Rows already stored, absorbed",
+            ["table"],
             registry=r,
         )
         self.dead_letters = Counter(
             "eldercare_ingest_dead_letters_total", "Rejected items", ["reason"], registry=r
         )
         self.batch_latency = Histogram(
-            "eldercare_ingest_batch_seconds", "Time to commit one batch", registry=r,
+            "eldercare_ingest_batch_seconds",
+            "Time to commit one batch",
+            registry=r,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
         self.broker_lag = Histogram(
@@ -37,7 +41,8 @@ class IngestMetrics:
             "eldercare_ingest_buffered_messages", "Received, not yet committed", registry=r
         )
         self.store_failures = Counter(
-            "eldercare_ingest_store_failures_total", "Batches that failed and were retried",
+            "eldercare_ingest_store_failures_total",
+            "Batches that failed and were retried",
             registry=r,
         )
 

@@ -7,6 +7,7 @@ contract's: malformed_json, schema, out_of_range, clock_skew, unknown_device, to
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,13 +15,13 @@ import msgspec
 
 from ingest import contract as c
 
-_DECODERS = {
+_DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     "telemetry": msgspec.json.Decoder(c.TelemetryEnvelope),
     "location": msgspec.json.Decoder(c.LocationEnvelope),
     "event": msgspec.json.Decoder(c.Event),
     "status": msgspec.json.Decoder(c.Status),
 }
-_FAST = {
+_FAST: dict[str, msgspec.json.Decoder[Any]] = {
     "telemetry": msgspec.json.Decoder(c.TelemetryFast),
     "location": msgspec.json.Decoder(c.LocationFast),
 }
@@ -54,7 +55,9 @@ class ParsedMessage:
     sent_at_ms: int | None = None
     samples: list[tuple] = field(default_factory=list)  # t_ms, hr, sbp, dbp, steps, worn
     fixes: list[tuple] = field(default_factory=list)  # t_ms, lat, lon, acc_m, src, crs
-    events: list[tuple] = field(default_factory=list)  # id, t_ms, type, service, lat, lon, acc_m, crs
+    events: list[tuple] = field(
+        default_factory=list
+    )  # id, t_ms, type, service, lat, lon, acc_m, crs
     status: tuple | None = None  # sent_ms, online, battery, charging, rssi, fw
     rejects: list[Reject] = field(default_factory=list)
 
@@ -81,10 +84,11 @@ def split_topic(topic: str) -> tuple[str | None, str | None]:
 
 
 def parse_message(
-    topic: str, payload: bytes, *, received_ms: int, limits: Limits = Limits()
+    topic: str, payload: bytes | bytearray, *, received_ms: int, limits: Limits = Limits()
 ) -> ParsedMessage:
     """Validate a message against the contract; never raises on bad input."""
     device_id, kind = split_topic(topic)
+    payload = bytes(payload)  # no copy for bytes; paho may hand over a bytearray
     msg = ParsedMessage(
         topic=topic, payload=payload, device_id=device_id, kind=kind, received_ms=received_ms
     )
@@ -274,9 +278,12 @@ def _parse_status(msg: ParsedMessage, status: c.Status, limits: Limits) -> None:
     msg.status = (sent_ms, status.online, status.battery, status.charging, status.rssi, status.fw)
 
 
-_ITEM_CHECKERS = {"telemetry": _check_samples, "location": _check_fixes}
+_ITEM_CHECKERS: dict[str, Callable[[ParsedMessage, Any, Limits], None]] = {
+    "telemetry": _check_samples,
+    "location": _check_fixes,
+}
 
-_ITEM_PARSERS = {
+_ITEM_PARSERS: dict[str, Callable[[ParsedMessage, Any, Limits], None]] = {
     "telemetry": _parse_samples,
     "location": _parse_fixes,
     "event": _parse_event,

@@ -48,14 +48,15 @@ class IngestService:
         self.settings = settings
         self.metrics = metrics or IngestMetrics()
         self.limits = limits_from(settings)
-        self.buffer = Buffer(settings.ingest_batch_max_messages,
-                             settings.ingest_batch_max_age_ms / 1000)
+        self.buffer = Buffer(
+            settings.ingest_batch_max_messages, settings.ingest_batch_max_age_ms / 1000
+        )
         self.generation = 0
         self.last_message_at = time.monotonic()
         self.stopping = threading.Event()
         self.client = self._make_client()
         self._conn: psycopg.Connection | None = None
-        self._known: KnownDevices | None = None
+        self._known = KnownDevices()
         self._hot = HotState(connect_redis(settings), settings.redis_prefix)
 
     # --- MQTT side: runs on paho's network thread, must stay cheap ---------------------
@@ -150,7 +151,6 @@ class IngestService:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self.settings)
             prepare_connection(self._conn)
-            self._known = KnownDevices()
         return self._conn
 
     def _drop_connection(self) -> None:
@@ -200,7 +200,10 @@ class IngestService:
         """Connect and start receiving; returns the flush thread."""
         target = self.settings.mqtt
         self.client.connect_async(
-            target.host, target.port, keepalive=30, clean_start=False,
+            target.host,
+            target.port,
+            keepalive=30,
+            clean_start=False,
             properties=self._connect_properties(),
         )
         self.client.loop_start()
@@ -215,7 +218,6 @@ class IngestService:
         self.client.disconnect()
         self.client.loop_stop()
         self._drop_connection()
-
 
     def retire(self, flusher: threading.Thread, idle_s: float = 3.0) -> None:
         """Drain this instance's queued messages, leave the share group, end the session.

@@ -175,10 +175,10 @@ def _copy_rows(cur: psycopg.Cursor, table: str, types: list[str], rows: list[tup
             copy.write_row(row)
 
 
-def _copy_telemetry(cur: psycopg.Cursor, messages: list[ParsedMessage], result: StoreResult) -> None:
-    rows = [
-        (m.device_id, *sample, m.received_ms) for m in messages for sample in m.samples
-    ]
+def _copy_telemetry(
+    cur: psycopg.Cursor, messages: list[ParsedMessage], result: StoreResult
+) -> None:
+    rows = [(m.device_id, *sample, m.received_ms) for m in messages for sample in m.samples]
     result.rows_in["telemetry"] = len(rows)
     if rows:
         types = ["text", "int8", "int2", "int2", "int2", "int4", "bool", "int8"]
@@ -229,7 +229,7 @@ def _copy_events(cur: psycopg.Cursor, messages: list[ParsedMessage], result: Sto
     for m in messages:
         for event_id, t_ms, type_, service, lat, lon, acc, _crs in m.events:
             rows.append((m.device_id, event_id, t_ms, type_, service, lat, lon, acc, m.received_ms))
-            if type_ in URGENT_EVENT_TYPES:
+            if type_ in URGENT_EVENT_TYPES and m.device_id is not None:
                 result.urgent_events.append((m.device_id, event_id))
     result.rows_in["events"] = len(rows)
     if rows:
@@ -252,8 +252,15 @@ def _copy_dead_letters(
     for m in messages:
         for reject in m.rejects:
             rows.append(
-                (m.received_ms, m.topic, m.device_id, reject.reason, reject.detail[:2000],
-                 reject.payload, _fingerprint(m.topic, reject))
+                (
+                    m.received_ms,
+                    m.topic,
+                    m.device_id,
+                    reject.reason,
+                    reject.detail[:2000],
+                    reject.payload,
+                    _fingerprint(m.topic, reject),
+                )
             )
             result.dead_letters[reject.reason] += 1
     if rows:
@@ -264,7 +271,12 @@ def _copy_dead_letters(
 def _fingerprint(topic: str, reject: Reject) -> bytes:
     """Same bad input, same fingerprint: re-sent or redelivered rejects are stored once."""
     digest = hashlib.blake2b(digest_size=16)
-    for part in (topic.encode(), reject.payload, reject.reason.encode(), str(reject.index).encode()):
+    for part in (
+        topic.encode(),
+        reject.payload,
+        reject.reason.encode(),
+        str(reject.index).encode(),
+    ):
         digest.update(len(part).to_bytes(4, "big"))
         digest.update(part)
     return digest.digest()

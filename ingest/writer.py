@@ -28,8 +28,12 @@ def store_messages(
 ) -> StoreResult:
     """Store (topic, payload, received_at) messages exactly as ingest would, in one commit."""
     parsed: list[ParsedMessage] = [
-        parse_message(topic, payload, received_ms=int(received_at.timestamp() * 1000),
-                      limits=limits_from(settings))
+        parse_message(
+            topic,
+            payload,
+            received_ms=int(received_at.timestamp() * 1000),
+            limits=limits_from(settings),
+        )
         for topic, payload, received_at in messages
     ]
     prepare_connection(conn)

@@ -18,8 +18,13 @@ def one_sample_messages(bands: list[str], per_band: int, start_ms: int):
     """(topic, payload) pairs, one sample each, unique (band, t)."""
     for i in range(per_band):
         for band in bands:
-            payload = orjson.dumps({"v": 1, "sent_at": start_ms + i * 1000,
-                                    "samples": [{"t": start_ms + i * 1000, "hr": 60 + i % 40}]})
+            payload = orjson.dumps(
+                {
+                    "v": 1,
+                    "sent_at": start_ms + i * 1000,
+                    "samples": [{"t": start_ms + i * 1000, "hr": 60 + i % 40}],
+                }
+            )
             yield f"eldercare/v1/{band}/telemetry", payload
 
 
@@ -31,8 +36,10 @@ def wait_until_ingesting(publisher: Publisher, db, band: str, timeout_s: float =
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         t = int(time.time() * 1000) - 7200_000
-        publisher.publish(f"eldercare/v1/{band}/telemetry",
-                          orjson.dumps({"v": 1, "sent_at": t, "samples": [{"t": t, "hr": 70}]}))
+        publisher.publish(
+            f"eldercare/v1/{band}/telemetry",
+            orjson.dumps({"v": 1, "sent_at": t, "samples": [{"t": t, "hr": 70}]}),
+        )
         time.sleep(0.3)
         if db.execute("SELECT 1 FROM telemetry_samples WHERE device_id = %s", (band,)).fetchone():
             return
@@ -73,7 +80,9 @@ def test_sigkill_mid_stream_of_10000_messages_loses_nothing_and_stores_once(
         assert stored_rows(db, bands) == 10_000
         per_band = db.execute(
             "SELECT count(DISTINCT t) FROM telemetry_samples WHERE device_id = ANY(%s) "
-            "GROUP BY device_id", (bands,)).fetchall()
+            "GROUP BY device_id",
+            (bands,),
+        ).fetchall()
         assert sorted(n for (n,) in per_band) == [500] * 20
     finally:
         publisher.close()
@@ -114,14 +123,13 @@ def test_backlog_published_while_ingest_is_down_arrives_after_restart(
 
 
 def test_postgres_restart_mid_stream_loses_nothing(settings, broker, tmp_path):
-    from tests.support import services
-    from tests.support.pg_cluster import ThrowawayPostgres
-
     import psycopg
 
     from eldercare.imei import make_imei
     from eldercare.migrate import apply_all
     from eldercare.registry import register_devices
+    from tests.support import services
+    from tests.support.pg_cluster import ThrowawayPostgres
 
     pg = ThrowawayPostgres()
     pg.init()
@@ -134,10 +142,14 @@ def test_postgres_restart_mid_stream_loses_nothing(settings, broker, tmp_path):
             probe = make_imei(900_100)
             register_devices(conn, [*bands, probe])
             conn.commit()
-        own = settings.model_copy(update={
-            "database_url": url, "ingest_client_id": "ingest-pgrestart",
-            # its own group: the suite's offline ingest session must not get a share
-            "ingest_share_group": "pgrestart"})
+        own = settings.model_copy(
+            update={
+                "database_url": url,
+                "ingest_client_id": "ingest-pgrestart",
+                # its own group: the suite's offline ingest session must not get a share
+                "ingest_share_group": "pgrestart",
+            }
+        )
         ingest = spawn_service(own, "ingest", log_path=tmp_path / "ingest.log")
         publisher = Publisher(broker.url("simulator"))
         try:
@@ -190,8 +202,9 @@ def test_retired_instance_leaves_nothing_behind_in_the_share_group(
         time.sleep(1.0)
         assert stored_rows(db, bands) < 200  # part of them queue for the stopped member
 
-        retire = spawn_service(own, "ingest", "--retire", log_path=tmp_path / "retire.log",
-                               ingest_client_id="gone")
+        retire = spawn_service(
+            own, "ingest", "--retire", log_path=tmp_path / "retire.log", ingest_client_id="gone"
+        )
         assert retire.wait(timeout=60) == 0
         wait_until(lambda: stored_rows(db, bands) == 200, timeout_s=30)
 

@@ -15,8 +15,9 @@ class FakeClock:
 
 
 def message_from(device_id: str):
-    return parse_message(f"eldercare/v1/{device_id}/status", b'{"v":1,"online":true}',
-                         received_ms=0)
+    return parse_message(
+        f"eldercare/v1/{device_id}/status", b'{"v":1,"online":true}', received_ms=0
+    )
 
 
 def test_band_registered_after_start_is_known_on_its_next_message(database_url, new_band_ids):

@@ -28,9 +28,12 @@ def test_published_samples_are_stored(ingest_service, publisher, db, new_band_id
     publisher.publish(f"eldercare/v1/{band}/telemetry", telemetry(samples))
     publisher.wait_all_acked()
 
-    stored = wait_until(lambda: count(db, "SELECT count(*) FROM telemetry_samples WHERE device_id=%s", band) == 5 and
-                        db.execute("SELECT hr FROM telemetry_samples WHERE device_id=%s ORDER BY t", (band,)).fetchall())
-    assert [row[0] for row in stored] == [70, 71, 72, 73, 74]
+    def stored_hr():
+        sql = "SELECT hr FROM telemetry_samples WHERE device_id=%s ORDER BY t"
+        return [hr for (hr,) in db.execute(sql, (band,)).fetchall()]
+
+    wait_until(lambda: len(stored_hr()) == 5)
+    assert stored_hr() == [70, 71, 72, 73, 74]
 
 
 def test_same_message_sent_five_times_is_stored_once(ingest_service, publisher, db, new_band_ids):
@@ -38,18 +41,24 @@ def test_same_message_sent_five_times_is_stored_once(ingest_service, publisher, 
     payload = telemetry([{"t": now_ms() - 1000, "hr": 80}, {"t": now_ms() - 500, "hr": 81}])
     for _ in range(5):
         publisher.publish(f"eldercare/v1/{band}/telemetry", payload)
-    event = orjson.dumps({"v": 1, "sent_at": now_ms(), "id": "boot1-7", "t": now_ms(), "type": "wear_off"})
+    event = orjson.dumps(
+        {"v": 1, "sent_at": now_ms(), "id": "boot1-7", "t": now_ms(), "type": "wear_off"}
+    )
     for _ in range(5):
         publisher.publish(f"eldercare/v1/{band}/event", event)
     publisher.wait_all_acked()
 
-    wait_until(lambda: count(db, "SELECT count(*) FROM device_events WHERE device_id=%s", band) >= 1)
+    wait_until(
+        lambda: count(db, "SELECT count(*) FROM device_events WHERE device_id=%s", band) >= 1
+    )
     time.sleep(0.5)  # let any straggling duplicate batch commit
     assert count(db, "SELECT count(*) FROM telemetry_samples WHERE device_id=%s", band) == 2
     assert count(db, "SELECT count(*) FROM device_events WHERE device_id=%s", band) == 1
 
 
-def test_out_of_order_and_six_hour_late_uploads_are_stored(ingest_service, publisher, db, new_band_ids):
+def test_out_of_order_and_six_hour_late_uploads_are_stored(
+    ingest_service, publisher, db, new_band_ids
+):
     (band,) = new_band_ids(1)
     now = now_ms()
     late = [{"t": now - 6 * 3600_000 + i * 60_000, "hr": 60 + i} for i in range(3)]
@@ -57,7 +66,9 @@ def test_out_of_order_and_six_hour_late_uploads_are_stored(ingest_service, publi
     publisher.publish(f"eldercare/v1/{band}/telemetry", telemetry(list(reversed(late))))
     publisher.wait_all_acked()
 
-    wait_until(lambda: count(db, "SELECT count(*) FROM telemetry_samples WHERE device_id=%s", band) == 4)
+    wait_until(
+        lambda: count(db, "SELECT count(*) FROM telemetry_samples WHERE device_id=%s", band) == 4
+    )
 
 
 def test_bad_items_are_dead_lettered_and_valid_siblings_stored(
@@ -65,25 +76,41 @@ def test_bad_items_are_dead_lettered_and_valid_siblings_stored(
 ):
     band, other = new_band_ids(2)
     now = now_ms()
-    mixed = telemetry([
-        {"t": now - 3000, "hr": 72},
-        {"t": now - 2000, "hr": 400},                 # out_of_range
-        {"t": now + 30 * 60_000, "hr": 70},           # clock_skew
-        {"t": now - 1000, "hr": "fast"},              # schema
-    ])
+    mixed = telemetry(
+        [
+            {"t": now - 3000, "hr": 72},
+            {"t": now - 2000, "hr": 400},  # out_of_range
+            {"t": now + 30 * 60_000, "hr": 70},  # clock_skew
+            {"t": now - 1000, "hr": "fast"},  # schema
+        ]
+    )
     publisher.publish(f"eldercare/v1/{band}/telemetry", mixed)
     publisher.publish(f"eldercare/v1/{band}/telemetry", b'{"v":1,"sent_at":')  # malformed_json
     publisher.publish(f"eldercare/v1/{band}/telemetry", b"x" * (64 * 1024 + 1))  # too_large
     unknown = "490154203237518"
     publisher.publish(f"eldercare/v1/{unknown}/telemetry", telemetry([{"t": now, "hr": 70}]))
-    publisher.publish(f"eldercare/v1/{other}/location", orjson.dumps(
-        {"v": 1, "sent_at": now, "fixes": [{"t": now - 1000, "lat": 41.1, "lon": 122.9, "acc": 10, "src": "gnss"}]}))
+    publisher.publish(
+        f"eldercare/v1/{other}/location",
+        orjson.dumps(
+            {
+                "v": 1,
+                "sent_at": now,
+                "fixes": [{"t": now - 1000, "lat": 41.1, "lon": 122.9, "acc": 10, "src": "gnss"}],
+            }
+        ),
+    )
     publisher.wait_all_acked()
 
-    wait_until(lambda: count(db, "SELECT count(*) FROM location_fixes WHERE device_id=%s", other) == 1)
-    reasons = wait_until(lambda: (rows := db.execute(
-        "SELECT reason::text FROM dead_letters WHERE device_id IN (%s, %s) ORDER BY reason",
-        (band, unknown)).fetchall()) and len(rows) == 6 and sorted(r[0] for r in rows))
+    wait_until(
+        lambda: count(db, "SELECT count(*) FROM location_fixes WHERE device_id=%s", other) == 1
+    )
+
+    def dead_letter_reasons():
+        sql = "SELECT reason::text FROM dead_letters WHERE device_id IN (%s, %s)"
+        return sorted(reason for (reason,) in db.execute(sql, (band, unknown)).fetchall())
+
+    wait_until(lambda: len(dead_letter_reasons()) == 6)
+    reasons = dead_letter_reasons()
     assert reasons == sorted(
         ["out_of_range", "clock_skew", "schema", "malformed_json", "too_large", "unknown_device"]
     )
@@ -91,7 +118,8 @@ def test_bad_items_are_dead_lettered_and_valid_siblings_stored(
     assert count(db, "SELECT count(*) FROM telemetry_samples WHERE device_id=%s", unknown) == 0
     detail, payload = db.execute(
         "SELECT detail, payload FROM dead_letters WHERE device_id=%s AND reason='out_of_range'",
-        (band,)).fetchone()
+        (band,),
+    ).fetchone()
     assert "hr=400" in detail and b'"hr":400' in bytes(payload)
 
 
@@ -101,8 +129,18 @@ def test_sos_ack_arrives_within_two_seconds(ingest_service, publisher, broker, d
     (band,) = new_band_ids(1)
     listener = CommandListener(broker.url("simulator"), f"eldercare/v1/{band}/cmd")
     try:
-        sos = orjson.dumps({"v": 1, "sent_at": now_ms(), "id": "b17-000231", "t": now_ms(),
-                            "type": "sos", "lat": 41.108, "lon": 122.994, "acc": 8.0})
+        sos = orjson.dumps(
+            {
+                "v": 1,
+                "sent_at": now_ms(),
+                "id": "b17-000231",
+                "t": now_ms(),
+                "type": "sos",
+                "lat": 41.108,
+                "lon": 122.994,
+                "acc": 8.0,
+            }
+        )
         sent_at = time.monotonic()
         publisher.publish(f"eldercare/v1/{band}/event", sos)
         acks = wait_until(lambda: listener.received, timeout_s=5)
@@ -111,7 +149,10 @@ def test_sos_ack_arrives_within_two_seconds(ingest_service, publisher, broker, d
         assert ack["type"] == "sos_ack" and ack["event_id"] == "b17-000231" and ack["v"] == 1
         assert received_at - sent_at < 2.0
         # the ack means the event is committed
-        assert count(db, "SELECT count(*) FROM device_events WHERE device_id=%s AND type='sos'", band) == 1
+        assert (
+            count(db, "SELECT count(*) FROM device_events WHERE device_id=%s AND type='sos'", band)
+            == 1
+        )
     finally:
         listener.close()
 
@@ -121,11 +162,15 @@ def test_latest_state_reaches_redis_and_late_uploads_do_not_overwrite_it(
 ):
     (band,) = new_band_ids(1)
     now = now_ms()
-    publisher.publish(f"eldercare/v1/{band}/telemetry", telemetry([{"t": now - 1000, "hr": 88, "worn": True}]))
+    publisher.publish(
+        f"eldercare/v1/{band}/telemetry", telemetry([{"t": now - 1000, "hr": 88, "worn": True}])
+    )
     publisher.wait_all_acked()
     key = f"{settings.redis_prefix}band:{band}"
     wait_until(lambda: redis_client.hget(key, "hr") == b"88")
-    publisher.publish(f"eldercare/v1/{band}/telemetry", telemetry([{"t": now - 3600_000, "hr": 55}]))
+    publisher.publish(
+        f"eldercare/v1/{band}/telemetry", telemetry([{"t": now - 3600_000, "hr": 55}])
+    )
     publisher.publish(f"eldercare/v1/{band}/status", orjson.dumps({"v": 1, "online": False}))
     publisher.wait_all_acked()
     wait_until(lambda: redis_client.hget(key, "online") == b"0")

@@ -29,24 +29,43 @@ def test_sos_from_a_band_with_a_fast_clock_is_stored_at_server_time_not_dropped(
 
 
 def test_ordinary_event_with_a_fast_clock_is_rejected():
-    msg = parse("event", {"v": 1, "sent_at": NOW, "id": "e2", "t": NOW + 600_000,
-                          "type": "wear_off"})
+    msg = parse(
+        "event", {"v": 1, "sent_at": NOW, "id": "e2", "t": NOW + 600_000, "type": "wear_off"}
+    )
     assert msg.events == [] and reasons(msg) == ["clock_skew"]
 
 
 def test_sos_with_a_garbled_position_keeps_the_sos_and_drops_the_position():
-    msg = parse("event", {"v": 1, "sent_at": NOW, "id": "e3", "t": NOW, "type": "fall",
-                          "lat": "north", "lon": 122.9})
+    msg = parse(
+        "event",
+        {
+            "v": 1,
+            "sent_at": NOW,
+            "id": "e3",
+            "t": NOW,
+            "type": "fall",
+            "lat": "north",
+            "lon": 122.9,
+        },
+    )
     assert msg.events[0][2] == "fall" and msg.events[0][4] is None
     assert reasons(msg) == ["schema"]
 
 
 def test_service_request_needs_a_service():
-    msg = parse("event", {"v": 1, "sent_at": NOW, "id": "e4", "t": NOW,
-                          "type": "service_request"})
+    msg = parse("event", {"v": 1, "sent_at": NOW, "id": "e4", "t": NOW, "type": "service_request"})
     assert msg.events == [] and reasons(msg) == ["schema"]
-    ok = parse("event", {"v": 1, "sent_at": NOW, "id": "e5", "t": NOW,
-                         "type": "service_request", "service": "meal"})
+    ok = parse(
+        "event",
+        {
+            "v": 1,
+            "sent_at": NOW,
+            "id": "e5",
+            "t": NOW,
+            "type": "service_request",
+            "service": "meal",
+        },
+    )
     assert ok.events[0][3] == "meal" and ok.rejects == []
 
 
@@ -57,8 +76,14 @@ def test_last_will_without_sent_at_is_a_valid_status():
 
 def test_samples_older_than_seven_days_are_out_of_range_but_six_days_are_fine():
     day = 86_400_000
-    msg = parse("telemetry", {"v": 1, "sent_at": NOW, "samples": [
-        {"t": NOW - 6 * day, "hr": 70}, {"t": NOW - 8 * day, "hr": 70}]})
+    msg = parse(
+        "telemetry",
+        {
+            "v": 1,
+            "sent_at": NOW,
+            "samples": [{"t": NOW - 6 * day, "hr": 70}, {"t": NOW - 8 * day, "hr": 70}],
+        },
+    )
     assert [s[0] for s in msg.samples] == [NOW - 6 * day]
     assert reasons(msg) == ["out_of_range"]
 
@@ -99,9 +124,14 @@ def test_fix_rules(fix, reason):
 
 @pytest.mark.parametrize(
     "payload",
-    [b"", b"[]", b'{"v":2,"sent_at":1,"samples":[{"t":1,"hr":70}]}',
-     b'{"v":1,"sent_at":1,"samples":[]}', b'{"v":1,"samples":[{"t":1,"hr":70}]}',
-     orjson.dumps({"v": 1, "sent_at": NOW, "samples": [{"t": NOW, "hr": 70}] * 501})],
+    [
+        b"",
+        b"[]",
+        b'{"v":2,"sent_at":1,"samples":[{"t":1,"hr":70}]}',
+        b'{"v":1,"sent_at":1,"samples":[]}',
+        b'{"v":1,"samples":[{"t":1,"hr":70}]}',
+        orjson.dumps({"v": 1, "sent_at": NOW, "samples": [{"t": NOW, "hr": 70}] * 501}),
+    ],
 )
 def test_bad_envelopes_reject_the_whole_message_once(payload):
     msg = parse("telemetry", payload)
@@ -123,8 +153,13 @@ def test_a_bad_sample_keeps_its_own_raw_bytes_as_dead_letter_payload():
 
 sample_values = st.fixed_dictionaries(
     {"t": st.integers(NOW - 10 * 86_400_000, NOW + 3_600_000)},
-    optional={"hr": st.integers(0, 300), "sbp": st.integers(0, 300), "dbp": st.integers(0, 200),
-              "steps": st.integers(-10, 200_000), "worn": st.booleans()},
+    optional={
+        "hr": st.integers(0, 300),
+        "sbp": st.integers(0, 300),
+        "dbp": st.integers(0, 200),
+        "steps": st.integers(-10, 200_000),
+        "worn": st.booleans(),
+    },
 )
 
 

@@ -25,12 +25,24 @@ def test_gcj02_fixes_are_stored_in_wgs84(settings, database_url, new_band_ids):
     true_lat, true_lon = 41.108, 122.994
     gcj_lat, gcj_lon = wgs84_to_gcj02(true_lat, true_lon)
     t = now_ms() - 1000
-    payload = orjson.dumps({"v": 1, "sent_at": t, "fixes": [
-        {"t": t, "lat": float(gcj_lat), "lon": float(gcj_lon), "acc": 20, "src": "wifi",
-         "crs": "gcj02"}]})
+    payload = orjson.dumps(
+        {
+            "v": 1,
+            "sent_at": t,
+            "fixes": [
+                {
+                    "t": t,
+                    "lat": float(gcj_lat),
+                    "lon": float(gcj_lon),
+                    "acc": 20,
+                    "src": "wifi",
+                    "crs": "gcj02",
+                }
+            ],
+        }
+    )
     with psycopg.connect(database_url) as conn:
-        store_messages(conn, [(f"eldercare/v1/{band}/location", payload, at(t))],
-                       settings=settings)
+        store_messages(conn, [(f"eldercare/v1/{band}/location", payload, at(t))], settings=settings)
         lat, lon, crs = conn.execute(
             "SELECT lat, lon, reported_crs FROM location_fixes WHERE device_id = %s", (band,)
         ).fetchone()
@@ -47,20 +59,22 @@ def test_resent_sos_with_a_skewed_clock_is_stored_once(settings, database_url, n
     topic = f"eldercare/v1/{band}/event"
     with psycopg.connect(database_url) as conn:
         first = store_messages(conn, [(topic, sos, at(t))], settings=settings)
-        again = store_messages(conn, [(topic, sos, at(t + 10_000)), (topic, sos, at(t + 20_000))],
-                               settings=settings)
-        rows = conn.execute("SELECT count(*) FROM device_events WHERE device_id = %s",
-                            (band,)).fetchone()[0]
-        dead = conn.execute("SELECT count(*) FROM dead_letters WHERE device_id = %s",
-                            (band,)).fetchone()[0]
+        again = store_messages(
+            conn, [(topic, sos, at(t + 10_000)), (topic, sos, at(t + 20_000))], settings=settings
+        )
+        rows = conn.execute(
+            "SELECT count(*) FROM device_events WHERE device_id = %s", (band,)
+        ).fetchone()[0]
+        dead = conn.execute(
+            "SELECT count(*) FROM dead_letters WHERE device_id = %s", (band,)
+        ).fetchone()[0]
     assert rows == 1
     assert first.urgent_events == [(band, "boot3-1")] and len(first.new_events) == 1
     assert again.new_events == [] and len(again.urgent_events) == 2  # acked again, not stored
     assert dead == 1  # the clock_skew note, recorded once
 
 
-def test_status_reports_arriving_out_of_order_keep_the_newest(settings, database_url,
-                                                             new_band_ids):
+def test_status_reports_arriving_out_of_order_keep_the_newest(settings, database_url, new_band_ids):
     import psycopg
 
     (band,) = new_band_ids(1)
@@ -71,8 +85,9 @@ def test_status_reports_arriving_out_of_order_keep_the_newest(settings, database
     with psycopg.connect(database_url) as conn:
         store_messages(conn, [(topic, newer, at(t))], settings=settings)
         store_messages(conn, [(topic, older, at(t + 1000))], settings=settings)
-        battery = conn.execute("SELECT battery FROM device_status WHERE device_id = %s",
-                               (band,)).fetchone()[0]
+        battery = conn.execute(
+            "SELECT battery FROM device_status WHERE device_id = %s", (band,)
+        ).fetchone()[0]
     assert battery == 40
 
 
@@ -84,8 +99,10 @@ def test_bad_message_sent_again_is_dead_lettered_once(settings, database_url, ne
     topic = f"eldercare/v1/{band}/telemetry"
     with psycopg.connect(database_url) as conn:
         for k in range(3):
-            store_messages(conn, [(topic, b"{not json", t + timedelta(seconds=k))],
-                           settings=settings)
-        dead = conn.execute("SELECT reason::text, payload FROM dead_letters WHERE device_id = %s",
-                            (band,)).fetchall()
+            store_messages(
+                conn, [(topic, b"{not json", t + timedelta(seconds=k))], settings=settings
+            )
+        dead = conn.execute(
+            "SELECT reason::text, payload FROM dead_letters WHERE device_id = %s", (band,)
+        ).fetchall()
     assert [(r, bytes(p)) for r, p in dead] == [("malformed_json", b"{not json")]

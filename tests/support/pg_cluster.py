@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -36,20 +37,29 @@ class ThrowawayPostgres:
         self._run("initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=trust")
 
     def start(self) -> None:
-        options = (f"-p {self.port} -k {self.data_dir.parent} -c listen_addresses=127.0.0.1 "
-                   "-c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off")
-        self._run("pg_ctl", "-D", str(self.data_dir), "-o", options, "-w", "-l",
-                  str(self.data_dir.parent / "server.log"), "start")
+        options = (
+            f"-p {self.port} -k {self.data_dir.parent} -c listen_addresses=127.0.0.1 "
+            "-c shared_preload_libraries=timescaledb -c timescaledb.telemetry_level=off"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data_dir),
+            "-o",
+            options,
+            "-w",
+            "-l",
+            str(self.data_dir.parent / "server.log"),
+            "start",
+        )
         wait_for_port(self.port)
 
     def stop(self, mode: str = "fast") -> None:
         self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w", "stop")
 
     def remove(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.data_dir.parent, ignore_errors=True)
 
     @property

@@ -24,8 +24,9 @@ def settings_env(settings: Settings, **overrides: str) -> dict[str, str]:
     return env
 
 
-def spawn_service(settings: Settings, *args: str, log_path: Path | None = None,
-                  **overrides: str) -> subprocess.Popen:
+def spawn_service(
+    settings: Settings, *args: str, log_path: Path | None = None, **overrides: str
+) -> subprocess.Popen:
     """Start `eldercare <args>` as a child process with these settings."""
     out = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
