@@ -19,6 +19,8 @@ STEPS_RANGE = (0, 100_000)
 BATTERY_RANGE = (0, 100)
 RSSI_RANGE = (-150, 0)
 
+NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"  # PostgreSQL text cannot hold NUL at all
+
 Items = Annotated[list[msgspec.Raw], msgspec.Meta(min_length=1, max_length=MAX_ITEMS)]
 EventType = Literal[
     "sos",
@@ -66,7 +68,7 @@ class Fix(msgspec.Struct):
 class Event(msgspec.Struct):
     v: Literal[1]
     sent_at: int
-    id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_CONTROL_CHARS)]
     t: int
     type: EventType
     service: ServiceKind | None = None
@@ -84,7 +86,7 @@ class Status(msgspec.Struct):
     battery: int | None = None
     charging: bool | None = None
     rssi: int | None = None
-    fw: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    fw: Annotated[str, msgspec.Meta(max_length=32, pattern=NO_CONTROL_CHARS)] | None = None
 
 
 class TelemetryFast(msgspec.Struct):

@@ -28,7 +28,13 @@ from ingest.hot_state import HotState
 from ingest.known_devices import KnownDevices
 from ingest.metrics import IngestMetrics
 from ingest.parse import parse_message
-from ingest.store import StoreResult, prepare_connection, reject_unknown_devices, store_batch
+from ingest.store import (
+    StoreResult,
+    prepare_connection,
+    reject_unknown_devices,
+    store_batch,
+    store_isolating,
+)
 from ingest.writer import limits_from
 
 log = logging.getLogger(__name__)
@@ -137,7 +143,15 @@ class IngestService:
             try:
                 conn = self._connection()
                 reject_unknown_devices(messages, self._known.ensure(conn, messages))
-                return store_batch(conn, messages)
+                try:
+                    return store_batch(conn, messages)
+                except psycopg.OperationalError:
+                    raise
+                except psycopg.Error:
+                    # Input the database refuses must not stop ingest (the broker would
+                    # redeliver the same batch forever): find it and dead-letter it.
+                    log.exception("database refused a batch; storing message by message")
+                    return store_isolating(conn, messages)
             except psycopg.OperationalError as exc:
                 attempt += 1
                 self.metrics.store_failures.inc()

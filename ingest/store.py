@@ -149,6 +149,33 @@ def store_batch(conn: psycopg.Connection, messages: list[ParsedMessage]) -> Stor
     return result
 
 
+def store_isolating(conn: psycopg.Connection, messages: list[ParsedMessage]) -> StoreResult:
+    """Store one message at a time; a message the database refuses becomes a dead letter."""
+    total = StoreResult()
+    for msg in messages:
+        try:
+            result = store_batch(conn, [msg])
+        except psycopg.OperationalError:
+            raise
+        except psycopg.Error as exc:
+            detail = f"database refused the message: {exc.sqlstate} {type(exc).__name__}"
+            msg.samples, msg.fixes, msg.events, msg.status = [], [], [], None
+            msg.rejects = [Reject("schema", detail, msg.payload)]
+            result = store_batch(conn, [msg])
+        _merge(total, result)
+    return total
+
+
+def _merge(total: StoreResult, part: StoreResult) -> None:
+    total.rows_in.update(part.rows_in)
+    total.rows_stored.update(part.rows_stored)
+    total.dead_letters.update(part.dead_letters)
+    total.new_events.extend(part.new_events)
+    total.urgent_events.extend(part.urgent_events)
+    for table, devices in part.devices_with_new_rows.items():
+        total.devices_with_new_rows.setdefault(table, set()).update(devices)
+
+
 def _insert_counted(cur: psycopg.Cursor, sql: str, table: str, result: StoreResult) -> None:
     if not result.rows_in[table]:
         result.devices_with_new_rows[table] = set()

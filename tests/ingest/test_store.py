@@ -106,3 +106,50 @@ def test_bad_message_sent_again_is_dead_lettered_once(settings, database_url, ne
             "SELECT reason::text, payload FROM dead_letters WHERE device_id = %s", (band,)
         ).fetchall()
     assert [(r, bytes(p)) for r, p in dead] == [("malformed_json", b"{not json")]
+
+
+def test_message_the_database_refuses_is_dead_lettered_and_its_batch_mates_stored(
+    database_url, new_band_ids
+):
+    """A poison message must never block a batch (the broker would redeliver it forever)."""
+    import psycopg
+
+    from ingest.parse import parse_message
+    from ingest.store import prepare_connection, store_isolating
+
+    good_band, bad_band = new_band_ids(2)
+    t = now_ms()
+    good = parse_message(
+        f"eldercare/v1/{good_band}/telemetry",
+        orjson.dumps({"v": 1, "sent_at": t, "samples": [{"t": t, "hr": 70}]}),
+        received_ms=t,
+    )
+    poison = parse_message(
+        f"eldercare/v1/{bad_band}/status",
+        orjson.dumps({"v": 1, "sent_at": t, "online": True}),
+        received_ms=t,
+    )
+    poison.status = (t, True, None, None, None, "fw\x00")  # as if it slipped past the parser
+    with psycopg.connect(database_url) as conn:
+        prepare_connection(conn)
+        result = store_isolating(conn, [good, poison])
+        stored = conn.execute(
+            "SELECT count(*) FROM telemetry_samples WHERE device_id = %s", (good_band,)
+        ).fetchone()[0]
+        dead = conn.execute(
+            "SELECT reason::text, detail FROM dead_letters WHERE device_id = %s", (bad_band,)
+        ).fetchall()
+    assert stored == 1 and result.rows_stored["telemetry"] == 1
+    assert len(dead) == 1 and dead[0][0] == "schema" and "database refused" in dead[0][1]
+
+
+def test_control_characters_in_event_ids_are_rejected_at_the_edge():
+    from ingest.parse import parse_message
+
+    t = now_ms()
+    msg = parse_message(
+        "eldercare/v1/490154203237518/event",
+        orjson.dumps({"v": 1, "sent_at": t, "id": "a\x00b", "t": t, "type": "wear_on"}),
+        received_ms=t,
+    )
+    assert msg.events == [] and [r.reason for r in msg.rejects] == ["schema"]
