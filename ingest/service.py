@@ -40,6 +40,7 @@ from ingest.writer import limits_from
 log = logging.getLogger(__name__)
 
 UPLINK_KINDS = ("telemetry", "location", "event", "status")
+REDIS_RETRY_AFTER_S = 10.0
 
 
 def uplink_subscriptions(share_group: str) -> list[tuple[str, int]]:
@@ -64,6 +65,7 @@ class IngestService:
         self._conn: psycopg.Connection | None = None
         self._known = KnownDevices()
         self._hot = HotState(connect_redis(settings), settings.redis_prefix)
+        self._redis_skip_until = 0.0
 
     # --- MQTT side: runs on paho's network thread, must stay cheap ---------------------
 
@@ -185,10 +187,21 @@ class IngestService:
         for device_id, event_id in result.urgent_events:
             self._send_sos_ack(device_id, event_id)
         self._count(batch, result, committed_ms)
+        self._publish_hot_state(batch, result, committed_ms)
+
+    def _publish_hot_state(self, batch: list[Received], result: StoreResult, committed_ms: int):
+        """Redis is a cache of committed rows: when it fails, skip it for a while rather than
+        let a hung cache slow down storage (the engine also sweeps the tables)."""
+        if time.monotonic() < self._redis_skip_until:
+            return
         try:
             self._hot.publish([r.message for r in batch], result, committed_ms)
-        except Exception:  # Redis is a cache; the rows are committed already
-            log.exception("updating Redis hot state failed; rows are stored")
+        except Exception:
+            self._redis_skip_until = time.monotonic() + REDIS_RETRY_AFTER_S
+            log.exception(
+                "updating Redis hot state failed; rows are stored; skipping Redis for %ss",
+                REDIS_RETRY_AFTER_S,
+            )
 
     def _send_sos_ack(self, device_id: str, event_id: str) -> None:
         payload = orjson.dumps(

@@ -177,3 +177,53 @@ def test_latest_state_reaches_redis_and_late_uploads_do_not_overwrite_it(
     state = redis_client.hgetall(key)
     assert state[b"hr"] == b"88" and state[b"worn"] == b"1"
     assert int(state[b"vitals_t"]) == now - 1000
+
+
+def test_a_hung_redis_does_not_slow_down_storage(settings, broker, db, new_band_ids):
+    """Redis accepts the connection and never answers: rows still flow at full speed."""
+    import socket
+
+    from pydantic import SecretStr
+
+    from ingest.service import IngestService
+    from ingest.store import StoreResult
+    from tests.support.mqtt import Publisher
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(100)  # connections complete in the backlog; nothing ever reads them
+    port = silent.getsockname()[1]
+    own = settings.model_copy(
+        update={
+            "redis_url": SecretStr(f"redis://127.0.0.1:{port}/0"),
+            "ingest_client_id": "ingest-hung-redis",
+            "ingest_share_group": "hung-redis",
+            "ingest_batch_max_messages": 50,
+        }
+    )
+    (band,) = new_band_ids(1)
+    service = IngestService(own)
+    flusher = service.start()
+    publisher = Publisher(broker.url("simulator"))
+    try:
+        wait_until(lambda: service.client.is_connected(), 10)
+        time.sleep(0.5)
+        started = time.monotonic()
+        t0 = now_ms() - 3600_000
+        for i in range(1000):
+            publisher.publish(
+                f"eldercare/v1/{band}/telemetry", telemetry([{"t": t0 + i * 1000, "hr": 70}])
+            )
+        publisher.wait_all_acked()
+        sql = "SELECT count(*) FROM telemetry_samples WHERE device_id=%s"
+        wait_until(lambda: count(db, sql, band) == 1000, timeout_s=30)
+        assert time.monotonic() - started < 15
+
+        # After one failure the next batch does not wait on Redis at all.
+        before = time.monotonic()
+        service._publish_hot_state([], StoreResult(), now_ms())
+        assert time.monotonic() - before < 0.5
+    finally:
+        publisher.close()
+        service.stop(flusher)
+        silent.close()
