@@ -61,7 +61,7 @@ def write_password_file(path: Path, entries: dict[str, str]) -> None:
     os.replace(tmp, path)
 
 
-def render_config(state_dir: Path, port: int, run_as: str) -> str:
+def render_config(state_dir: Path, port: int, run_as: str, bind: str = "127.0.0.1") -> str:
     """The broker's main config: listener and paths here, shared policy in conf.d."""
     return "\n".join(
         [
@@ -74,7 +74,7 @@ def render_config(state_dir: Path, port: int, run_as: str) -> str:
             "log_type error",
             "log_type warning",
             "log_type notice",
-            f"listener {port} 127.0.0.1",
+            f"listener {port} {bind}",
             f"password_file {state_dir / 'passwd'}",
             f"acl_file {state_dir / 'acl'}",
             f"include_dir {state_dir / 'conf.d'}",
@@ -96,7 +96,11 @@ def broker_user(state_dir: Path) -> str:
 
 
 def prepare_state_dir(
-    state_dir: Path, port: int, accounts: dict[str, str], run_as: str | None = None
+    state_dir: Path,
+    port: int,
+    accounts: dict[str, str],
+    run_as: str | None = None,
+    bind: str = "127.0.0.1",
 ) -> Path:
     """Write config and password file (keeping existing device entries); return config path.
 
@@ -114,7 +118,7 @@ def prepare_state_dir(
     policy = (MOSQUITTO_DIR / "conf.d" / "eldercare.conf").read_text()
     _write_if_changed(state_dir / "conf.d" / "eldercare.conf", policy)
     config_path = state_dir / "mosquitto.conf"
-    _write_if_changed(config_path, render_config(state_dir, port, broker_user(state_dir)))
+    _write_if_changed(config_path, render_config(state_dir, port, broker_user(state_dir), bind))
     passwd = state_dir / "passwd"
     entries = read_password_file(passwd)
     for user, password in accounts.items():
@@ -154,7 +158,7 @@ def _account_exists(name: str) -> bool:
 def start_native(state_dir: Path, port: int = DEFAULT_PORT) -> None:
     """Start the project's broker as a daemon unless it already runs."""
     run_as = "mosquitto" if _account_exists("mosquitto") else None
-    config_path = prepare_state_dir(state_dir, port, DEV_SERVICE_ACCOUNTS, run_as)
+    config_path = prepare_state_dir(state_dir, port, accounts_from_environment(), run_as)
     if broker_pid(state_dir) is not None:
         # SIGHUP re-reads the password file, ACLs and most of the config.
         reload_broker(state_dir)
@@ -169,7 +173,25 @@ def start_native(state_dir: Path, port: int = DEFAULT_PORT) -> None:
     raise SystemExit(f"mosquitto did not start; see {state_dir / 'mosquitto.log'}")
 
 
+def accounts_from_environment() -> dict[str, str]:
+    """Service-account passwords: ELDERCARE_BROKER_<USER>_PASSWORD, else the dev defaults."""
+    return {
+        user: os.environ.get(f"ELDERCARE_BROKER_{user.upper()}_PASSWORD", default)
+        for user, default in DEV_SERVICE_ACCOUNTS.items()
+    }
+
+
+USAGE = """usage:
+  python3 -m eldercare.broker_files start STATE_DIR [PORT]         native daemon on loopback
+  python3 -m eldercare.broker_files prepare STATE_DIR [PORT] [BIND] files only (containers)"""
+
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] != "start":
-        raise SystemExit("usage: python3 -m eldercare.broker_files start STATE_DIR [PORT]")
-    start_native(Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else DEFAULT_PORT)
+    if len(sys.argv) < 3 or sys.argv[1] not in ("start", "prepare"):
+        raise SystemExit(USAGE)
+    state, port = Path(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else DEFAULT_PORT
+    if sys.argv[1] == "start":
+        start_native(state, port)
+    else:
+        bind = sys.argv[4] if len(sys.argv) > 4 else "127.0.0.1"
+        state.mkdir(parents=True, exist_ok=True)
+        print(prepare_state_dir(state, port, accounts_from_environment(), bind=bind))

@@ -24,10 +24,11 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.service import run_ingest
+    from ingest.service import retire_ingest, run_ingest
 
     overrides = {"ingest_client_id": args.client_id} if args.client_id else {}
-    return run_ingest(load_settings(**overrides))
+    settings = load_settings(**overrides)
+    return retire_ingest(settings) if args.retire else run_ingest(settings)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -76,7 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
     ingest = sub.add_parser("ingest", help="MQTT -> TimescaleDB ingest service")
-    ingest.add_argument("--client-id", help="MQTT client id (one per ingest process)")
+    ingest.add_argument("--client-id", help="MQTT client id (stable, one per ingest process)")
+    ingest.add_argument(
+        "--retire", action="store_true",
+        help="drain this client id's queued messages, then delete its broker session",
+    )
     ingest.set_defaults(func=cmd_ingest)
     simulate = sub.add_parser("simulate", help="simulated wristbands")
     from simulators.cli import add_arguments

@@ -7,12 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 log = logging.getLogger(__name__)
 
 
-def run_services(commands: dict[str, Sequence[str]], grace_s: float = 10.0) -> int:
+def run_services(commands: Mapping[str, Sequence[str]], grace_s: float = 10.0) -> int:
     """Start each `eldercare` subcommand as a process; on Ctrl-C or a child's exit stop all."""
     children = {
         name: subprocess.Popen([sys.executable, "-m", "eldercare.cli", *args])

@@ -81,14 +81,15 @@ ensure_timescaledb_preloaded() {
   fi
 }
 
+as_postgres() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+
 ensure_database() {
   local db="${ELDERCARE_DB_NAME:-eldercare}"
-  if ! $sudo_cmd -u postgres psql -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" 2>/dev/null | grep -q 1; then
-    if [ -z "$sudo_cmd" ]; then
-      su postgres -c "createdb '$db'"
-    else
-      sudo -u postgres createdb "$db"
-    fi
+  if ! as_postgres psql -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+    log "creating database $db"
+    as_postgres createdb "$db"
   fi
 }
 

@@ -1,0 +1,103 @@
+"""The firmware contract v1 as decoding types and limits (see firmware-contracts/)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+MAX_PAYLOAD_BYTES = 64 * 1024
+MAX_ITEMS = 500
+KINDS = ("telemetry", "location", "event", "status")
+URGENT_EVENT_TYPES = frozenset({"sos", "fall"})
+
+# Valid ranges: a value outside is `out_of_range`, a value of the wrong type is `schema`.
+HR_RANGE = (25, 250)
+SBP_RANGE = (60, 260)
+DBP_RANGE = (30, 160)
+STEPS_RANGE = (0, 100_000)
+BATTERY_RANGE = (0, 100)
+RSSI_RANGE = (-150, 0)
+
+NO_CONTROL_CHARS = r"^[^\x00-\x1f\x7f]*$"  # PostgreSQL text cannot hold NUL at all
+
+Items = Annotated[list[msgspec.Raw], msgspec.Meta(min_length=1, max_length=MAX_ITEMS)]
+EventType = Literal[
+    "sos",
+    "fall",
+    "wear_off",
+    "wear_on",
+    "power_on",
+    "power_off",
+    "low_battery",
+    "service_request",
+]
+ServiceKind = Literal["meal", "haircut", "housekeeping", "escort"]
+
+
+class TelemetryEnvelope(msgspec.Struct):
+    v: Literal[1]
+    sent_at: int
+    samples: Items
+
+
+class LocationEnvelope(msgspec.Struct):
+    v: Literal[1]
+    sent_at: int
+    fixes: Items
+
+
+class Sample(msgspec.Struct):
+    t: int
+    hr: int | None = None
+    sbp: int | None = None
+    dbp: int | None = None
+    steps: int | None = None
+    worn: bool | None = None
+
+
+class Fix(msgspec.Struct):
+    t: int
+    lat: float
+    lon: float
+    acc: float
+    src: Literal["gnss", "wifi", "cell"]
+    crs: Literal["wgs84", "gcj02"] = "wgs84"
+
+
+class Event(msgspec.Struct):
+    v: Literal[1]
+    sent_at: int
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_CONTROL_CHARS)]
+    t: int
+    type: EventType
+    service: ServiceKind | None = None
+    # Position is checked on its own: a bad position must never cost us an SOS.
+    lat: Any = None
+    lon: Any = None
+    acc: Any = None
+    crs: Any = "wgs84"
+
+
+class Status(msgspec.Struct):
+    v: Literal[1]
+    online: bool
+    sent_at: int | None = None  # the Last Will has none
+    battery: int | None = None
+    charging: bool | None = None
+    rssi: int | None = None
+    fw: Annotated[str, msgspec.Meta(max_length=32, pattern=NO_CONTROL_CHARS)] | None = None
+
+
+class TelemetryFast(msgspec.Struct):
+    """One-decode shape for the common case: every sample well typed."""
+
+    v: Literal[1]
+    sent_at: int
+    samples: Annotated[list[Sample], msgspec.Meta(min_length=1, max_length=MAX_ITEMS)]
+
+
+class LocationFast(msgspec.Struct):
+    v: Literal[1]
+    sent_at: int
+    fixes: Annotated[list[Fix], msgspec.Meta(min_length=1, max_length=MAX_ITEMS)]

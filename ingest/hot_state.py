@@ -1,0 +1,137 @@
+"""After a commit: latest state per band in Redis, and a stream entry for the engine.
+
+Redis is a cache of what the database already holds; losing it loses nothing.
+"""
+
+from __future__ import annotations
+
+import orjson
+import redis
+
+from ingest.parse import ParsedMessage
+from ingest.store import StoreResult
+
+STREAM_MAXLEN = 1_000_000
+
+# For each band (KEYS[i], updates in ARGV[1] as JSON): set a group's fields only if its
+# time is newer than what Redis holds, so a late upload of buffered samples never
+# overwrites a fresher state. One call per batch keeps the Python side cheap.
+_APPLY_BATCH = """
+local updates = cjson.decode(ARGV[1])
+for i, key in ipairs(KEYS) do
+  local band = updates[i]
+  local seen = redis.call('HGET', key, 'last_seen')
+  if not seen or tonumber(seen) < tonumber(band[1]) then
+    redis.call('HSET', key, 'last_seen', band[1])
+  end
+  for _, group in ipairs(band[2]) do
+    local current = redis.call('HGET', key, group[1])
+    if not current or tonumber(current) < tonumber(group[2]) then
+      redis.call('HSET', key, group[1], group[2], unpack(group[3]))
+    end
+  end
+end
+return #KEYS
+"""
+
+
+def band_key(prefix: str, device_id: str) -> str:
+    return f"{prefix}band:{device_id}"
+
+
+def stream_key(prefix: str) -> str:
+    return f"{prefix}stream:stored"
+
+
+class HotState:
+    """Writes the latest band state and the 'stored' stream after each commit."""
+
+    def __init__(self, client: redis.Redis, prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self._apply_batch = client.register_script(_APPLY_BATCH)
+
+    def publish(
+        self, messages: list[ParsedMessage], result: StoreResult, committed_ms: int
+    ) -> None:
+        """Update latest state for every band in the batch and announce what was stored."""
+        latest = _latest_per_band(messages)
+        seen = _last_seen(messages)
+        bands = sorted(seen)
+        pipe = self.client.pipeline(transaction=False)
+        if bands:
+            updates = [[str(seen[band]), latest.get(band, [])] for band in bands]
+            self._apply_batch(
+                keys=[band_key(self.prefix, b) for b in bands],
+                args=[orjson.dumps(updates)],
+                client=pipe,
+            )
+        pipe.xadd(
+            stream_key(self.prefix),
+            {"batch": _stream_entry(result, committed_ms)},
+            maxlen=STREAM_MAXLEN,
+            approximate=True,
+        )
+        pipe.execute()
+
+
+def _stream_entry(result: StoreResult, committed_ms: int) -> bytes:
+    new = result.devices_with_new_rows
+    return orjson.dumps(
+        {
+            "committed_at_ms": committed_ms,
+            "telemetry": sorted(new.get("telemetry", ())),
+            "location": sorted(new.get("location", ())),
+            "status": sorted(new.get("status", ())),
+            "events": result.new_events,
+        }
+    )
+
+
+def _last_seen(messages: list[ParsedMessage]) -> dict[str, int]:
+    seen: dict[str, int] = {}
+    for m in messages:
+        if m.device_id and m.row_count:
+            seen[m.device_id] = max(seen.get(m.device_id, 0), m.received_ms)
+    return seen
+
+
+def _latest_per_band(messages: list[ParsedMessage]) -> dict[str, list[tuple]]:
+    """For each band: (time field, time, [field, value, ...]) of its newest vitals/fix/status."""
+    vitals: dict[str, tuple] = {}
+    fixes: dict[str, tuple] = {}
+    status: dict[str, tuple] = {}
+    for m in messages:
+        device = m.device_id
+        if device is None:
+            continue
+        for sample in m.samples:
+            if device not in vitals or sample[0] > vitals[device][0]:
+                vitals[device] = sample
+        for fix in m.fixes:
+            if device not in fixes or fix[0] > fixes[device][0]:
+                fixes[device] = fix
+        if m.status is not None and (device not in status or m.status[0] > status[device][0]):
+            status[device] = m.status
+    out: dict[str, list[tuple]] = {}
+    for device, (t, hr, sbp, dbp, steps, worn) in vitals.items():
+        fields = _present(hr=hr, sbp=sbp, dbp=dbp, steps=steps, worn=worn)
+        out.setdefault(device, []).append(("vitals_t", str(t), fields))
+    for device, (t, lat, lon, acc, src, _crs) in fixes.items():
+        out.setdefault(device, []).append(
+            ("fix_t", str(t), _present(lat=lat, lon=lon, acc_m=acc, src=src))
+        )
+    for device, (sent, online, battery, charging, _rssi, _fw) in status.items():
+        fields = _present(online=online, battery=battery, charging=charging)
+        out.setdefault(device, []).append(("status_t", str(sent), fields))
+    return out
+
+
+def _present(**values: object) -> list:
+    """[name, value, ...] of the values present, as strings (Redis hashes hold strings)."""
+    fields: list = []
+    for name, value in values.items():
+        if value is None:
+            continue
+        fields += [name, str(int(value)) if isinstance(value, bool) else str(value)]
+    return fields
