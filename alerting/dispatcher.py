@@ -47,22 +47,32 @@ class Outcome:
 class Dispatcher:
     """Delivers outbox rows of the given channels; `run_once` is one pass with a given clock."""
 
-    def __init__(self, settings: Settings, redis_client: redis.Redis,
-                 http: httpx.Client | None = None,
-                 rng: Callable[[], float] = random.random):  # fmt: skip
+    def __init__(
+        self,
+        settings: Settings,
+        redis_client: redis.Redis,
+        http: httpx.Client | None = None,
+        rng: Callable[[], float] = random.random,
+    ):
         self.settings = settings
         self.redis = redis_client
         self.http = http or httpx.Client(timeout=settings.alerting_webhook_timeout_s)
         self.rng = rng
         self.prefix = settings.redis_prefix
         self.webhooks = {
-            "gateway_120": (settings.alerting_gateway_120_url,
-                            settings.alerting_gateway_120_secret.get_secret_value()),
-            "community_gateway": (settings.alerting_community_gateway_url,
-                                  settings.alerting_community_gateway_secret.get_secret_value()),
-            "family_gateway": (settings.alerting_family_gateway_url,
-                               settings.alerting_family_gateway_secret.get_secret_value()),
-        }  # fmt: skip
+            "gateway_120": (
+                settings.alerting_gateway_120_url,
+                settings.alerting_gateway_120_secret.get_secret_value(),
+            ),
+            "community_gateway": (
+                settings.alerting_community_gateway_url,
+                settings.alerting_community_gateway_secret.get_secret_value(),
+            ),
+            "family_gateway": (
+                settings.alerting_family_gateway_url,
+                settings.alerting_family_gateway_secret.get_secret_value(),
+            ),
+        }
 
     def run_once(
         self, conn: psycopg.Connection, *, now: datetime, channels=ALL_CHANNELS, limit: int = 500
@@ -114,9 +124,14 @@ class Dispatcher:
             if alert_id is not None and channel != "changes":
                 from alerting.alerts.service import record
 
-                record(conn, alert_id=alert_id, at=now, actor="dispatcher",
-                       kind="delivery_failed", data={"channel": channel, "error": outcome.error,
-                                                     "idempotency_key": key})  # fmt: skip
+                record(
+                    conn,
+                    alert_id=alert_id,
+                    at=now,
+                    actor="dispatcher",
+                    kind="delivery_failed",
+                    data={"channel": channel, "error": outcome.error, "idempotency_key": key},
+                )
             log.error("outbox %s to %s failed permanently: %s", outbox_id, channel, outcome.error)
             return 0
 
@@ -126,9 +141,11 @@ class Dispatcher:
             stream = f"{self.prefix}alerts:{'console' if channel == 'console' else 'changes'}"
             try:
                 self.redis.xadd(
-                    stream, {"idempotency_key": key, "data": orjson.dumps(payload)},
-                    maxlen=STREAM_MAXLEN, approximate=True,
-                )  # fmt: skip
+                    stream,
+                    {"idempotency_key": key, "data": orjson.dumps(payload)},
+                    maxlen=STREAM_MAXLEN,
+                    approximate=True,
+                )
             except redis.RedisError as exc:
                 return Outcome(False, True, f"redis: {exc}")
             return Outcome(True, False)
@@ -172,10 +189,14 @@ class Dispatcher:
                 key = f"group-{channel}-{ids[0]}-{ids[-1]}-{len(ids)}"
                 first = members[0][3]
                 payload = {
-                    "target": first.get("target"), "role": first.get("role"),
-                    "grouped": True, "group_key": group_key, "count": len(members),
-                    "alerts": [m[3].get("alert") for m in members], "idempotency_key": key,
-                }  # fmt: skip
+                    "target": first.get("target"),
+                    "role": first.get("role"),
+                    "grouped": True,
+                    "group_key": group_key,
+                    "count": len(members),
+                    "alerts": [m[3].get("alert") for m in members],
+                    "idempotency_key": key,
+                }
                 group_id = conn.execute(
                     """INSERT INTO outbox (idempotency_key, channel, priority, payload, status,
                            group_key, created_at, next_attempt_at)

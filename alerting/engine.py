@@ -76,13 +76,14 @@ class Engine:
             offsets[tz] = int(offset.total_seconds() * 1000)
         self.fleet = Fleet(
             device_ids=np.array([r[0] for r in rows], dtype=object).astype(str)
-            if rows else np.zeros(0, dtype="<U15"),
+            if rows
+            else np.zeros(0, dtype="<U15"),
             resident_ids=_col(rows, 1, np.int64),
             living_alone=_col(rows, 2, bool),
             disabled=_col(rows, 3, bool),
             low_income=_col(rows, 4, bool),
             utc_offset_ms=np.array([offsets[r[5]] for r in rows], dtype=np.int64),
-        )  # fmt: skip
+        )
         self.params = Params(self.fleet.resident_ids, load_overrides(conn))
         specs, signature = self._load_fences(conn)
         if signature != self._fence_signature:  # rasters are costly: rebuild on change only
@@ -104,12 +105,20 @@ class Engine:
 
         signature = tuple((r[0], r[1], r[10]) for r in rows)
         return [
-            FenceSpec(fence_id=r[0], resident_id=r[1], shape=r[2], center_lat=r[3],
-                      center_lon=r[4], radius_m=r[5], ring=(r[6][0] if r[6] else None),
-                      input_crs=r[7], active_from_min=minute(r[8]),
-                      active_until_min=minute(r[9]))
+            FenceSpec(
+                fence_id=r[0],
+                resident_id=r[1],
+                shape=r[2],
+                center_lat=r[3],
+                center_lon=r[4],
+                radius_m=r[5],
+                ring=(r[6][0] if r[6] else None),
+                input_crs=r[7],
+                active_from_min=minute(r[8]),
+                active_until_min=minute(r[9]),
+            )
             for r in rows
-        ], signature  # fmt: skip
+        ], signature
 
     def _load_baselines(self, conn):
         n = len(self.fleet.device_ids)
@@ -140,12 +149,15 @@ class Engine:
         keep = codes >= 0
         return [d for d, k in zip(device_ids, keep, strict=True) if k], codes[keep]
 
-    def load_telemetry(self, conn, device_ids: list[str], since: datetime, now: datetime) -> Telemetry:
+    def load_telemetry(
+        self, conn, device_ids: list[str], since: datetime, now: datetime
+    ) -> Telemetry:
         """Samples of the given bands since `since`, as sorted columns."""
         rows = conn.execute(
             """SELECT device_id, (extract(epoch FROM t) * 1000)::bigint, hr, sbp, dbp, steps,
                       CASE WHEN worn IS NULL THEN NULL WHEN worn THEN 1 ELSE 0 END
-               FROM telemetry_samples WHERE device_id = ANY(%s) AND t >= %s AND received_at <= %s""",
+               FROM telemetry_samples
+               WHERE device_id = ANY(%s) AND t >= %s AND received_at <= %s""",
             (device_ids, since, now),
         ).fetchall()
         codes = self.fleet.codes_of([r[0] for r in rows])
@@ -190,7 +202,9 @@ class Engine:
         if rows:
             codes = self.fleet.codes_of([r[0] for r in rows])
             ok = codes >= 0
-            seen = np.maximum(_col(rows, 1, np.int64), _col([(r[5] or -1,) for r in rows], 0, np.int64))
+            seen = np.maximum(
+                _col(rows, 1, np.int64), _col([(r[5] or -1,) for r in rows], 0, np.int64)
+            )
             last_seen[codes[ok]] = seen[ok]
             online[codes[ok]] = _col(rows, 2, np.int64)[ok]
             battery[codes[ok]] = np.array([np.nan if r[3] is None else r[3] for r in rows])[ok]
@@ -214,10 +228,16 @@ class Engine:
         mean, std, ok = self.baseline
         now_ms = _ms(now)
         found = evaluate_vitals(
-            self.fleet, self.params, tel, now_ms, baseline_hr=mean, baseline_std=std,
-            baseline_ok=ok, charging=charging,
+            self.fleet,
+            self.params,
+            tel,
+            now_ms,
+            baseline_hr=mean,
+            baseline_std=std,
+            baseline_ok=ok,
+            charging=charging,
             open_not_worn=self._open_flags(conn, "band_not_worn"),
-        )  # fmt: skip
+        )
         found += evaluate_geofences(self.fleet, self.params, self.fences, fixes, now_ms)
         return found
 
@@ -225,11 +245,17 @@ class Engine:
         """Offline and low-battery findings for the whole shard."""
         last_seen, online, battery, charging = self._device_state(conn)
         return evaluate_device_health(
-            self.fleet, self.params, _ms(now), self.settings.alerting_band_interval_s,
-            last_seen_ms=last_seen, online=online, battery=battery, charging=charging,
+            self.fleet,
+            self.params,
+            _ms(now),
+            self.settings.alerting_band_interval_s,
+            last_seen_ms=last_seen,
+            online=online,
+            battery=battery,
+            charging=charging,
             open_offline=self._open_flags(conn, "device_offline"),
             open_battery=self._open_flags(conn, "low_battery"),
-        )  # fmt: skip
+        )
 
     def evaluate_inactivity(self, conn, *, now: datetime) -> list[Finding]:
         """Inactivity findings for residents living alone."""
@@ -244,8 +270,14 @@ class Engine:
         ).fetchall()
         codes, t = self.fleet.codes_of([r[0] for r in rows]), _col(rows, 1, np.int64)
         order = sort_by_band_time(codes, t)
-        return evaluate_inactivity(self.fleet, self.params, _ms(now), codes=codes[order],
-                                   t_ms=t[order], steps=_col(rows, 2)[order])  # fmt: skip
+        return evaluate_inactivity(
+            self.fleet,
+            self.params,
+            _ms(now),
+            codes=codes[order],
+            t_ms=t[order],
+            steps=_col(rows, 2)[order],
+        )
 
     @staticmethod
     def findings_from_events(events: list[dict]) -> list[Finding]:
@@ -254,12 +286,20 @@ class Engine:
         for e in events:
             kind = e.get("type")
             if kind in EVENT_RULES:
-                found.append(Finding(
-                    rule=kind, device_id=e["device_id"], observed_at_ms=int(e["t_ms"]),
-                    severity=CRITICAL, title=EVENT_RULES[kind],
-                    details={"event_id": e["event_id"]}, lat=e.get("lat"), lon=e.get("lon"),
-                    acc_m=e.get("acc_m"), source_event_id=e["event_id"],
-                ))  # fmt: skip
+                found.append(
+                    Finding(
+                        rule=kind,
+                        device_id=e["device_id"],
+                        observed_at_ms=int(e["t_ms"]),
+                        severity=CRITICAL,
+                        title=EVENT_RULES[kind],
+                        details={"event_id": e["event_id"]},
+                        lat=e.get("lat"),
+                        lon=e.get("lon"),
+                        acc_m=e.get("acc_m"),
+                        source_event_id=e["event_id"],
+                    )
+                )
         return found
 
     def load_events_since(self, conn, *, since: datetime) -> tuple[list[dict], datetime | None]:
@@ -272,10 +312,18 @@ class Engine:
             (since, since),
         ).fetchall()
         events = [
-            {"device_id": r[0], "event_id": r[1], "type": r[2], "t_ms": r[3], "lat": r[4],
-             "lon": r[5], "acc_m": r[6]}
-            for r in rows if self.owns(r[0])
-        ]  # fmt: skip
+            {
+                "device_id": r[0],
+                "event_id": r[1],
+                "type": r[2],
+                "t_ms": r[3],
+                "lat": r[4],
+                "lon": r[5],
+                "acc_m": r[6],
+            }
+            for r in rows
+            if self.owns(r[0])
+        ]
         return events, (rows[-1][7] if rows else None)
 
 
@@ -307,7 +355,9 @@ def refresh_baselines(conn: psycopg.Connection, *, now: datetime, weeks: int = 4
         return cur.rowcount
 
 
-def apply_findings(conn: psycopg.Connection, findings: list[Finding], *, now: datetime) -> list[int]:
+def apply_findings(
+    conn: psycopg.Connection, findings: list[Finding], *, now: datetime
+) -> list[int]:
     """Apply findings (SOS and falls first); return ids of alerts opened or changed."""
     changed = []
     for finding in sorted(findings, key=lambda f: -f.severity):

@@ -53,9 +53,10 @@ class AlertingService:
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(
-            self.settings.database_url.get_secret_value(), autocommit=True,
+            self.settings.database_url.get_secret_value(),
+            autocommit=True,
             application_name="eldercare-alerting",
-        )  # fmt: skip
+        )
 
     def _wake_dispatcher(self, r: redis.Redis) -> None:
         try:
@@ -67,11 +68,16 @@ class AlertingService:
     # --- supervision --------------------------------------------------------------------
 
     def start(self) -> None:
-        for name, loop in (("stream", self._stream_loop), ("sweep", self._sweep_loop),
-                           ("tick", self._tick_loop), ("escalation", self._escalation_loop),
-                           ("dispatch", self._dispatch_loop)):  # fmt: skip
-            thread = threading.Thread(target=self._supervise, args=(name, loop), name=name,
-                                      daemon=True)  # fmt: skip
+        for name, loop in (
+            ("stream", self._stream_loop),
+            ("sweep", self._sweep_loop),
+            ("tick", self._tick_loop),
+            ("escalation", self._escalation_loop),
+            ("dispatch", self._dispatch_loop),
+        ):
+            thread = threading.Thread(
+                target=self._supervise, args=(name, loop), name=name, daemon=True
+            )
             thread.start()
             self.threads.append(thread)
 
@@ -109,8 +115,9 @@ class AlertingService:
             refreshed = time.monotonic()
             pending_first = "0"  # our own unacknowledged entries from before a restart
             while not self.stopping.is_set():
-                reply = r.xreadgroup(self.group, consumer, {self.stream: pending_first},
-                                     count=200, block=1000)  # fmt: skip
+                reply = r.xreadgroup(
+                    self.group, consumer, {self.stream: pending_first}, count=200, block=1000
+                )
                 entries = reply[0][1] if reply else []
                 if pending_first == "0" and not entries:
                     pending_first = ">"
@@ -158,7 +165,10 @@ class AlertingService:
         with self._connect() as conn:
             while not self.stopping.is_set():
                 now = self.clock()
-                if self.settings.alerting_shard_index == 0 and time.monotonic() - baselines_at > 6 * 3600:
+                if (
+                    self.settings.alerting_shard_index == 0
+                    and time.monotonic() - baselines_at > 6 * 3600
+                ):
                     refresh_baselines(conn, now=now)
                     baselines_at = time.monotonic()
                 engine.refresh(conn, now=now)
@@ -232,8 +242,11 @@ def run_alerting(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
     service.start()
-    log.info("alerting started (shard %s of %s)", settings.alerting_shard_index,
-             settings.alerting_shard_count)  # fmt: skip
+    log.info(
+        "alerting started (shard %s of %s)",
+        settings.alerting_shard_index,
+        settings.alerting_shard_count,
+    )
     stop.wait()
     service.stop()
     log.info("alerting stopped")

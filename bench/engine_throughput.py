@@ -35,13 +35,23 @@ def main() -> None:
     charging = np.zeros(n_bands, dtype=bool)
     open_flags = np.zeros(n_bands, dtype=bool)
     n = len(tel.codes)
-    fast_s, fast = best_of(lambda: evaluate_vitals(fleet, params, tel, now_ms, charging=charging,
-                                                   open_not_worn=open_flags), 5)
-    slow_s, slow = best_of(lambda: evaluate_vitals_reference(
-        fleet, params, tel, now_ms, charging=charging, open_not_worn=open_flags), 1)
+    fast_s, fast = best_of(
+        lambda: evaluate_vitals(
+            fleet, params, tel, now_ms, charging=charging, open_not_worn=open_flags
+        ),
+        5,
+    )
+    slow_s, slow = best_of(
+        lambda: evaluate_vitals_reference(
+            fleet, params, tel, now_ms, charging=charging, open_not_worn=open_flags
+        ),
+        1,
+    )
 
     def key(findings):
-        return sorted((f.rule, f.device_id, f.observed_at_ms, f.severity, f.clear) for f in findings)
+        return sorted(
+            (f.rule, f.device_id, f.observed_at_ms, f.severity, f.clear) for f in findings
+        )
 
     identical = key(fast) == key(slow)
     rules = {}
@@ -51,7 +61,10 @@ def main() -> None:
     print(f"vectorized : {fast_s * 1000:9.1f} ms  {n / fast_s:14,.0f} samples/s")
     print(f"per-sample : {slow_s * 1000:9.1f} ms  {n / slow_s:14,.0f} samples/s")
     print(f"speed-up   : {slow_s / fast_s:9.1f}x   (target >= 50x)")
-    print(f"findings   : {len(fast)} {dict(sorted(rules.items()))}; identical to per-sample: {identical}")
+    print(
+        f"findings   : {len(fast)} {dict(sorted(rules.items()))}; "
+        f"identical to per-sample: {identical}"
+    )
     if not identical:
         raise SystemExit("vectorized and per-sample findings differ")
 

@@ -3,7 +3,8 @@
 Each point is paired with one resident's polygon fence (most fixes near home, some far).
 Ours answers inside / wholly outside (accuracy circle clear of the fence) / ambiguous, from a
 per-fence raster of signed-distance bounds, with exact edge tests only where the raster cannot
-decide; "containment" runs it with accuracy 0, "with accuracy" with 5-30 m radii. Shapely is run two ways, as
+decide; "containment" runs it with accuracy 0, "with accuracy" with 5-30 m radii.
+Shapely is run two ways, as
 it is typically used: one call per fence over that fence's points (prepared geometries), and
 one call over per-point geometry arrays. Usage: python bench/geofence_throughput.py [points]
 """
@@ -80,10 +81,13 @@ def main() -> None:
     base_s = min(per_fence_s, per_point_s)
     print(f"points={n_points} fences={len(specs)} (polygons, 6-20 vertices)")
     print(f"fence raster build     : {build_s * 1000:8.1f} ms (once per fence change)")
-    print(f"ours, containment      : {ours_s * 1000:8.1f} ms  {n_points / ours_s:14,.0f} points/s")
-    print(f"ours, with accuracy    : {ours_acc_s * 1000:8.1f} ms  {n_points / ours_acc_s:14,.0f} points/s")
-    print(f"shapely, per fence     : {per_fence_s * 1000:8.1f} ms  {n_points / per_fence_s:14,.0f} points/s")
-    print(f"shapely, per point     : {per_point_s * 1000:8.1f} ms  {n_points / per_point_s:14,.0f} points/s")
+    for name, secs in (
+        ("ours, containment", ours_s),
+        ("ours, with accuracy", ours_acc_s),
+        ("shapely, per fence", per_fence_s),
+        ("shapely, per point", per_point_s),
+    ):
+        print(f"{name:23s}: {secs * 1000:8.1f} ms  {n_points / secs:14,.0f} points/s")
     print(f"ours vs best shapely   : {base_s / ours_s:8.2f}x  (target >= 1x)")
     print(f"containment agreement  : {agree * 100:.4f}% of points agree with shapely")
 

@@ -64,11 +64,20 @@ def advance(conn: psycopg.Connection, *, alert_id: int, now: datetime) -> int:
             else:
                 rep = int(repeats.get(str(step), 0))
                 sent = outbox.enqueue_notifications(
-                    conn, alert_id=alert_id, targets=spec.get("targets", []), step=step,
-                    repetition=rep, now=now,
-                )  # fmt: skip
-                _timeline(conn, alert_id, now, "notified",
-                          {"step": step, "targets": sent, "due_at": due.isoformat()})  # fmt: skip
+                    conn,
+                    alert_id=alert_id,
+                    targets=spec.get("targets", []),
+                    step=step,
+                    repetition=rep,
+                    now=now,
+                )
+                _timeline(
+                    conn,
+                    alert_id,
+                    now,
+                    "notified",
+                    {"step": step, "targets": sent, "due_at": due.isoformat()},
+                )
             step += 1
         elif action == "wait":
             due = due + timedelta(seconds=float(spec.get("seconds", 0)))
@@ -140,6 +149,9 @@ def check_overdue(conn: psycopg.Connection, *, now: datetime, grace_s: float) ->
 
     log.error("escalation steps overdue for %s alerts", len(late))
     return raise_system_alert(
-        conn, rule="escalation_overdue", title="Escalation steps are overdue",
-        details={"alert_ids": late, "grace_s": grace_s}, now=now,
-    )  # fmt: skip
+        conn,
+        rule="escalation_overdue",
+        title="Escalation steps are overdue",
+        details={"alert_ids": late, "grace_s": grace_s},
+        now=now,
+    )

@@ -30,24 +30,55 @@ GROUPABLE_RULES = {"device_offline", "low_battery"}
 STORM_WINDOW = timedelta(seconds=30)
 
 
-def _insert(conn, *, key: str, channel: str, alert_id: int | None, priority: int, payload: dict,
-            now: datetime, held_until: datetime | None = None, group_key: str | None = None):  # fmt: skip
+def _insert(
+    conn,
+    *,
+    key: str,
+    channel: str,
+    alert_id: int | None,
+    priority: int,
+    payload: dict,
+    now: datetime,
+    held_until: datetime | None = None,
+    group_key: str | None = None,
+):
     conn.execute(
         """INSERT INTO outbox (idempotency_key, channel, alert_id, priority, payload, status,
                group_key, created_at, next_attempt_at)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING""",
-        (key, channel, alert_id, priority, Jsonb(payload), "held" if held_until else "pending",
-         group_key, now, held_until or now),
-    )  # fmt: skip
+        (
+            key,
+            channel,
+            alert_id,
+            priority,
+            Jsonb(payload),
+            "held" if held_until else "pending",
+            group_key,
+            now,
+            held_until or now,
+        ),
+    )
 
 
-def enqueue_change(conn, *, alert_event_id: int, alert_id: int, kind: str, actor: str,
-                   at: datetime) -> None:  # fmt: skip
+def enqueue_change(
+    conn, *, alert_event_id: int, alert_id: int, kind: str, actor: str, at: datetime
+) -> None:
     """Queue a timeline entry for the console's live stream of alert changes."""
-    _insert(conn, key=f"change-{alert_event_id}", channel="changes", alert_id=alert_id,
-            priority=1, payload={"alert_event_id": alert_event_id, "alert_id": alert_id,
-                                 "kind": kind, "actor": actor, "at": at.isoformat()},
-            now=at)  # fmt: skip
+    _insert(
+        conn,
+        key=f"change-{alert_event_id}",
+        channel="changes",
+        alert_id=alert_id,
+        priority=1,
+        payload={
+            "alert_event_id": alert_event_id,
+            "alert_id": alert_id,
+            "kind": kind,
+            "actor": actor,
+            "at": at.isoformat(),
+        },
+        now=at,
+    )
 
 
 def _alert_context(conn, alert_id: int) -> dict:
@@ -89,7 +120,13 @@ def _age(birth: date | None, today: date) -> int | None:
 
 
 def _location(conn, alert: dict) -> dict | None:
-    lat, lon, acc, at, src = alert["lat"], alert["lon"], alert["acc_m"], alert["first_seen_at"], None
+    lat, lon, acc, at, src = (
+        alert["lat"],
+        alert["lon"],
+        alert["acc_m"],
+        alert["first_seen_at"],
+        None,
+    )
     if lat is None and alert["device_id"]:
         row = conn.execute(
             """SELECT lat, lon, acc_m, t, src::text FROM location_fixes WHERE device_id = %s
@@ -144,8 +181,15 @@ def dispatch_120_payload(conn, alert: dict, now: datetime) -> dict:
     }
 
 
-def enqueue_notifications(conn: psycopg.Connection, *, alert_id: int, targets: list[str],
-                          step: int, repetition: int, now: datetime) -> list[str]:  # fmt: skip
+def enqueue_notifications(
+    conn: psycopg.Connection,
+    *,
+    alert_id: int,
+    targets: list[str],
+    step: int,
+    repetition: int,
+    now: datetime,
+) -> list[str]:
     """Queue one notification per target of an escalation step; return the targets queued."""
     alert = _alert_context(conn, alert_id)
     base = summary(alert)
@@ -171,7 +215,16 @@ def enqueue_notifications(conn: psycopg.Connection, *, alert_id: int, targets: l
             held_until = now + STORM_WINDOW
             group_key = f"{alert['rule']}:{target}:{alert['grid_id']}"
         payload["idempotency_key"] = key
-        _insert(conn, key=key, channel=channel, alert_id=alert_id, priority=alert["priority"],
-                payload=payload, now=now, held_until=held_until, group_key=group_key)  # fmt: skip
+        _insert(
+            conn,
+            key=key,
+            channel=channel,
+            alert_id=alert_id,
+            priority=alert["priority"],
+            payload=payload,
+            now=now,
+            held_until=held_until,
+            group_key=group_key,
+        )
         queued.append(target)
     return queued

@@ -58,10 +58,22 @@ def _subject(conn: psycopg.Connection, device_id: str) -> dict[str, Any]:
         (device_id,),
     ).fetchone()
     if row is None or row[1] is None:
-        return {"subject_key": f"device:{device_id}", "resident_id": None, "name": None,
-                "living_alone": False, "disabled": False, "low_income": False}  # fmt: skip
-    return {"subject_key": f"resident:{row[1]}", "resident_id": row[1], "name": row[2],
-            "living_alone": row[3], "disabled": row[4], "low_income": row[5]}  # fmt: skip
+        return {
+            "subject_key": f"device:{device_id}",
+            "resident_id": None,
+            "name": None,
+            "living_alone": False,
+            "disabled": False,
+            "low_income": False,
+        }
+    return {
+        "subject_key": f"resident:{row[1]}",
+        "resident_id": row[1],
+        "name": row[2],
+        "living_alone": row[3],
+        "disabled": row[4],
+        "low_income": row[5],
+    }
 
 
 def record(conn, *, alert_id: int, at: datetime, actor: str, kind: str, data: dict | None = None):
@@ -106,9 +118,11 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
         (subject["subject_key"], finding.rule),
     ).fetchone()
     priority = priority_of(
-        finding.severity, living_alone=subject["living_alone"], disabled=subject["disabled"],
+        finding.severity,
+        living_alone=subject["living_alone"],
+        disabled=subject["disabled"],
         low_income=subject["low_income"],
-    )  # fmt: skip
+    )
     if row is not None:
         alert_id, severity, last_seen = row
         is_event = finding.source_event_id is not None
@@ -119,16 +133,28 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
                           details = details || %s WHERE alert_id = %s""",
                 (observed, now, Jsonb(finding.details), alert_id),
             )
-            record(conn, alert_id=alert_id, at=now, actor="engine", kind="repeated",
-                   data={"observed_at": observed.isoformat(), "event_id": finding.source_event_id})  # fmt: skip
+            record(
+                conn,
+                alert_id=alert_id,
+                at=now,
+                actor="engine",
+                kind="repeated",
+                data={"observed_at": observed.isoformat(), "event_id": finding.source_event_id},
+            )
         if finding.severity > severity:
             conn.execute(
                 """UPDATE alerts SET severity = %s, priority = least(priority, %s), updated_at = %s
                    WHERE alert_id = %s""",
                 (finding.severity, priority, now, alert_id),
             )
-            record(conn, alert_id=alert_id, at=now, actor="engine", kind="severity_raised",
-                   data={"from": SEVERITY_NAMES[severity], "to": SEVERITY_NAMES[finding.severity]})  # fmt: skip
+            record(
+                conn,
+                alert_id=alert_id,
+                at=now,
+                actor="engine",
+                kind="severity_raised",
+                data={"from": SEVERITY_NAMES[severity], "to": SEVERITY_NAMES[finding.severity]},
+            )
         return alert_id
     if finding.source_event_id is None:
         # A condition already seen by a person who resolved it does not come back by itself.
@@ -145,14 +171,39 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
                title, details, first_seen_at, last_seen_at, opened_at, lat, lon, acc_m,
                policy_id, policy_steps, esc_step, esc_due_at, updated_at)
            VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,0,%s,%s) RETURNING alert_id""",
-        (subject["subject_key"], subject["resident_id"], finding.device_id, finding.rule,
-         finding.severity, priority, finding.title or finding.rule, Jsonb(finding.details),
-         observed, observed, now, finding.lat, finding.lon, finding.acc_m, policy_id,
-         Jsonb(steps), now, now),
-    ).fetchone()[0]  # fmt: skip
-    record(conn, alert_id=alert_id, at=now, actor="engine", kind="opened",
-           data={"severity": SEVERITY_NAMES[finding.severity], "priority": priority,
-                 "observed_at": observed.isoformat()})  # fmt: skip
+        (
+            subject["subject_key"],
+            subject["resident_id"],
+            finding.device_id,
+            finding.rule,
+            finding.severity,
+            priority,
+            finding.title or finding.rule,
+            Jsonb(finding.details),
+            observed,
+            observed,
+            now,
+            finding.lat,
+            finding.lon,
+            finding.acc_m,
+            policy_id,
+            Jsonb(steps),
+            now,
+            now,
+        ),
+    ).fetchone()[0]
+    record(
+        conn,
+        alert_id=alert_id,
+        at=now,
+        actor="engine",
+        kind="opened",
+        data={
+            "severity": SEVERITY_NAMES[finding.severity],
+            "priority": priority,
+            "observed_at": observed.isoformat(),
+        },
+    )
     escalation.advance(conn, alert_id=alert_id, now=now)
     return alert_id
 
@@ -177,8 +228,14 @@ def _set_resolved(conn, alert_id: int, *, actor: str, resolution: str, now: date
                   resolution = %s, esc_due_at = NULL, updated_at = %s WHERE alert_id = %s""",
         (now, actor, resolution, now, alert_id),
     )
-    record(conn, alert_id=alert_id, at=now, actor=actor, kind="resolved",
-           data={"resolution": resolution})  # fmt: skip
+    record(
+        conn,
+        alert_id=alert_id,
+        at=now,
+        actor=actor,
+        kind="resolved",
+        data={"resolution": resolution},
+    )
 
 
 def raise_system_alert(
@@ -203,7 +260,8 @@ def raise_system_alert(
             """INSERT INTO alerts (subject_key, rule, severity, priority, title, details,
                    first_seen_at, last_seen_at, opened_at, policy_id, policy_steps, esc_due_at,
                    updated_at)
-               VALUES ('system', %s, 3, 2, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING alert_id""",
+               VALUES ('system', %s, 3, 2, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+               RETURNING alert_id""",
             (rule, title, Jsonb(details), now, now, now, policy_id, Jsonb(steps), now, now),
         ).fetchone()[0]
         record(conn, alert_id=alert_id, at=now, actor="watchdog", kind="opened", data=details)
@@ -251,16 +309,23 @@ def assign(
             "UPDATE alerts SET assignee = %s, updated_at = %s WHERE alert_id = %s",
             (assignee, now, alert_id),
         )
-        record(conn, alert_id=alert_id, at=now, actor=actor, kind="assigned",
-               data={"assignee": assignee, "previous": alert["assignee"]})  # fmt: skip
+        record(
+            conn,
+            alert_id=alert_id,
+            at=now,
+            actor=actor,
+            kind="assigned",
+            data={"assignee": assignee, "previous": alert["assignee"]},
+        )
 
 
 def add_note(conn: psycopg.Connection, *, alert_id: int, actor: str, text: str, now: datetime):
     """Add a free-text note to the alert's timeline."""
     with conn.transaction():
         _lock(conn, alert_id)
-        return record(conn, alert_id=alert_id, at=now, actor=actor, kind="note",
-                      data={"text": text})  # fmt: skip
+        return record(
+            conn, alert_id=alert_id, at=now, actor=actor, kind="note", data={"text": text}
+        )
 
 
 def resolve(
@@ -312,10 +377,17 @@ def list_alerts(
                  AND (%(grid_id)s::bigint IS NULL OR r.grid_id = %(grid_id)s)
                  AND (%(before_id)s::bigint IS NULL OR a.alert_id < %(before_id)s)
                ORDER BY a.alert_id DESC LIMIT %(limit)s""",
-            {"status": status, "resident_id": resident_id, "device_id": device_id,
-             "rule": rule, "min_severity": min_severity, "grid_id": grid_id,
-             "before_id": before_id, "limit": min(max(limit, 1), 1000)},
-        ).fetchall()  # fmt: skip
+            {
+                "status": status,
+                "resident_id": resident_id,
+                "device_id": device_id,
+                "rule": rule,
+                "min_severity": min_severity,
+                "grid_id": grid_id,
+                "before_id": before_id,
+                "limit": min(max(limit, 1), 1000),
+            },
+        ).fetchall()
 
 
 def timeline(conn: psycopg.Connection, *, alert_id: int) -> list[dict[str, Any]]:

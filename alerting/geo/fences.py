@@ -134,8 +134,9 @@ def _build_raster(fences: FenceSet) -> None:
     cell_sd = np.full(n * GRID * GRID, np.inf)
     poly = ~fences.is_circle[f]
     if poly.any():
-        cell_sd[poly] = _polygon_signed_distance(fences, f[poly], cx.ravel()[poly],
-                                                 cy.ravel()[poly])  # fmt: skip
+        cell_sd[poly] = _polygon_signed_distance(
+            fences, f[poly], cx.ravel()[poly], cy.ravel()[poly]
+        )
     half = np.repeat(0.5 * np.hypot(w, h), GRID * GRID)
     fences.cell_lo, fences.cell_hi = cell_sd - half, cell_sd + half
     fences.cell_w, fences.cell_h = w, h

@@ -39,25 +39,40 @@ def evaluate_device_health(
     )
     ids = fleet.device_ids
     found = [
-        Finding(rule="device_offline", device_id=str(ids[i]), observed_at_ms=int(now_ms),
-                severity=MEDIUM, title="Band offline",
-                details={"last_seen_ms": int(last_seen_ms[i]), "last_will": bool(online[i] == 0)})
+        Finding(
+            rule="device_offline",
+            device_id=str(ids[i]),
+            observed_at_ms=int(now_ms),
+            severity=MEDIUM,
+            title="Band offline",
+            details={"last_seen_ms": int(last_seen_ms[i]), "last_will": bool(online[i] == 0)},
+        )
         for i in np.flatnonzero(offline)
-    ]  # fmt: skip
+    ]
     found += [
-        Finding(rule="device_offline", device_id=str(ids[i]), observed_at_ms=int(last_seen_ms[i]),
-                clear=True)
+        Finding(
+            rule="device_offline",
+            device_id=str(ids[i]),
+            observed_at_ms=int(last_seen_ms[i]),
+            clear=True,
+        )
         for i in np.flatnonzero(open_offline & seen & ~offline)
-    ]  # fmt: skip
+    ]
     found += [
-        Finding(rule="low_battery", device_id=str(ids[i]), observed_at_ms=int(now_ms),
-                severity=LOW, title="Low battery", details={"battery_pct": float(battery[i])})
+        Finding(
+            rule="low_battery",
+            device_id=str(ids[i]),
+            observed_at_ms=int(now_ms),
+            severity=LOW,
+            title="Low battery",
+            details={"battery_pct": float(battery[i])},
+        )
         for i in np.flatnonzero(low)
-    ]  # fmt: skip
+    ]
     found += [
         Finding(rule="low_battery", device_id=str(ids[i]), observed_at_ms=int(now_ms), clear=True)
         for i in np.flatnonzero(open_battery & recovered)
-    ]  # fmt: skip
+    ]
     return found
 
 
@@ -95,11 +110,16 @@ def evaluate_inactivity(
     has_data = np.bincount(c, minlength=len(fleet.device_ids)) > 0
     still = due & (total <= 0)
     return [
-        Finding(rule="inactivity", device_id=str(fleet.device_ids[i]), observed_at_ms=int(now_ms),
-                severity=MEDIUM, title="No steps this morning (lives alone)",
-                details={"since_ms": int(window_start_ms[i]), "band_reported": bool(has_data[i])})
+        Finding(
+            rule="inactivity",
+            device_id=str(fleet.device_ids[i]),
+            observed_at_ms=int(now_ms),
+            severity=MEDIUM,
+            title="No steps this morning (lives alone)",
+            details={"since_ms": int(window_start_ms[i]), "band_reported": bool(has_data[i])},
+        )
         for i in np.flatnonzero(still)
-    ]  # fmt: skip
+    ]
 
 
 __all__ = ["evaluate_device_health", "evaluate_inactivity", "last_row_of_each_band"]

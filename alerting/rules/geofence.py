@@ -65,9 +65,7 @@ def plausible_fixes(fixes: Fixes, max_speed_mps: np.ndarray) -> np.ndarray:
     return keep
 
 
-def fix_states(
-    fleet: Fleet, fences: FenceSet, fixes: Fixes
-) -> tuple[np.ndarray, np.ndarray]:
+def fix_states(fleet: Fleet, fences: FenceSet, fixes: Fixes) -> tuple[np.ndarray, np.ndarray]:
     """Per fix: state (INSIDE/AMBIGUOUS/OUTSIDE) and whether any fence was active for it."""
     n = len(fixes.codes)
     state = np.full(n, OUTSIDE, dtype=np.int8)
@@ -122,9 +120,16 @@ def evaluate_geofences(
     start = run_start[last]
     ok = (last - start >= 1) & (now_ms - f.t_ms[start] >= dwell_ms)
     return [
-        Finding(rule="geofence_exit", device_id=str(fleet.device_ids[f.codes[i]]),
-                observed_at_ms=int(f.t_ms[i]), severity=HIGH, title="Left the safe zone",
-                details={"outside_since_ms": int(f.t_ms[s]), "fixes_outside": int(i - s + 1)},
-                lat=float(f.lat[i]), lon=float(f.lon[i]), acc_m=float(f.acc_m[i]))
+        Finding(
+            rule="geofence_exit",
+            device_id=str(fleet.device_ids[f.codes[i]]),
+            observed_at_ms=int(f.t_ms[i]),
+            severity=HIGH,
+            title="Left the safe zone",
+            details={"outside_since_ms": int(f.t_ms[s]), "fixes_outside": int(i - s + 1)},
+            lat=float(f.lat[i]),
+            lon=float(f.lon[i]),
+            acc_m=float(f.acc_m[i]),
+        )
         for i, s in zip(last[ok], start[ok], strict=True)
-    ]  # fmt: skip
+    ]

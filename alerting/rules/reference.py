@@ -53,10 +53,16 @@ def evaluate_vitals_reference(
     """Same findings as alerting.rules.vitals.evaluate_vitals (without baselines)."""
     bands: dict[int, list[dict]] = {}
     for i in range(len(tel.codes)):
-        bands.setdefault(int(tel.codes[i]), []).append({
-            "t": int(tel.t_ms[i]), "hr": float(tel.hr[i]), "sbp": float(tel.sbp[i]),
-            "dbp": float(tel.dbp[i]), "steps": float(tel.steps[i]), "worn": float(tel.worn[i]),
-        })  # fmt: skip
+        bands.setdefault(int(tel.codes[i]), []).append(
+            {
+                "t": int(tel.t_ms[i]),
+                "hr": float(tel.hr[i]),
+                "sbp": float(tel.sbp[i]),
+                "dbp": float(tel.dbp[i]),
+                "steps": float(tel.steps[i]),
+                "worn": float(tel.worn[i]),
+            }
+        )
     found: list[Finding] = []
     for code, samples in bands.items():
         found += _band(fleet, params, code, samples, now_ms, charging, open_not_worn)
@@ -65,11 +71,24 @@ def evaluate_vitals_reference(
 
 def _band(fleet, params, code, samples, now_ms, charging, open_not_worn) -> list[Finding]:
     device_id = str(fleet.device_ids[code])
-    p = {name: _param(params, name, code) for name in (
-        "max_steps_per_s", "rest_window_s", "max_gap_s", "tachycardia_bpm",
-        "tachycardia_duration_s", "bradycardia_bpm", "bradycardia_duration_s", "hypotension_sbp",
-        "hypotension_readings", "crisis_sbp", "crisis_dbp", "crisis_readings",
-        "not_worn_after_s")}  # fmt: skip
+    p = {
+        name: _param(params, name, code)
+        for name in (
+            "max_steps_per_s",
+            "rest_window_s",
+            "max_gap_s",
+            "tachycardia_bpm",
+            "tachycardia_duration_s",
+            "bradycardia_bpm",
+            "bradycardia_duration_s",
+            "hypotension_sbp",
+            "hypotension_readings",
+            "crisis_sbp",
+            "crisis_dbp",
+            "crisis_readings",
+            "not_worn_after_s",
+        )
+    }
     last_steps, last_steps_t, sbp_now = None, None, math.nan
     for s in samples:  # steps taken since the previous reading, and the latest SBP
         s["moved"] = 0.0
@@ -96,11 +115,19 @@ def _band(fleet, params, code, samples, now_ms, charging, open_not_worn) -> list
     found = []
     hr_rows = [s for s in samples if s["worn"] != 0.0 and not math.isnan(s["hr"])]
     for rule, title, test, duration in (
-        ("tachycardia", "Sustained high heart rate at rest",
-         lambda s: s["hr"] > p["tachycardia_bpm"] and s["rest"], p["tachycardia_duration_s"]),
-        ("bradycardia", "Sustained low heart rate",
-         lambda s: s["hr"] <= p["bradycardia_bpm"], p["bradycardia_duration_s"]),
-    ):  # fmt: skip
+        (
+            "tachycardia",
+            "Sustained high heart rate at rest",
+            lambda s: s["hr"] > p["tachycardia_bpm"] and s["rest"],
+            p["tachycardia_duration_s"],
+        ),
+        (
+            "bradycardia",
+            "Sustained low heart rate",
+            lambda s: s["hr"] <= p["bradycardia_bpm"],
+            p["bradycardia_duration_s"],
+        ),
+    ):
         hit, start, prev = None, None, None
         for s in hr_rows:
             if test(s):
@@ -114,20 +141,40 @@ def _band(fleet, params, code, samples, now_ms, charging, open_not_worn) -> list
                 start, prev = None, None
         if hit:
             s, st = hit
-            found.append(Finding(rule=rule, device_id=device_id, observed_at_ms=s["t"],
-                                 severity=_sev(HIGH, s["score"]), title=title,
-                                 details={"hr_bpm": s["hr"], "held_s": (s["t"] - st["t"]) / 1000,
-                                          "news2_partial": s["score"],
-                                          "news2_note": PARTIAL_NEWS2_NOTE}))  # fmt: skip
-    bp_rows = [s for s in samples if s["worn"] != 0.0 and not math.isnan(s["sbp"])
-               and not math.isnan(s["dbp"])]  # fmt: skip
+            found.append(
+                Finding(
+                    rule=rule,
+                    device_id=device_id,
+                    observed_at_ms=s["t"],
+                    severity=_sev(HIGH, s["score"]),
+                    title=title,
+                    details={
+                        "hr_bpm": s["hr"],
+                        "held_s": (s["t"] - st["t"]) / 1000,
+                        "news2_partial": s["score"],
+                        "news2_note": PARTIAL_NEWS2_NOTE,
+                    },
+                )
+            )
+    bp_rows = [
+        s
+        for s in samples
+        if s["worn"] != 0.0 and not math.isnan(s["sbp"]) and not math.isnan(s["dbp"])
+    ]
     for rule, title, test, readings in (
-        ("hypotension", "Low blood pressure (confirmed)",
-         lambda s: s["sbp"] <= p["hypotension_sbp"], p["hypotension_readings"]),
-        ("hypertensive_crisis", "Hypertensive crisis (confirmed)",
-         lambda s: s["sbp"] >= p["crisis_sbp"] or s["dbp"] >= p["crisis_dbp"],
-         p["crisis_readings"]),
-    ):  # fmt: skip
+        (
+            "hypotension",
+            "Low blood pressure (confirmed)",
+            lambda s: s["sbp"] <= p["hypotension_sbp"],
+            p["hypotension_readings"],
+        ),
+        (
+            "hypertensive_crisis",
+            "Hypertensive crisis (confirmed)",
+            lambda s: s["sbp"] >= p["crisis_sbp"] or s["dbp"] >= p["crisis_dbp"],
+            p["crisis_readings"],
+        ),
+    ):
         hit, count, prev = None, 0, None
         for s in bp_rows:
             if test(s):
@@ -141,11 +188,21 @@ def _band(fleet, params, code, samples, now_ms, charging, open_not_worn) -> list
                 count, prev = 0, None
         if hit:
             base = CRITICAL if rule == "hypertensive_crisis" and hit["sbp"] >= 220 else HIGH
-            found.append(Finding(rule=rule, device_id=device_id, observed_at_ms=hit["t"],
-                                 severity=_sev(base, hit["score"]), title=title,
-                                 details={"sbp_mmhg": hit["sbp"], "dbp_mmhg": hit["dbp"],
-                                          "news2_partial": hit["score"],
-                                          "news2_note": PARTIAL_NEWS2_NOTE}))  # fmt: skip
+            found.append(
+                Finding(
+                    rule=rule,
+                    device_id=device_id,
+                    observed_at_ms=hit["t"],
+                    severity=_sev(base, hit["score"]),
+                    title=title,
+                    details={
+                        "sbp_mmhg": hit["sbp"],
+                        "dbp_mmhg": hit["dbp"],
+                        "news2_partial": hit["score"],
+                        "news2_note": PARTIAL_NEWS2_NOTE,
+                    },
+                )
+            )
     worn_rows = [s for s in samples if not math.isnan(s["worn"])]
     if worn_rows:
         last = worn_rows[-1]
@@ -157,11 +214,20 @@ def _band(fleet, params, code, samples, now_ms, charging, open_not_worn) -> list
                 start = s
             is_charging = charging is not None and bool(charging[code])
             if not is_charging and now_ms - start["t"] >= p["not_worn_after_s"] * 1000:
-                found.append(Finding(rule="band_not_worn", device_id=device_id,
-                                     observed_at_ms=last["t"], severity=MEDIUM,
-                                     title="Band not worn",
-                                     details={"off_since_ms": start["t"]}))  # fmt: skip
+                found.append(
+                    Finding(
+                        rule="band_not_worn",
+                        device_id=device_id,
+                        observed_at_ms=last["t"],
+                        severity=MEDIUM,
+                        title="Band not worn",
+                        details={"off_since_ms": start["t"]},
+                    )
+                )
         elif open_not_worn is not None and open_not_worn[code]:
-            found.append(Finding(rule="band_not_worn", device_id=device_id,
-                                 observed_at_ms=last["t"], clear=True))  # fmt: skip
+            found.append(
+                Finding(
+                    rule="band_not_worn", device_id=device_id, observed_at_ms=last["t"], clear=True
+                )
+            )
     return found

@@ -15,10 +15,14 @@ def synthetic_fleet(n_bands: int, n_samples: int, *, seed: int = 0, t0_ms: int =
     """
     rng = np.random.default_rng(seed)
     ids = np.array([f"{860000000000000 + i:015d}" for i in range(n_bands)])
-    fleet = Fleet(device_ids=ids, resident_ids=np.arange(n_bands, dtype=np.int64),
-                  living_alone=rng.random(n_bands) < 0.3, disabled=np.zeros(n_bands, bool),
-                  low_income=np.zeros(n_bands, bool),
-                  utc_offset_ms=np.full(n_bands, 8 * 3_600_000, dtype=np.int64))  # fmt: skip
+    fleet = Fleet(
+        device_ids=ids,
+        resident_ids=np.arange(n_bands, dtype=np.int64),
+        living_alone=rng.random(n_bands) < 0.3,
+        disabled=np.zeros(n_bands, bool),
+        low_income=np.zeros(n_bands, bool),
+        utc_offset_ms=np.full(n_bands, 8 * 3_600_000, dtype=np.int64),
+    )
     codes = np.repeat(np.arange(n_bands), n_samples)
     t = t0_ms + np.tile(np.arange(n_samples) * 60_000, n_bands)
     t = t + rng.integers(-2000, 2000, len(t))  # bands do not report in lockstep
@@ -33,17 +37,25 @@ def synthetic_fleet(n_bands: int, n_samples: int, *, seed: int = 0, t0_ms: int =
     steps_inc = np.where(walking, rng.integers(40, 120, len(t)), 0)
     steps = np.cumsum(steps_inc.reshape(n_bands, n_samples), axis=1).ravel().astype(float)
     reboot = np.repeat(rng.random(n_bands) < 0.05, n_samples) & (k >= n_samples // 4)
-    steps = np.where(reboot, np.maximum(steps - steps[codes * n_samples + n_samples // 4], 0), steps)
+    steps = np.where(
+        reboot, np.maximum(steps - steps[codes * n_samples + n_samples // 4], 0), steps
+    )
     steps[rng.random(len(t)) < 0.5] = np.nan  # not every sample carries steps
     bp = (k % 10) == 0
     crisis = np.repeat((kind >= 0.03) & (kind < 0.045), n_samples) & (k > n_samples // 2)
-    sbp = np.where(bp, np.where(crisis, rng.normal(200, 15, len(t)), rng.normal(130, 10, len(t))), np.nan)
-    dbp = np.where(bp, np.where(crisis, rng.normal(115, 8, len(t)), rng.normal(80, 6, len(t))), np.nan)
+    sbp = np.where(
+        bp, np.where(crisis, rng.normal(200, 15, len(t)), rng.normal(130, 10, len(t))), np.nan
+    )
+    dbp = np.where(
+        bp, np.where(crisis, rng.normal(115, 8, len(t)), rng.normal(80, 6, len(t))), np.nan
+    )
     off = np.repeat((kind >= 0.045) & (kind < 0.06), n_samples) & (k > n_samples // 3)
     worn = np.where(off, 0.0, 1.0)
     worn[rng.random(len(t)) < 0.1] = np.nan
     hr[rng.random(len(t)) < 0.05] = np.nan
-    tel = Telemetry(codes, t.astype(np.int64), np.round(hr), np.round(sbp), np.round(dbp), steps, worn)
+    tel = Telemetry(
+        codes, t.astype(np.int64), np.round(hr), np.round(sbp), np.round(dbp), steps, worn
+    )
     order = np.lexsort((tel.t_ms, tel.codes))
     now_ms = int(t.max()) + 5000
     return fleet, tel.take(order), now_ms

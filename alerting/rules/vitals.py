@@ -19,10 +19,10 @@ from alerting.rules.common import (
     band_starts,
     last_row_of_each_band,
     last_row_per_band,
-    run_start_index,
-    sustained,
-    step_increments,
     no_movement_within,
+    run_start_index,
+    step_increments,
+    sustained,
 )
 from alerting.rules.thresholds import Params
 
@@ -86,8 +86,11 @@ class _ScoreAt:
         rows_a = np.atleast_1d(np.asarray(rows, dtype=np.int64))
         pos = np.searchsorted(self.bp_rows, rows_a, side="right") - 1
         src = self.bp_rows[np.maximum(pos, 0)] if len(self.bp_rows) else rows_a
-        valid = (pos >= 0) & (self.tel.codes[src] == self.tel.codes[rows_a]) if len(
-            self.bp_rows) else np.zeros(len(rows_a), dtype=bool)
+        valid = (
+            (pos >= 0) & (self.tel.codes[src] == self.tel.codes[rows_a])
+            if len(self.bp_rows)
+            else np.zeros(len(rows_a), dtype=bool)
+        )
         sbp = np.where(valid, self.tel.sbp[src], np.nan)
         out = partial_news2(self.tel.hr[rows_a], sbp)
         return int(out[0]) if np.ndim(rows) == 0 else out
@@ -128,42 +131,90 @@ def evaluate_vitals(
     hc, ht, hr = c[hr_rows], t[hr_rows], tel.hr[hr_rows]
     rest = at_rest[hr_rows]
     sustained_specs = [
-        ("tachycardia", (hr > params.per_row("tachycardia_bpm", hc)) & rest,
-         params.per_row("tachycardia_duration_s", hc), "Sustained high heart rate at rest"),
-        ("bradycardia", hr <= params.per_row("bradycardia_bpm", hc),
-         params.per_row("bradycardia_duration_s", hc), "Sustained low heart rate"),
-    ]  # fmt: skip
+        (
+            "tachycardia",
+            (hr > params.per_row("tachycardia_bpm", hc)) & rest,
+            params.per_row("tachycardia_duration_s", hc),
+            "Sustained high heart rate at rest",
+        ),
+        (
+            "bradycardia",
+            hr <= params.per_row("bradycardia_bpm", hc),
+            params.per_row("bradycardia_duration_s", hc),
+            "Sustained low heart rate",
+        ),
+    ]
     for rule, cond, duration_s, title in sustained_specs:
-        hit, start = sustained(cond, hc, ht, params.per_row("max_gap_s", hc) * 1000,
-                               min_ms=duration_s * 1000, min_rows=3)  # fmt: skip
-        findings += _emit(fleet, rule, title, hit, hc, ht, hr_rows, score, HIGH,
-                          lambda i, s=start: {"hr_bpm": float(hr[i]),
-                                              "held_s": float((ht[i] - ht[s[i]]) / 1000)})  # fmt: skip
+        hit, start = sustained(
+            cond,
+            hc,
+            ht,
+            params.per_row("max_gap_s", hc) * 1000,
+            min_ms=duration_s * 1000,
+            min_rows=3,
+        )
+        findings += _emit(
+            fleet,
+            rule,
+            title,
+            hit,
+            hc,
+            ht,
+            hr_rows,
+            score,
+            HIGH,
+            lambda i, s=start: {"hr_bpm": float(hr[i]), "held_s": float((ht[i] - ht[s[i]]) / 1000)},
+        )
 
     bp_rows = np.flatnonzero(worn_ok & ~np.isnan(tel.sbp) & ~np.isnan(tel.dbp))
     bc, bt, sbp, dbp = c[bp_rows], t[bp_rows], tel.sbp[bp_rows], tel.dbp[bp_rows]
     bp_specs = [
-        ("hypotension", sbp <= params.per_row("hypotension_sbp", bc),
-         params.per_row("hypotension_readings", bc), "Low blood pressure (confirmed)", HIGH),
-        ("hypertensive_crisis", (sbp >= params.per_row("crisis_sbp", bc))
-         | (dbp >= params.per_row("crisis_dbp", bc)),
-         params.per_row("crisis_readings", bc), "Hypertensive crisis (confirmed)", HIGH),
-    ]  # fmt: skip
+        (
+            "hypotension",
+            sbp <= params.per_row("hypotension_sbp", bc),
+            params.per_row("hypotension_readings", bc),
+            "Low blood pressure (confirmed)",
+            HIGH,
+        ),
+        (
+            "hypertensive_crisis",
+            (sbp >= params.per_row("crisis_sbp", bc)) | (dbp >= params.per_row("crisis_dbp", bc)),
+            params.per_row("crisis_readings", bc),
+            "Hypertensive crisis (confirmed)",
+            HIGH,
+        ),
+    ]
     for rule, cond, readings, title, base in bp_specs:
-        hit, _ = sustained(cond, bc, bt, params.per_row("max_gap_s", bc) * 6000,
-                           min_rows=readings)
-        if rule == "hypertensive_crisis":
-            base_sev = np.where(sbp >= 220, CRITICAL, base)
-        else:
-            base_sev = base
-        findings += _emit(fleet, rule, title, hit, bc, bt, bp_rows, score, base_sev,
-                          lambda i: {"sbp_mmhg": float(sbp[i]), "dbp_mmhg": float(dbp[i])})  # fmt: skip
+        hit, _ = sustained(cond, bc, bt, params.per_row("max_gap_s", bc) * 6000, min_rows=readings)
+        base_sev = np.where(sbp >= 220, CRITICAL, base) if rule == "hypertensive_crisis" else base
+        findings += _emit(
+            fleet,
+            rule,
+            title,
+            hit,
+            bc,
+            bt,
+            bp_rows,
+            score,
+            base_sev,
+            lambda i: {"sbp_mmhg": float(sbp[i]), "dbp_mmhg": float(dbp[i])},
+        )
 
     if baseline_hr is not None and len(hr_rows):
         findings += _baseline_deviation(
-            fleet, params, hc, ht, hr, rest, hr_rows, score, params.per_row("max_gap_s", hc) * 1000,
-            baseline_hr, baseline_std, baseline_ok,
-        )  # fmt: skip
+            fleet,
+            params,
+            hc,
+            ht,
+            hr,
+            rest,
+            hr_rows,
+            score,
+            params.per_row("max_gap_s", hc) * 1000,
+            baseline_hr,
+            baseline_std,
+            baseline_ok,
+        )
     findings += _not_worn(fleet, params, tel, now_ms, charging, open_not_worn)
     return findings
 
@@ -173,33 +224,55 @@ def _emit(fleet, rule, title, hit, codes, t_ms, rows, score, base_sev, detail) -
     found = []
     emit_rows = last_row_per_band(hit, codes)
     base = np.broadcast_to(base_sev, len(rows))[emit_rows]
-    severity = dict(zip(emit_rows.tolist(),
-                        severity_from_news2(base, score[rows[emit_rows]]).tolist(), strict=True))
+    severity = dict(
+        zip(
+            emit_rows.tolist(),
+            severity_from_news2(base, score[rows[emit_rows]]).tolist(),
+            strict=True,
+        )
+    )
     for i in emit_rows:
         details = detail(i)
         details.update(news2_partial=int(score[rows[i]]), news2_note=PARTIAL_NEWS2_NOTE)
         found.append(
-            Finding(rule=rule, device_id=str(fleet.device_ids[codes[i]]),
-                    observed_at_ms=int(t_ms[i]), severity=int(severity[i]), title=title,
-                    details=details)  # fmt: skip
+            Finding(
+                rule=rule,
+                device_id=str(fleet.device_ids[codes[i]]),
+                observed_at_ms=int(t_ms[i]),
+                severity=int(severity[i]),
+                title=title,
+                details=details,
+            )
         )
     return found
 
 
-def _baseline_deviation(fleet, params, hc, ht, hr, rest, rows, score, gap_ms,
-                        base_hr, base_std, base_ok) -> list[Finding]:  # fmt: skip
+def _baseline_deviation(
+    fleet, params, hc, ht, hr, rest, rows, score, gap_ms, base_hr, base_std, base_ok
+) -> list[Finding]:
     hour = ((ht + fleet.utc_offset_ms[hc]) // 3_600_000) % 24
     mean, std, ok = base_hr[hc, hour], base_std[hc, hour], base_ok[hc, hour]
-    allowed = np.maximum(params.per_row("baseline_k", hc) * std,
-                         params.per_row("baseline_min_bpm", hc))  # fmt: skip
+    allowed = np.maximum(
+        params.per_row("baseline_k", hc) * std, params.per_row("baseline_min_bpm", hc)
+    )
     high = (hr - mean > allowed) & rest  # activity explains a high rate
     low = mean - hr > allowed
     cond = ok & (high | low)
-    hit, _ = sustained(cond, hc, ht, gap_ms, min_rows=3,
-                       min_ms=params.per_row("baseline_duration_s", hc) * 1000)
-    return _emit(fleet, "baseline_deviation", "Heart rate far from the resident's own normal",
-                 hit, hc, ht, rows, score, MEDIUM,
-                 lambda i: {"hr_bpm": float(hr[i]), "baseline_bpm": round(float(mean[i]), 1)})  # fmt: skip
+    hit, _ = sustained(
+        cond, hc, ht, gap_ms, min_rows=3, min_ms=params.per_row("baseline_duration_s", hc) * 1000
+    )
+    return _emit(
+        fleet,
+        "baseline_deviation",
+        "Heart rate far from the resident's own normal",
+        hit,
+        hc,
+        ht,
+        rows,
+        score,
+        MEDIUM,
+        lambda i: {"hr_bpm": float(hr[i]), "baseline_bpm": round(float(mean[i]), 1)},
+    )
 
 
 def _not_worn(fleet, params, tel: Telemetry, now_ms: int, charging, open_not_worn) -> list[Finding]:
@@ -216,16 +289,25 @@ def _not_worn(fleet, params, tel: Telemetry, now_ms: int, charging, open_not_wor
     limit_ms = params.per_row("not_worn_after_s", lc) * 1000
     raise_rows = last[off[last] & ~is_charging & (now_ms - t[start[last]] >= limit_ms)]
     found = [
-        Finding(rule="band_not_worn", device_id=str(fleet.device_ids[c[i]]),
-                observed_at_ms=int(t[i]), severity=MEDIUM, title="Band not worn",
-                details={"off_since_ms": int(t[start[i]])})
+        Finding(
+            rule="band_not_worn",
+            device_id=str(fleet.device_ids[c[i]]),
+            observed_at_ms=int(t[i]),
+            severity=MEDIUM,
+            title="Band not worn",
+            details={"off_since_ms": int(t[start[i]])},
+        )
         for i in raise_rows
-    ]  # fmt: skip
+    ]
     if open_not_worn is not None:
         clear_rows = last[~off[last] & open_not_worn[lc]]
         found += [
-            Finding(rule="band_not_worn", device_id=str(fleet.device_ids[c[i]]),
-                    observed_at_ms=int(t[i]), clear=True)
+            Finding(
+                rule="band_not_worn",
+                device_id=str(fleet.device_ids[c[i]]),
+                observed_at_ms=int(t[i]),
+                clear=True,
+            )
             for i in clear_rows
-        ]  # fmt: skip
+        ]
     return found

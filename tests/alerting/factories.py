@@ -13,9 +13,16 @@ HOME = (41.108, 122.994)  # WGS-84
 
 def make_resident(conn: psycopg.Connection, device_id: str | None = None, **fields) -> int:
     """Insert a resident (optionally bound to a band); return the resident id."""
-    values = {"full_name": "Test Resident", "birth_date": date(1941, 5, 3), "sex": "female",
-              "address": "3-2-501 Hexie Lu", "phone": "13800000000", "medical_notes": "",
-              "home_lat": HOME[0], "home_lon": HOME[1]}  # fmt: skip
+    values = {
+        "full_name": "Test Resident",
+        "birth_date": date(1941, 5, 3),
+        "sex": "female",
+        "address": "3-2-501 Hexie Lu",
+        "phone": "13800000000",
+        "medical_notes": "",
+        "home_lat": HOME[0],
+        "home_lon": HOME[1],
+    }
     values.update(fields)
     cols = ", ".join(values)
     marks = ", ".join(["%s"] * len(values))
@@ -37,8 +44,18 @@ def add_contact(conn, resident_id: int, name="Li Wei", phone="13900000001", rela
     )
 
 
-def insert_telemetry(conn, device_id: str, t: list[datetime] | np.ndarray, *, hr=None, sbp=None,
-                     dbp=None, steps=None, worn=None, received_at: datetime | None = None) -> None:  # fmt: skip
+def insert_telemetry(
+    conn,
+    device_id: str,
+    t: list[datetime] | np.ndarray,
+    *,
+    hr=None,
+    sbp=None,
+    dbp=None,
+    steps=None,
+    worn=None,
+    received_at: datetime | None = None,
+) -> None:
     """Insert samples; each metric is a sequence aligned with t (None entries = not reported)."""
     n = len(t)
 
@@ -48,13 +65,26 @@ def insert_telemetry(conn, device_id: str, t: list[datetime] | np.ndarray, *, hr
         return [None if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in values]
 
     hr_c, sbp_c, dbp_c, steps_c, worn_c = map(col, (hr, sbp, dbp, steps, worn))
-    with conn.cursor() as cur, cur.copy(
-        "COPY telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn, received_at) FROM STDIN"
-    ) as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn, received_at)"
+            " FROM STDIN"
+        ) as copy,
+    ):
         for i in range(n):
-            copy.write_row((device_id, t[i], _int(hr_c[i]), _int(sbp_c[i]), _int(dbp_c[i]),
-                            _int(steps_c[i]), None if worn_c[i] is None else bool(worn_c[i]),
-                            received_at or t[i]))  # fmt: skip
+            copy.write_row(
+                (
+                    device_id,
+                    t[i],
+                    _int(hr_c[i]),
+                    _int(sbp_c[i]),
+                    _int(dbp_c[i]),
+                    _int(steps_c[i]),
+                    None if worn_c[i] is None else bool(worn_c[i]),
+                    received_at or t[i],
+                )
+            )
 
 
 def _int(v):
@@ -62,23 +92,35 @@ def _int(v):
 
 
 def insert_fixes(conn, device_id: str, t, lat, lon, acc_m, *, src="gnss") -> None:
-    with conn.cursor() as cur, cur.copy(
-        "COPY location_fixes (device_id, t, lat, lon, acc_m, src, received_at) FROM STDIN"
-    ) as copy:
+    with (
+        conn.cursor() as cur,
+        cur.copy(
+            "COPY location_fixes (device_id, t, lat, lon, acc_m, src, received_at) FROM STDIN"
+        ) as copy,
+    ):
         for i in range(len(t)):
-            copy.write_row((device_id, t[i], float(lat[i]), float(lon[i]), float(acc_m[i]), src,
-                            t[i]))  # fmt: skip
+            copy.write_row(
+                (device_id, t[i], float(lat[i]), float(lon[i]), float(acc_m[i]), src, t[i])
+            )
 
 
-def insert_event(conn, device_id: str, event_id: str, kind: str, t: datetime,
-                 lat=None, lon=None, acc_m=None) -> dict:  # fmt: skip
+def insert_event(
+    conn, device_id: str, event_id: str, kind: str, t: datetime, lat=None, lon=None, acc_m=None
+) -> dict:
     conn.execute(
         """INSERT INTO device_events (device_id, event_id, t, type, lat, lon, acc_m, received_at)
            VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
         (device_id, event_id, t, kind, lat, lon, acc_m, t),
     )
-    return {"device_id": device_id, "event_id": event_id, "type": kind,
-            "t_ms": int(t.timestamp() * 1000), "lat": lat, "lon": lon, "acc_m": acc_m}  # fmt: skip
+    return {
+        "device_id": device_id,
+        "event_id": event_id,
+        "type": kind,
+        "t_ms": int(t.timestamp() * 1000),
+        "lat": lat,
+        "lon": lon,
+        "acc_m": acc_m,
+    }
 
 
 def set_status(conn, device_id: str, at: datetime, *, online=True, battery=80, charging=False):

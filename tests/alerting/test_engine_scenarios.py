@@ -14,7 +14,6 @@ from tests.alerting.factories import (
     T0,
     add_contact,
     insert_event,
-    insert_fixes,
     insert_telemetry,
     make_resident,
     minutes,
@@ -31,11 +30,16 @@ def run_engine(db, engine, now, device_ids=None):
 
 
 def open_alerts(db, rule=None):
-    return [a for a in alerts.list_alerts(db, status=["open", "acknowledged"]) if
-            rule is None or a["rule"] == rule]  # fmt: skip
+    return [
+        a
+        for a in alerts.list_alerts(db, status=["open", "acknowledged"])
+        if rule is None or a["rule"] == rule
+    ]
 
 
-def test_slow_tachycardia_raises_one_alert_once_sustained_at_rest(clean_alerts, engine, new_band_ids):
+def test_slow_tachycardia_raises_one_alert_once_sustained_at_rest(
+    clean_alerts, engine, new_band_ids
+):
     db = clean_alerts
     (band,) = new_band_ids(1)
     make_resident(db, band)
@@ -98,8 +102,9 @@ def test_confirmed_hypertensive_crisis_is_raised(clean_alerts, engine, new_band_
     (band,) = new_band_ids(1)
     make_resident(db, band)
     t = minutes(T0, 3, step_s=600)
-    insert_telemetry(db, band, t, hr=[80, 82, 84], sbp=[150, 226, 231], dbp=[90, 118, 121],
-                     worn=[1, 1, 1])  # fmt: skip
+    insert_telemetry(
+        db, band, t, hr=[80, 82, 84], sbp=[150, 226, 231], dbp=[90, 118, 121], worn=[1, 1, 1]
+    )
     set_status(db, band, t[-1])
     run_engine(db, engine, t[-1] + timedelta(seconds=2), [band])
     (alert,) = open_alerts(db)
@@ -115,8 +120,16 @@ def test_readings_while_not_worn_never_raise_vitals_but_band_not_worn_does(
     make_resident(db, band)
     n = 60  # on the nightstand: optical sensor reads garbage
     t = minutes(T0, n)
-    insert_telemetry(db, band, t, hr=np.full(n, 150), sbp=np.full(n, 230), dbp=np.full(n, 130),
-                     steps=np.full(n, 0), worn=np.zeros(n))  # fmt: skip
+    insert_telemetry(
+        db,
+        band,
+        t,
+        hr=np.full(n, 150),
+        sbp=np.full(n, 230),
+        dbp=np.full(n, 130),
+        steps=np.full(n, 0),
+        worn=np.zeros(n),
+    )
     set_status(db, band, t[-1])
     run_engine(db, engine, t[20], [band])  # 20 min off: not yet
     assert open_alerts(db) == []
@@ -159,7 +172,10 @@ def test_unbound_band_raises_device_alert_keyed_by_device(clean_alerts, engine, 
     run_engine(db, engine, T0 + timedelta(seconds=10))
     (alert,) = open_alerts(db)
     assert (alert["rule"], alert["subject_key"], alert["resident_id"]) == (
-        "low_battery", f"device:{band}", None)
+        "low_battery",
+        f"device:{band}",
+        None,
+    )
 
 
 def test_offline_by_silence_and_by_last_will_and_back_online(clean_alerts, engine, new_band_ids):

@@ -32,25 +32,35 @@ SCHEMA = Path(__file__).resolve().parents[2] / "alerting/channels/schemas/dispat
 def gateways(settings):
     """Three receivers, and settings pointing the dispatcher at them."""
     recv = {name: Receiver().start() for name in ("community", "family", "g120")}
-    configured = settings.model_copy(update={
-        "alerting_community_gateway_url": recv["community"].url,
-        "alerting_family_gateway_url": recv["family"].url,
-        "alerting_gateway_120_url": recv["g120"].url,
-    })  # fmt: skip
+    configured = settings.model_copy(
+        update={
+            "alerting_community_gateway_url": recv["community"].url,
+            "alerting_family_gateway_url": recv["family"].url,
+            "alerting_gateway_120_url": recv["g120"].url,
+        }
+    )
     yield configured, recv
     for r in recv.values():
         r.stop()
 
 
 def raise_tachycardia(db, band, now):
-    finding = Finding(rule="tachycardia", device_id=band, observed_at_ms=int(now.timestamp() * 1000),
-                      severity=3, title="Sustained high heart rate at rest")  # fmt: skip
+    finding = Finding(
+        rule="tachycardia",
+        device_id=band,
+        observed_at_ms=int(now.timestamp() * 1000),
+        severity=3,
+        title="Sustained high heart rate at rest",
+    )
     return alerts.apply_finding(db, finding=finding, now=now)
 
 
 def notified(db, alert_id):
-    return [(e["data"]["step"], tuple(e["data"]["targets"]))
-            for e in alerts.timeline(db, alert_id=alert_id) if e["kind"] == "notified"]  # fmt: skip
+    return [
+        (e["data"]["step"], tuple(e["data"]["targets"]))
+        for e in alerts.timeline(db, alert_id=alert_id)
+        if e["kind"] == "notified"
+    ]
 
 
 def test_unanswered_alert_climbs_the_ladder_each_step_once_across_restart(
@@ -87,8 +97,13 @@ def test_acknowledgement_stops_paging_but_not_the_unresolved_escalation(clean_al
     assert [s for s, _ in notified(db, alert_id)] == [0]  # director not paged
     escalation.run_due(db, now=T0 + timedelta(hours=24))
     assert [s for s, _ in notified(db, alert_id)] == [0, 4]  # street: still unresolved
-    alerts.resolve(db, alert_id=alert_id, actor="duty:wang", resolution="seen by GP",
-                   now=T0 + timedelta(hours=25))  # fmt: skip
+    alerts.resolve(
+        db,
+        alert_id=alert_id,
+        actor="duty:wang",
+        resolution="seen by GP",
+        now=T0 + timedelta(hours=25),
+    )
     kinds = [(e["kind"], e["actor"]) for e in alerts.timeline(db, alert_id=alert_id)]
     assert ("acknowledged", "duty:wang") in kinds and ("resolved", "duty:wang") in kinds
 
@@ -98,8 +113,13 @@ def test_resolution_stops_everything(clean_alerts, new_band_ids):
     (band,) = new_band_ids(1)
     make_resident(db, band)
     alert_id = raise_tachycardia(db, band, T0)
-    alerts.resolve(db, alert_id=alert_id, actor="duty:li", resolution="false reading",
-                   now=T0 + timedelta(minutes=5))  # fmt: skip
+    alerts.resolve(
+        db,
+        alert_id=alert_id,
+        actor="duty:li",
+        resolution="false reading",
+        now=T0 + timedelta(minutes=5),
+    )
     escalation.run_due(db, now=T0 + timedelta(days=2))
     assert len(notified(db, alert_id)) == 1
     with pytest.raises(alerts.InvalidTransition):
@@ -111,11 +131,21 @@ def test_repeat_and_severity_never_hidden(clean_alerts, new_band_ids):
     (band,) = new_band_ids(1)
     make_resident(db, band, disabled=True)
     first = raise_tachycardia(db, band, T0)
-    finding = Finding(rule="tachycardia", device_id=band, severity=4, title="x",
-                      observed_at_ms=int((T0 + timedelta(minutes=2)).timestamp() * 1000))  # fmt: skip
+    finding = Finding(
+        rule="tachycardia",
+        device_id=band,
+        severity=4,
+        title="x",
+        observed_at_ms=int((T0 + timedelta(minutes=2)).timestamp() * 1000),
+    )
     assert alerts.apply_finding(db, finding=finding, now=T0 + timedelta(minutes=2)) == first
-    lower = Finding(rule="tachycardia", device_id=band, severity=2, title="x",
-                    observed_at_ms=int((T0 + timedelta(minutes=3)).timestamp() * 1000))  # fmt: skip
+    lower = Finding(
+        rule="tachycardia",
+        device_id=band,
+        severity=2,
+        title="x",
+        observed_at_ms=int((T0 + timedelta(minutes=3)).timestamp() * 1000),
+    )
     alerts.apply_finding(db, finding=lower, now=T0 + timedelta(minutes=3))
     alert = alerts.get(db, alert_id=first)
     assert (alert["severity"], alert["occurrences"], alert["priority"]) == (4, 3, 1)
@@ -185,8 +215,9 @@ def test_gateway_down_for_ten_minutes_everything_delivered_when_it_returns(
     while now < back + timedelta(seconds=settings.alerting_retry_max_s + 1):
         dispatcher.run_once(db, now=now, channels=("community_gateway",))
         now += timedelta(seconds=5)
-    left = db.execute("SELECT count(*) FROM outbox WHERE channel = 'community_gateway' "
-                      "AND status <> 'delivered'").fetchone()[0]  # fmt: skip
+    left = db.execute(
+        "SELECT count(*) FROM outbox WHERE channel = 'community_gateway' AND status <> 'delivered'"
+    ).fetchone()[0]
     assert left == 0
     delivered_keys = {r.headers["Idempotency-Key"] for r in recv["community"].received}
     assert len(delivered_keys) == 3
@@ -235,10 +266,18 @@ def test_dispatcher_killed_between_send_and_record_resends_same_key(
     apply_findings(db, engine.findings_from_events([event]), now=T0)
     got_it = []
     recv["g120"].on_request = lambda: (got_it.append(1), time.sleep(3))
-    dump = json.dumps({k: (v.get_secret_value() if hasattr(v, "get_secret_value") else v)
-                       for k, v in dict(settings).items()}, default=str)  # fmt: skip
-    child = subprocess.Popen([sys.executable, "-c", DISPATCH_ONCE, dump, T0.isoformat()],
-                             cwd=repo_root, env=os.environ.copy())  # fmt: skip
+    dump = json.dumps(
+        {
+            k: (v.get_secret_value() if hasattr(v, "get_secret_value") else v)
+            for k, v in dict(settings).items()
+        },
+        default=str,
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-c", DISPATCH_ONCE, dump, T0.isoformat()],
+        cwd=repo_root,
+        env=os.environ.copy(),
+    )
     deadline = time.monotonic() + 20
     while not got_it and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -246,8 +285,9 @@ def test_dispatcher_killed_between_send_and_record_resends_same_key(
     child.send_signal(signal.SIGKILL)  # sent, not yet recorded
     child.wait()
     recv["g120"].on_request = None
-    Dispatcher(settings, redis_client).run_once(db, now=T0 + timedelta(seconds=1),
-                                                channels=("gateway_120",))  # fmt: skip
+    Dispatcher(settings, redis_client).run_once(
+        db, now=T0 + timedelta(seconds=1), channels=("gateway_120",)
+    )
     keys = recv["g120"].keys()
     assert len(keys) == 2 and keys[0] == keys[1]
     status = db.execute("SELECT status FROM outbox WHERE channel = 'gateway_120'").fetchall()
@@ -263,8 +303,13 @@ def test_offline_storm_is_one_grouped_notification_and_sos_is_never_grouped(
     for band in bands:
         make_resident(db, band)
     for band in bands[:-1]:
-        f = Finding(rule="device_offline", device_id=band, severity=2, title="Band offline",
-                    observed_at_ms=int(T0.timestamp() * 1000))  # fmt: skip
+        f = Finding(
+            rule="device_offline",
+            device_id=band,
+            severity=2,
+            title="Band offline",
+            observed_at_ms=int(T0.timestamp() * 1000),
+        )
         alerts.apply_finding(db, finding=f, now=T0)
     engine = Engine(settings)
     engine.refresh(db, now=T0)

@@ -19,15 +19,15 @@ M_PER_DEG_LAT = 111_195.0
 
 def offset(lat, lon, north_m, east_m):
     north_m, east_m = np.broadcast_arrays(np.asarray(north_m, float), np.asarray(east_m, float))
-    return (lat + north_m / M_PER_DEG_LAT,
-            lon + east_m / (M_PER_DEG_LAT * np.cos(np.radians(lat))))  # fmt: skip
+    return (lat + north_m / M_PER_DEG_LAT, lon + east_m / (M_PER_DEG_LAT * np.cos(np.radians(lat))))
 
 
 def test_gcj02_round_trip_and_known_offset():
     lat, lon = np.array([39.9087, 31.2304, 41.108]), np.array([116.3975, 121.4737, 122.994])
     g_lat, g_lon = wgs84_to_gcj02(lat, lon)
-    shift_m = np.hypot((g_lat - lat) * M_PER_DEG_LAT,
-                       (g_lon - lon) * M_PER_DEG_LAT * np.cos(np.radians(lat)))  # fmt: skip
+    shift_m = np.hypot(
+        (g_lat - lat) * M_PER_DEG_LAT, (g_lon - lon) * M_PER_DEG_LAT * np.cos(np.radians(lat))
+    )
     assert ((shift_m > 100) & (shift_m < 700)).all()  # hundreds of metres in China
     back_lat, back_lon = gcj02_to_wgs84(g_lat, g_lon)
     assert np.abs(back_lat - lat).max() < 1e-7 and np.abs(back_lon - lon).max() < 1e-7
@@ -37,8 +37,14 @@ def test_gcj02_round_trip_and_known_offset():
 
 def test_polygon_containment_agrees_with_shapely():
     rng = np.random.default_rng(1)
-    ring = [(122.990, 41.105), (122.998, 41.105), (122.999, 41.110), (122.994, 41.113),
-            (122.990, 41.110), (122.993, 41.108)]  # concave  # fmt: skip
+    ring = [
+        (122.990, 41.105),
+        (122.998, 41.105),
+        (122.999, 41.110),
+        (122.994, 41.113),
+        (122.990, 41.110),
+        (122.993, 41.108),
+    ]  # concave
     fences = build_fence_set([FenceSpec(1, 1, "polygon", ring=ring)])
     lon = rng.uniform(122.985, 123.003, 20_000)
     lat = rng.uniform(41.100, 41.118, 20_000)
@@ -50,8 +56,9 @@ def test_polygon_containment_agrees_with_shapely():
 
 def test_gcj02_fence_is_stored_where_it_really_is():
     g_lat, g_lon = wgs84_to_gcj02(*HOME)
-    fence = build_fence_set([FenceSpec(1, 1, "circle", float(g_lat), float(g_lon), 100.0,
-                                       input_crs="gcj02")])  # fmt: skip
+    fence = build_fence_set(
+        [FenceSpec(1, 1, "circle", float(g_lat), float(g_lon), 100.0, input_crs="gcj02")]
+    )
     sd = signed_distance_m(fences := fence, np.array([0]), np.array([HOME[0]]), np.array([HOME[1]]))
     assert sd[0] < -99  # home (WGS-84) is at the centre of the fence drawn in GCJ-02
     assert fences.origin_lat[0] == np.float64(fences.origin_lat[0])
@@ -71,8 +78,7 @@ def _fence_scenario(db, engine, band, fixes_m, *, acc=10.0, schedule=None, step_
     for i in range(len(t)):
         now = t[i] + timedelta(seconds=5)
         engine.refresh(db, now=now)
-        raised += apply_findings(db, engine.evaluate_bands(db, now=now, device_ids=[band]),
-                                 now=now)  # fmt: skip
+        raised += apply_findings(db, engine.evaluate_bands(db, now=now, device_ids=[band]), now=now)
     return [a for a in alerts.list_alerts(db, rule="geofence_exit")]
 
 
@@ -110,9 +116,15 @@ def test_night_wandering_raises_one_exit(clean_alerts, engine, new_band_ids):
     db = clean_alerts
     (band,) = new_band_ids(1)
     resident = make_resident(db, band)
-    ring = [[[HOME[1] - 0.002, HOME[0] - 0.002], [HOME[1] + 0.002, HOME[0] - 0.002],
-             [HOME[1] + 0.002, HOME[0] + 0.002], [HOME[1] - 0.002, HOME[0] + 0.002],
-             [HOME[1] - 0.002, HOME[0] - 0.002]]]  # fmt: skip
+    ring = [
+        [
+            [HOME[1] - 0.002, HOME[0] - 0.002],
+            [HOME[1] + 0.002, HOME[0] - 0.002],
+            [HOME[1] + 0.002, HOME[0] + 0.002],
+            [HOME[1] - 0.002, HOME[0] + 0.002],
+            [HOME[1] - 0.002, HOME[0] - 0.002],
+        ]
+    ]
     db.execute(
         """INSERT INTO geofences (resident_id, name, shape, polygon, active_from, active_until)
            VALUES (%s, 'home at night', 'polygon', %s, '22:00', '06:00')""",

@@ -23,11 +23,16 @@ def test_vectorized_rules_match_per_sample_reference(seed):
     charging = np.random.default_rng(seed).random(300) < 0.2
     open_flags = np.random.default_rng(seed + 1).random(300) < 0.5
     fast = evaluate_vitals(fleet, params, tel, now_ms, charging=charging, open_not_worn=open_flags)
-    slow = evaluate_vitals_reference(fleet, params, tel, now_ms, charging=charging,
-                                     open_not_worn=open_flags)  # fmt: skip
+    slow = evaluate_vitals_reference(
+        fleet, params, tel, now_ms, charging=charging, open_not_worn=open_flags
+    )
     assert as_set(fast) == as_set(slow)
-    assert {f.rule for f in fast if not f.clear} >= {"tachycardia", "bradycardia",
-                                                     "hypertensive_crisis", "band_not_worn"}
+    assert {f.rule for f in fast if not f.clear} >= {
+        "tachycardia",
+        "bradycardia",
+        "hypertensive_crisis",
+        "band_not_worn",
+    }
 
 
 def test_news2_partial_bands():

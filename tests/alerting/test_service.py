@@ -1,4 +1,4 @@
-"""The running service: an SOS on the stored stream reaches the 120 gateway fast; SIGTERM stops it."""
+"""The running service: an SOS on the stored stream reaches 120 fast; SIGTERM stops it."""
 
 from __future__ import annotations
 
@@ -21,12 +21,14 @@ def test_sos_on_stored_stream_reaches_120_gateway_well_under_a_second(
 ):
     db = clean_alerts
     recv = {name: Receiver().start() for name in ("community", "family", "g120")}
-    configured = settings.model_copy(update={
-        "alerting_community_gateway_url": recv["community"].url,
-        "alerting_family_gateway_url": recv["family"].url,
-        "alerting_gateway_120_url": recv["g120"].url,
-        "alerting_consumer_name": "test-consumer",
-    })  # fmt: skip
+    configured = settings.model_copy(
+        update={
+            "alerting_community_gateway_url": recv["community"].url,
+            "alerting_family_gateway_url": recv["family"].url,
+            "alerting_gateway_120_url": recv["g120"].url,
+            "alerting_consumer_name": "test-consumer",
+        }
+    )
     (band,) = new_band_ids(1)
     resident = make_resident(db, band)
     add_contact(db, resident)
@@ -37,8 +39,13 @@ def test_sos_on_stored_stream_reaches_120_gateway_well_under_a_second(
         now = datetime.now(UTC)
         event = insert_event(db, band, "live-1", "sos", now, *HOME, 6.0)
         sent = time.monotonic()
-        batch = {"committed_at_ms": int(now.timestamp() * 1000), "telemetry": [],
-                 "location": [], "status": [], "events": [event]}  # fmt: skip
+        batch = {
+            "committed_at_ms": int(now.timestamp() * 1000),
+            "telemetry": [],
+            "location": [],
+            "status": [],
+            "events": [event],
+        }
         redis_client.xadd(f"{configured.redis_prefix}stream:stored", {"batch": orjson.dumps(batch)})
         while not recv["g120"].received and time.monotonic() - sent < 5:
             time.sleep(0.005)
@@ -56,15 +63,21 @@ def test_sos_on_stored_stream_reaches_120_gateway_well_under_a_second(
 
 def test_eldercare_alerting_stops_cleanly_on_sigterm(settings, repo_root):
     env = os.environ.copy()
-    env.update({
-        "ELDERCARE_ENVIRONMENT": "test",
-        "ELDERCARE_DATABASE_URL": settings.database_url.get_secret_value(),
-        "ELDERCARE_REDIS_URL": settings.redis_url.get_secret_value(),
-        "ELDERCARE_REDIS_PREFIX": settings.redis_prefix,
-        "ELDERCARE_ALERTING_CONSUMER_NAME": "sigterm-test",
-    })  # fmt: skip
-    child = subprocess.Popen([sys.executable, "-m", "eldercare.cli", "alerting"], cwd=repo_root,
-                             env=env, stderr=subprocess.PIPE)  # fmt: skip
+    env.update(
+        {
+            "ELDERCARE_ENVIRONMENT": "test",
+            "ELDERCARE_DATABASE_URL": settings.database_url.get_secret_value(),
+            "ELDERCARE_REDIS_URL": settings.redis_url.get_secret_value(),
+            "ELDERCARE_REDIS_PREFIX": settings.redis_prefix,
+            "ELDERCARE_ALERTING_CONSUMER_NAME": "sigterm-test",
+        }
+    )
+    child = subprocess.Popen(
+        [sys.executable, "-m", "eldercare.cli", "alerting"],
+        cwd=repo_root,
+        env=env,
+        stderr=subprocess.PIPE,
+    )
     time.sleep(2.0)
     assert child.poll() is None, child.stderr.read().decode()
     child.send_signal(signal.SIGTERM)

@@ -18,8 +18,9 @@ def ms(dt) -> int:
     return int(dt.timestamp() * 1000)
 
 
-def test_gcj02_fixes_at_home_are_inside_a_wgs84_home_fence(clean_alerts, engine, new_band_ids,
-                                                           settings):  # fmt: skip
+def test_gcj02_fixes_at_home_are_inside_a_wgs84_home_fence(
+    clean_alerts, engine, new_band_ids, settings
+):
     db = clean_alerts
     (band,) = new_band_ids(1)
     resident = make_resident(db, band)
@@ -32,8 +33,14 @@ def test_gcj02_fixes_at_home_are_inside_a_wgs84_home_fence(clean_alerts, engine,
     messages = []
     for i in range(12):
         t = T0 + timedelta(minutes=i)
-        fix = {"t": ms(t), "lat": float(g_lat), "lon": float(g_lon), "acc": 10.0, "src": "gnss",
-               "crs": "gcj02"}  # fmt: skip
+        fix = {
+            "t": ms(t),
+            "lat": float(g_lat),
+            "lon": float(g_lon),
+            "acc": 10.0,
+            "src": "gnss",
+            "crs": "gcj02",
+        }
         body = orjson.dumps({"v": 1, "sent_at": ms(t), "fixes": [fix]})
         messages.append((f"eldercare/v1/{band}/location", body, t))
     store_messages(db, messages, settings=settings)
@@ -43,15 +50,18 @@ def test_gcj02_fixes_at_home_are_inside_a_wgs84_home_fence(clean_alerts, engine,
     assert alerts.list_alerts(db, rule="geofence_exit") == []
 
 
-def test_tachycardia_sent_as_telemetry_batches_raises_one_alert(clean_alerts, engine,
-                                                                new_band_ids, settings):  # fmt: skip
+def test_tachycardia_sent_as_telemetry_batches_raises_one_alert(
+    clean_alerts, engine, new_band_ids, settings
+):
     db = clean_alerts
     (band,) = new_band_ids(1)
     make_resident(db, band)
     hr = np.concatenate([np.full(10, 78), np.full(10, 128)])
     for batch in range(4):  # four uploads of five samples
-        samples = [{"t": ms(T0 + timedelta(minutes=i)), "hr": int(hr[i]), "steps": 300,
-                    "worn": True} for i in range(batch * 5, batch * 5 + 5)]  # fmt: skip
+        samples = [
+            {"t": ms(T0 + timedelta(minutes=i)), "hr": int(hr[i]), "steps": 300, "worn": True}
+            for i in range(batch * 5, batch * 5 + 5)
+        ]
         sent = T0 + timedelta(minutes=batch * 5 + 5)
         body = orjson.dumps({"v": 1, "sent_at": ms(sent), "samples": samples})
         store_messages(db, [(f"eldercare/v1/{band}/telemetry", body, sent)], settings=settings)
