@@ -157,10 +157,12 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
             )
         return alert_id
     if finding.source_event_id is None:
-        # A condition already seen by a person who resolved it does not come back by itself.
+        # An observation already covered by a resolved alert (or older than a person's
+        # resolution) does not open a new one; a fresh one after an automatic resolution does.
         stale = conn.execute(
             """SELECT 1 FROM alerts WHERE subject_key = %s AND rule = %s AND status = 'resolved'
-               AND (last_seen_at >= %s OR resolved_at >= %s) LIMIT 1""",
+               AND (last_seen_at >= %s OR (resolved_by <> 'engine' AND resolved_at >= %s))
+               LIMIT 1""",
             (subject["subject_key"], finding.rule, observed, observed),
         ).fetchone()
         if stale:

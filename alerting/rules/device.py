@@ -42,7 +42,7 @@ def evaluate_device_health(
         Finding(
             rule="device_offline",
             device_id=str(ids[i]),
-            observed_at_ms=int(now_ms),
+            observed_at_ms=int(last_seen_ms[i]),  # constant while silent: no spurious repeats
             severity=MEDIUM,
             title="Band offline",
             details={"last_seen_ms": int(last_seen_ms[i]), "last_will": bool(online[i] == 0)},
@@ -62,7 +62,7 @@ def evaluate_device_health(
         Finding(
             rule="low_battery",
             device_id=str(ids[i]),
-            observed_at_ms=int(now_ms),
+            observed_at_ms=int(last_seen_ms[i]),
             severity=LOW,
             title="Low battery",
             details={"battery_pct": float(battery[i])},
@@ -113,7 +113,7 @@ def evaluate_inactivity(
         Finding(
             rule="inactivity",
             device_id=str(fleet.device_ids[i]),
-            observed_at_ms=int(now_ms),
+            observed_at_ms=int(window_start_ms[i]),  # one occurrence per day
             severity=MEDIUM,
             title="No steps this morning (lives alone)",
             details={"since_ms": int(window_start_ms[i]), "band_reported": bool(has_data[i])},

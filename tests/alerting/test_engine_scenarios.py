@@ -260,3 +260,35 @@ def test_deviation_from_own_baseline_for_a_resident_whose_normal_is_not_textbook
     run_engine(db, engine, t[-1] + timedelta(seconds=5), [athlete, typical])
     raised = open_alerts(db)
     assert [(a["rule"], a["device_id"]) for a in raised] == [("baseline_deviation", athlete)]
+
+
+def test_per_resident_override_changes_the_threshold_for_that_resident_only(
+    clean_alerts, engine, new_band_ids
+):
+    db = clean_alerts
+    sensitive, other = new_band_ids(2)
+    resident = make_resident(db, sensitive)
+    make_resident(db, other)
+    db.execute(
+        "INSERT INTO alert_thresholds (resident_id, name, value) VALUES (%s, 'tachycardia_bpm', 100)",
+        (resident,),
+    )
+    t = minutes(T0, 12)
+    for band in (sensitive, other):
+        insert_telemetry(db, band, t, hr=np.full(12, 108), steps=np.full(12, 3), worn=np.ones(12))
+        set_status(db, band, t[-1])
+    run_engine(db, engine, t[-1] + timedelta(seconds=5), [sensitive, other])
+    assert [(a["rule"], a["device_id"]) for a in open_alerts(db)] == [("tachycardia", sensitive)]
+
+
+def test_offline_band_that_stays_silent_is_one_alert_without_spurious_repeats(
+    clean_alerts, engine, new_band_ids
+):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    set_status(db, band, T0)
+    for minute in range(11, 40, 2):
+        run_engine(db, engine, T0 + timedelta(minutes=minute))
+    (alert,) = open_alerts(db)
+    assert (alert["rule"], alert["occurrences"]) == ("device_offline", 1)
