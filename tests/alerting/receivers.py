@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -14,6 +15,7 @@ class Received:
     path: str
     headers: dict
     body: bytes
+    at: float = 0.0  # wall-clock time of arrival
 
     @property
     def json(self) -> dict:
@@ -34,7 +36,8 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                receiver.received.append(Received(self.path, dict(self.headers), body))
+                arrived = time.time()
+                receiver.received.append(Received(self.path, dict(self.headers), body, arrived))
                 if receiver.on_request:
                     receiver.on_request()
                 self.send_response(receiver.status)
