@@ -2,7 +2,9 @@
 
 Loops (each a named thread with its own connection, restarted with jittered backoff):
 - stream: XREADGROUP on `{prefix}stream:stored`, group `alerting-shard-{i}-of-{n}`; SOS/fall
-  events first, then the touched bands' rules. Entries are acknowledged after processing.
+  events are applied at once, touched bands are handed to the band worker; entries are
+  acknowledged after that.
+- bands: evaluates the bands with fresh data (bursts coalesced), off the SOS path.
 - sweep: every alerting_sweep_s, all bands of the shard (catches lost stream entries and
   conditions completed by time: not worn, geofence dwell) and SOS/fall events past the watermark.
 - tick: every alerting_tick_s, device health; once a minute, inactivity and context reload.
@@ -50,6 +52,11 @@ class AlertingService:
         self.group = f"alerting-shard-{s.alerting_shard_index}-of-{s.alerting_shard_count}"
         self.wake_key = f"{self.prefix}outbox:wake"
         self.threads: list[threading.Thread] = []
+        # Bands with fresh data, handed from the stream loop to the band worker. A crash loses
+        # at most this set; the sweep re-evaluates every band within alerting_sweep_s.
+        self._dirty: set[str] = set()
+        self._dirty_lock = threading.Lock()
+        self._dirty_event = threading.Event()
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(
@@ -70,6 +77,7 @@ class AlertingService:
     def start(self) -> None:
         for name, loop in (
             ("stream", self._stream_loop),
+            ("bands", self._bands_loop),
             ("sweep", self._sweep_loop),
             ("tick", self._tick_loop),
             ("escalation", self._escalation_loop),
@@ -109,10 +117,8 @@ class AlertingService:
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        engine = Engine(self.settings)
+        engine = Engine(self.settings)  # only its shard test is used on this path
         with self._connect() as conn:
-            engine.refresh(conn, now=self.clock())
-            refreshed = time.monotonic()
             pending_first = "0"  # our own unacknowledged entries from before a restart
             while not self.stopping.is_set():
                 reply = r.xreadgroup(
@@ -122,15 +128,12 @@ class AlertingService:
                 if pending_first == "0" and not entries:
                     pending_first = ">"
                     continue
-                if time.monotonic() - refreshed > 60:
-                    engine.refresh(conn, now=self.clock())
-                    refreshed = time.monotonic()
                 if entries:
                     self.process_entries(conn, engine, entries, r)
                     r.xack(self.stream, self.group, *[e[0] for e in entries])
 
     def process_entries(self, conn, engine: Engine, entries, r: redis.Redis) -> list[int]:
-        """Handle stored-stream entries: events first, then the touched bands' rules."""
+        """Handle stored-stream entries: SOS/fall now; touched bands go to the band worker."""
         events, bands = [], set()
         for _entry_id, fields in entries:
             raw = fields.get(b"batch") or fields.get("batch")
@@ -144,18 +147,35 @@ class AlertingService:
             events += [e for e in batch.get("events", []) if engine.owns(e["device_id"])]
             for key in ("telemetry", "location", "status"):
                 bands.update(d for d in batch.get(key, []) if engine.owns(d))
-        now = self.clock()
-        changed = apply_findings(conn, engine.findings_from_events(events), now=now)
+        changed = apply_findings(conn, engine.findings_from_events(events), now=self.clock())
         if changed:
-            self._wake_dispatcher(r)  # an SOS must not wait for the band rules
+            self._wake_dispatcher(r)
         if bands:
-            now = self.clock()
-            found = engine.evaluate_bands(conn, now=now, device_ids=sorted(bands))
-            more = apply_findings(conn, found, now=now)
-            if more:
-                self._wake_dispatcher(r)
-            changed += more
+            with self._dirty_lock:
+                self._dirty.update(bands)
+            self._dirty_event.set()
         return changed
+
+    def _bands_loop(self) -> None:
+        """Evaluate bands with fresh data, coalescing bursts; never in the way of an SOS."""
+        r = connect_redis(self.settings)
+        engine = Engine(self.settings)
+        with self._connect() as conn:
+            engine.refresh(conn, now=self.clock())
+            refreshed = time.monotonic()
+            while not self.stopping.is_set():
+                if not self._dirty_event.wait(0.5):
+                    continue
+                with self._dirty_lock:
+                    bands, self._dirty = sorted(self._dirty), set()
+                    self._dirty_event.clear()
+                if time.monotonic() - refreshed > 60:
+                    engine.refresh(conn, now=self.clock())
+                    refreshed = time.monotonic()
+                now = self.clock()
+                found = engine.evaluate_bands(conn, now=now, device_ids=bands)
+                if apply_findings(conn, found, now=now):
+                    self._wake_dispatcher(r)
 
     def _sweep_loop(self) -> None:
         r = connect_redis(self.settings)
