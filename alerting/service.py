@@ -9,7 +9,8 @@ Loops (each a named thread with its own connection, restarted with jittered back
   conditions completed by time: not worn, geofence dwell) and SOS/fall events past the watermark.
 - tick: every alerting_tick_s, device health; once a minute, inactivity and context reload.
 - escalation: due steps every second; watchdog for overdue steps.
-- dispatch: the outbox, woken by `{prefix}outbox:wake` or every 0.5 s.
+- dispatch-<lane>: the outbox, one thread per gateway, woken by `{prefix}outbox:wake:<lane>`
+  or every 0.5 s.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import orjson
 import psycopg
@@ -33,6 +35,15 @@ from eldercare.cache import connect_redis
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# One dispatcher thread per lane, so a hanging gateway never delays another one's messages
+# (an SOS to 120 never waits behind a slow SMS gateway).
+DISPATCH_LANES = {
+    "120": ("gateway_120",),
+    "community": ("community_gateway",),
+    "family": ("family_gateway",),
+    "streams": ("console", "changes"),
+}
 
 
 def _now() -> datetime:
@@ -67,8 +78,11 @@ class AlertingService:
 
     def _wake_dispatcher(self, r: redis.Redis) -> None:
         try:
-            r.lpush(self.wake_key, b"1")
-            r.ltrim(self.wake_key, 0, 0)
+            pipe = r.pipeline(transaction=False)
+            for lane in DISPATCH_LANES:
+                pipe.lpush(f"{self.wake_key}:{lane}", b"1")
+                pipe.ltrim(f"{self.wake_key}:{lane}", 0, 0)
+            pipe.execute()
         except redis.RedisError:
             log.warning("could not wake the dispatcher; it polls anyway")
 
@@ -81,7 +95,7 @@ class AlertingService:
             ("sweep", self._sweep_loop),
             ("tick", self._tick_loop),
             ("escalation", self._escalation_loop),
-            ("dispatch", self._dispatch_loop),
+            *((f"dispatch-{lane}", partial(self._dispatch_loop, lane)) for lane in DISPATCH_LANES),
         ):
             thread = threading.Thread(
                 target=self._supervise, args=(name, loop), name=name, daemon=True
@@ -241,13 +255,13 @@ class AlertingService:
                     last_watch = time.monotonic()
                 self.stopping.wait(1.0)
 
-    def _dispatch_loop(self) -> None:
+    def _dispatch_loop(self, lane: str) -> None:
         r = connect_redis(self.settings)
         dispatcher = Dispatcher(self.settings, r)
         with self._connect() as conn:
             while not self.stopping.is_set():
-                dispatcher.run_once(conn, now=self.clock())
-                r.blpop([self.wake_key], timeout=0.5)
+                dispatcher.run_once(conn, now=self.clock(), channels=DISPATCH_LANES[lane])
+                r.blpop([f"{self.wake_key}:{lane}"], timeout=0.5)
 
 
 def run_alerting(settings: Settings) -> int:

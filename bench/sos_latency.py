@@ -1,4 +1,4 @@
-"""SOS latency: band publishes an SOS -> the 120 gateway receives the dispatch, while a fleet loads ingest.
+"""SOS latency: a band publishes an SOS -> the 120 gateway receives it, while a fleet loads ingest.
 
 Everything real and on this machine: a throwaway broker with the project's config, a fresh
 TimescaleDB database, Redis, `eldercare ingest` and `eldercare alerting` as child processes, and

@@ -270,8 +270,8 @@ def test_per_resident_override_changes_the_threshold_for_that_resident_only(
     resident = make_resident(db, sensitive)
     make_resident(db, other)
     db.execute(
-        "INSERT INTO alert_thresholds (resident_id, name, value) VALUES (%s, 'tachycardia_bpm', 100)",
-        (resident,),
+        "INSERT INTO alert_thresholds (resident_id, name, value) VALUES (%s, %s, 100)",
+        (resident, "tachycardia_bpm"),
     )
     t = minutes(T0, 12)
     for band in (sensitive, other):

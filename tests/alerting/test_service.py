@@ -16,7 +16,7 @@ from tests.alerting.factories import HOME, add_contact, insert_event, make_resid
 from tests.alerting.receivers import Receiver
 
 
-def test_sos_on_stored_stream_reaches_120_gateway_well_under_a_second(
+def test_sos_reaches_120_in_under_a_second_even_while_the_sms_gateway_hangs(
     clean_alerts, new_band_ids, settings, redis_client
 ):
     db = clean_alerts
@@ -29,6 +29,7 @@ def test_sos_on_stored_stream_reaches_120_gateway_well_under_a_second(
             "alerting_consumer_name": "test-consumer",
         }
     )
+    recv["community"].on_request = lambda: time.sleep(3)  # a hanging SMS gateway
     (band,) = new_band_ids(1)
     resident = make_resident(db, band)
     add_contact(db, resident)
