@@ -202,7 +202,7 @@ class Dispatcher:
                            group_key, created_at, next_attempt_at)
                        VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s) RETURNING outbox_id""",
                     (key, channel, min(m[4] for m in members), Jsonb(payload), group_key, now, now),
-                ).fetchone()[0]
+                ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
                 conn.execute(
                     """UPDATE outbox SET status = 'grouped', grouped_into = %s
                        WHERE outbox_id = ANY(%s)""",

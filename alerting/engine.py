@@ -45,10 +45,22 @@ class Engine:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.fleet: Fleet | None = None
-        self.params: Params | None = None
-        self.fences: FenceSet | None = None
-        self.baseline: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        # Empty until the first refresh(); every method works (on no bands) before it.
+        self.fleet: Fleet = Fleet(
+            device_ids=np.zeros(0, dtype="<U15"),
+            resident_ids=np.zeros(0, dtype=np.int64),
+            living_alone=np.zeros(0, dtype=bool),
+            disabled=np.zeros(0, dtype=bool),
+            low_income=np.zeros(0, dtype=bool),
+            utc_offset_ms=np.zeros(0, dtype=np.int64),
+        )
+        self.params: Params = Params(self.fleet.resident_ids)
+        self.fences: FenceSet = build_fence_set([])
+        self.baseline: tuple[np.ndarray, np.ndarray, np.ndarray] = (
+            np.zeros((0, 24)),
+            np.zeros((0, 24)),
+            np.zeros((0, 24), dtype=bool),
+        )
         self._fence_signature: tuple | None = None
 
     def owns(self, device_id: str) -> bool:

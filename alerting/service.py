@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
+from typing import Any
 
 import orjson
 import psycopg
@@ -135,10 +136,10 @@ class AlertingService:
         with self._connect() as conn:
             pending_first = "0"  # our own unacknowledged entries from before a restart
             while not self.stopping.is_set():
-                reply = r.xreadgroup(
+                reply: Any = r.xreadgroup(
                     self.group, consumer, {self.stream: pending_first}, count=200, block=1000
                 )
-                entries = reply[0][1] if reply else []
+                entries: list[Any] = reply[0][1] if reply else []
                 if pending_first == "0" and not entries:
                     pending_first = ">"
                     continue
@@ -148,7 +149,8 @@ class AlertingService:
 
     def process_entries(self, conn, engine: Engine, entries, r: redis.Redis) -> list[int]:
         """Handle stored-stream entries: SOS/fall now; touched bands go to the band worker."""
-        events, bands = [], set()
+        events: list[dict] = []
+        bands: set[str] = set()
         for _entry_id, fields in entries:
             raw = fields.get(b"batch") or fields.get("batch")
             if raw is None:

@@ -49,6 +49,8 @@ def advance(conn: psycopg.Connection, *, alert_id: int, now: datetime) -> int:
            WHERE alert_id = %s FOR UPDATE""",
         (alert_id,),
     ).fetchone()
+    if row is None:
+        raise LookupError(f"alert {alert_id} vanished while escalating")
     status, steps, step, due, repeats = row
     ran = 0
     while due is not None and due <= now and status != "resolved":

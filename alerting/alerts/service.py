@@ -82,7 +82,7 @@ def record(conn, *, alert_id: int, at: datetime, actor: str, kind: str, data: di
         """INSERT INTO alert_events (alert_id, at, actor, kind, data)
            VALUES (%s, %s, %s, %s, %s) RETURNING alert_event_id""",
         (alert_id, at, actor, kind, Jsonb(data or {})),
-    ).fetchone()[0]
+    ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
     enqueue_change(conn, alert_event_id=entry_id, alert_id=alert_id, kind=kind, actor=actor, at=at)
     return entry_id
 
@@ -193,7 +193,7 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
             now,
             now,
         ),
-    ).fetchone()[0]
+    ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
     record(
         conn,
         alert_id=alert_id,
@@ -265,7 +265,7 @@ def raise_system_alert(
                VALUES ('system', %s, 3, 2, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                RETURNING alert_id""",
             (rule, title, Jsonb(details), now, now, now, policy_id, Jsonb(steps), now, now),
-        ).fetchone()[0]
+        ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
         record(conn, alert_id=alert_id, at=now, actor="watchdog", kind="opened", data=details)
         escalation.advance(conn, alert_id=alert_id, now=now)
         return alert_id

@@ -10,7 +10,7 @@ touch the fence (signed distance >= accuracy), *inside* when the point itself is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,6 +21,10 @@ _DEG = np.pi / 180.0
 
 INSIDE, AMBIGUOUS, OUTSIDE = 0, 1, 2
 GRID = 24  # raster cells per side of a polygon's bounding box
+
+
+def _empty() -> np.ndarray:
+    return np.zeros(0)
 
 
 @dataclass(frozen=True)
@@ -61,14 +65,16 @@ class FenceSet:
     # Raster of each polygon's bbox: signed distance at cell centres, and each fence's cell
     # half-diagonal. Signed distance changes by at most 1 m per metre moved, so a cell whose
     # centre is further from the edge than its half-diagonal decides all points in it.
-    cell_lo: np.ndarray | None = None  # (n_fences * GRID * GRID,) bounds of signed distance
-    cell_hi: np.ndarray | None = None
-    cell_w: np.ndarray | None = None  # per fence: cell width, height (m)
-    cell_h: np.ndarray | None = None
-    gx_a: np.ndarray | None = None  # per fence: grid x = lon * gx_a + gx_b
-    gx_b: np.ndarray | None = None
-    gy_a: np.ndarray | None = None
-    gy_b: np.ndarray | None = None
+    cell_lo: np.ndarray = field(
+        default_factory=_empty
+    )  # (n_fences * GRID * GRID,) bounds of signed distance
+    cell_hi: np.ndarray = field(default_factory=_empty)
+    cell_w: np.ndarray = field(default_factory=_empty)  # per fence: cell width, height (m)
+    cell_h: np.ndarray = field(default_factory=_empty)
+    gx_a: np.ndarray = field(default_factory=_empty)  # per fence: grid x = lon * gx_a + gx_b
+    gx_b: np.ndarray = field(default_factory=_empty)
+    gy_a: np.ndarray = field(default_factory=_empty)
+    gy_b: np.ndarray = field(default_factory=_empty)
 
     def __len__(self) -> int:
         return len(self.fence_ids)
@@ -85,7 +91,9 @@ def build_fence_set(specs: Sequence[FenceSpec]) -> FenceSet:
     offset = 0
     for i, spec in enumerate(specs):
         if spec.shape == "circle":
-            lat, lon = to_wgs84(spec.center_lat, spec.center_lon, spec.input_crs)
+            lat, lon = to_wgs84(
+                float(spec.center_lat or 0), float(spec.center_lon or 0), spec.input_crs
+            )
             origin_lat[i], origin_lon[i] = float(lat), float(lon)
             radius[i], is_circle[i] = float(spec.radius_m or 0), True
             bbox[i] = (-radius[i], -radius[i], radius[i], radius[i])

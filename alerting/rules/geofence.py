@@ -42,7 +42,7 @@ def distance_m(lat1, lon1, lat2, lon2) -> np.ndarray:
     return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
 
 
-def plausible_fixes(fixes: Fixes, max_speed_mps: np.ndarray) -> np.ndarray:
+def plausible_fixes(fixes: Fixes, max_speed_mps: np.ndarray | float) -> np.ndarray:
     """Mask of fixes to keep: drop one whose arrival and departure both need impossible speed.
 
     The newest fix of a band, reached at impossible speed, is held back until the next fix
@@ -57,7 +57,7 @@ def plausible_fixes(fixes: Fixes, max_speed_mps: np.ndarray) -> np.ndarray:
     dt = np.maximum(np.diff(fixes.t_ms), 1) / 1000.0
     # Accuracy circles may overlap: only the distance beyond them needs explaining.
     slack = fixes.acc_m[:-1] + fixes.acc_m[1:]
-    fast = ((d - slack) / dt > max_speed_mps[1:]) & ~first[1:]
+    fast = ((d - slack) / dt > np.broadcast_to(max_speed_mps, n)[1:]) & ~first[1:]
     arrive_fast = np.concatenate([[False], fast])
     leave_fast = np.concatenate([fast, [False]])
     is_last = np.concatenate([first[1:], [True]])
