@@ -214,14 +214,15 @@ class Engine:
         if rows:
             codes = self.fleet.codes_of([r[0] for r in rows])
             ok = codes >= 0
-            seen = np.maximum(
-                _col(rows, 1, np.int64), _col([(r[5] or -1,) for r in rows], 0, np.int64)
-            )
-            last_seen[codes[ok]] = seen[ok]
-            online[codes[ok]] = _col(rows, 2, np.int64)[ok]
+            status_ms = _col(rows, 1, np.int64)
+            sample_ms = _col([(r[5] or -1,) for r in rows], 0, np.int64)
+            last_seen[codes[ok]] = np.maximum(status_ms, sample_ms)[ok]
+            # A Last Will counts only until the band is heard from again.
+            will = (_col(rows, 2, np.int64) == 0) & (status_ms >= sample_ms)
+            online[codes[ok]] = np.where(will, 0, 1)[ok]
             battery[codes[ok]] = np.array([np.nan if r[3] is None else r[3] for r in rows])[ok]
             charging[codes[ok]] = _col(rows, 4, bool)[ok]
-        # Bands that sent samples but no status yet still count as seen.
+        # A band that never sent a status report is not judged offline (it was never online).
         return last_seen, online, battery, charging
 
     # --- evaluation ---------------------------------------------------------------------

@@ -292,3 +292,19 @@ def test_offline_band_that_stays_silent_is_one_alert_without_spurious_repeats(
         run_engine(db, engine, T0 + timedelta(minutes=minute))
     (alert,) = open_alerts(db)
     assert (alert["rule"], alert["occurrences"]) == ("device_offline", 1)
+
+
+def test_engines_split_the_bands_between_them_by_device_hash(clean_alerts, new_band_ids, settings):
+    from alerting.engine import Engine
+
+    db = clean_alerts
+    bands = new_band_ids(40)
+    fleets = []
+    for index in range(3):
+        shard = Engine(
+            settings.model_copy(update={"alerting_shard_index": index, "alerting_shard_count": 3})
+        )
+        shard.refresh(db, now=T0)
+        fleets.append(set(shard.fleet.device_ids.tolist()))
+    assert sorted(b for fleet in fleets for b in fleet) == sorted(bands)  # each band exactly once
+    assert all(fleets)  # and every engine has some

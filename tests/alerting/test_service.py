@@ -83,3 +83,68 @@ def test_eldercare_alerting_stops_cleanly_on_sigterm(settings, repo_root):
     assert child.poll() is None, child.stderr.read().decode()
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=15) == 0
+
+
+class Clock:
+    """A settable clock for the service's loops."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def wait_for(predicate, timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def test_escalation_steps_fire_once_at_their_time_across_a_service_restart(
+    clean_alerts, new_band_ids, settings
+):
+    from datetime import timedelta
+
+    from alerting.alerts import service as alerts
+    from alerting.rules.common import Finding
+
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    t0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    finding = Finding(
+        rule="tachycardia", device_id=band, severity=3, observed_at_ms=int(t0.timestamp() * 1000)
+    )
+    alert_id = alerts.apply_finding(db, finding=finding, now=t0)
+
+    def steps():
+        return [e["data"]["step"] for e in alerts.timeline(db, alert_id=alert_id)
+                if e["kind"] == "notified"]  # fmt: skip
+
+    clock = Clock(t0 + timedelta(minutes=59))
+    configured = settings.model_copy(update={"alerting_consumer_name": "esc-test"})
+    service = AlertingService(configured, clock=clock)
+    service.start()
+    try:
+        time.sleep(1.5)
+        assert steps() == [0]  # not yet
+        clock.now = t0 + timedelta(minutes=60, seconds=1)
+        assert wait_for(lambda: steps() == [0, 2])
+    finally:
+        service.stop()
+    clock.now = t0 + timedelta(minutes=75)
+    restarted = AlertingService(configured, clock=clock)
+    restarted.start()
+    try:
+        time.sleep(1.5)
+        assert steps() == [0, 2]  # the restart repeats nothing
+        clock.now = t0 + timedelta(hours=24, seconds=1)
+        assert wait_for(lambda: steps() == [0, 2, 4])
+        time.sleep(1.2)
+        assert steps() == [0, 2, 4]
+    finally:
+        restarted.stop()
