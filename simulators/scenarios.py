@@ -191,12 +191,13 @@ def build_bands(name: str, world: World, device_ids: list[str]) -> list[Band]:
     return bands
 
 
-def apply_faults(name: str, messages: list[SimMessage], seed: int) -> list[SimMessage]:
-    """The scenario's message-level faults (none for most), reproducible from the seed."""
+def message_faults(name: str, seed: int) -> Callable[[list[SimMessage]], list[SimMessage]] | None:
+    """The scenario's message-level faults as a function over batches (None for most)."""
     fault = MESSAGE_FAULTS.get(name)
     if fault is None:
-        return messages
-    return fault(messages, np.random.default_rng([seed, 0xFA017]))
+        return None
+    rng = np.random.default_rng([seed, 0xFA017])
+    return lambda messages: fault(messages, rng)
 
 
 def run_scenario(
@@ -208,5 +209,7 @@ def run_scenario(
     world = World(seed=seed, start=start, duration=duration)
     end = start + duration
     messages = [m for band in build_bands(name, world, device_ids) for m in band.advance(end)]
-    messages = apply_faults(name, messages, seed)
+    faults = message_faults(name, seed)
+    if faults is not None:
+        messages = faults(messages)
     return sorted(messages, key=lambda m: (m.at, m.device_id, m.kind))
