@@ -6,6 +6,8 @@ import argparse
 import logging
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 from eldercare.settings import Settings
@@ -72,57 +74,53 @@ def register(settings: Settings, device_ids: list[str]) -> None:
     log.info("registered %s new bands (%s in the fleet)", added, len(device_ids))
 
 
-def _stop_on_signals() -> threading.Event:
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by SIGTERM or SIGINT while inside; the previous handlers come back after."""
     stop = threading.Event()
 
     def handle(signum: int, _frame: object) -> None:
         log.info("signal %s: stopping the fleet", signum)
         stop.set()
 
-    signal.signal(signal.SIGTERM, handle)
-    signal.signal(signal.SIGINT, handle)
-    return stop
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def run_simulation(settings: Settings, args: argparse.Namespace) -> int:
     """Run a simulated fleet until the duration passes or SIGTERM/SIGINT arrives."""
-    device_ids = fleet_device_ids(args.bands, getattr(args, "first_serial", 1))
-    speed, duration_s = getattr(args, "speed", 1.0), getattr(args, "duration_s", None)
-    scenario, seed = getattr(args, "scenario", "normal"), getattr(args, "seed", 0)
+    device_ids = fleet_device_ids(args.bands, args.first_serial)
     try:
-        start, horizon = plan_clock(speed, duration_s, datetime.now(UTC))
-        bands = build_bands(scenario, World(seed=seed, start=start, duration=horizon), device_ids)
+        start, horizon = plan_clock(args.speed, args.duration_s, datetime.now(UTC))
+        world = World(seed=args.seed, start=start, duration=horizon)
+        bands = build_bands(args.scenario, world, device_ids)
     except ValueError as exc:
         log.error("cannot simulate: %s", exc)
         return 2
     if args.register:
         register(settings, device_ids)
-    stop = _stop_on_signals()
-    fleet = Fleet(
-        settings.simulator_mqtt,
-        connections=getattr(args, "connections", 4),
-        max_rate_per_s=getattr(args, "max_rate", 2000.0),
-    )
+    target = settings.simulator_mqtt
+    fleet = Fleet(target, connections=args.connections, max_rate_per_s=args.max_rate)
     try:
         fleet.start()
     except (ConnectionFailed, OSError) as exc:
-        log.error(
-            "cannot reach the broker at %s:%s: %s",
-            settings.simulator_mqtt.host,
-            settings.simulator_mqtt.port,
-            exc,
-        )
+        log.error("cannot reach the broker at %s:%s: %s", target.host, target.port, exc)
         return 1
-    log.info("simulating %s bands, scenario %s, speed %sx", len(bands), scenario, speed)
+    log.info("simulating %s bands, scenario %s, speed %sx", len(bands), args.scenario, args.speed)
     try:
-        fleet.run(
-            bands,
-            sim_start=start,
-            speed=speed,
-            stop=stop,
-            real_duration_s=duration_s,
-            transform=message_faults(scenario, seed),
-        )
+        with stop_on_signals() as stop:
+            fleet.run(
+                bands,
+                sim_start=start,
+                speed=args.speed,
+                stop=stop,
+                real_duration_s=args.duration_s,
+                transform=message_faults(args.scenario, args.seed),
+            )
         fleet.wait_until_acked(10.0)
     finally:
         fleet.stop()

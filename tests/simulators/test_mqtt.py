@@ -184,3 +184,20 @@ def test_cli_runs_an_accelerated_fleet_and_stops_on_time(broker) -> None:
         assert len(listener.received()) <= 3 * 15
     finally:
         listener.close()
+
+
+def test_cli_register_puts_the_fleet_in_the_device_registry(settings, db) -> None:
+    args = argparse.Namespace(
+        bands=4,
+        seed=1,
+        scenario="normal",
+        speed=1.0,
+        duration_s=0.2,
+        register=True,
+        connections=1,
+        max_rate=1000.0,
+        first_serial=730_000,
+    )
+    assert cli.run_simulation(settings, args) == 0
+    registered = {row[0] for row in db.execute("SELECT device_id FROM devices").fetchall()}
+    assert set(fleet_device_ids(4, first_serial=730_000)) <= registered
