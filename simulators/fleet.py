@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -70,10 +71,12 @@ class Fleet:
         *,
         connections: int = 4,
         max_rate_per_s: float = 2000.0,
-        client_id_prefix: str = "eldercare-sim",
+        client_id_prefix: str | None = None,
     ) -> None:
         self.target = target
         self._rate = RateLimiter(max_rate_per_s)
+        # Distinct per process: two fleets with one client id would keep kicking each other off.
+        client_id_prefix = client_id_prefix or f"eldercare-sim-{os.getpid()}"
         self._clients = [
             make_client(f"{client_id_prefix}-{i}", target.username or "", target.password)
             for i in range(connections)

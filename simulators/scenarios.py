@@ -69,7 +69,7 @@ def make_band(device_id: str, world: World) -> Band:
         device_id=device_id,
         physiology=Physiology(profile, rng),
         movement=Movement(home_lat, home_lon, walks),
-        battery=Battery((rng.uniform(70, 100)), (rng.uniform(1.2, 1.8))),
+        battery=Battery((rng.uniform(80, 100)), (rng.uniform(1.2, 1.8))),
         rng=rng,
         start=world.start,
         config=world.config,

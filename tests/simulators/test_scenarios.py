@@ -2,37 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 
 from simulators.geo import distance_m
 from simulators.messages import epoch_ms
 from simulators.scenarios import SCENARIOS, World, build_bands, run_scenario
-from tests.contracts.reference import evaluate
+from tests.contracts.reference import evaluate, validator
 from tests.simulators.helpers import START, band_ids, items, longest_run_ms
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 MIN_MS = 60_000
 
 
-def duration_for(name: str) -> timedelta:
-    # Starting at 16:00 local, night wandering needs to reach past 02:00 local.
-    return timedelta(hours=13) if name == "night_wandering" else timedelta(hours=3)
+def start_and_duration_for(name: str) -> tuple[datetime, timedelta]:
+    if name == "night_wandering":  # from 22:00 local, past 02:00 local
+        return START + timedelta(hours=6), timedelta(hours=7)
+    return START, timedelta(hours=3)
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_every_message_is_judged_as_the_scenario_intends(name: str) -> None:
     """Messages follow the contract, except deliberate defects, which ingest must catch."""
-    messages = run_scenario(
-        name, seed=3, start=START, duration=duration_for(name), device_ids=band_ids(3)
-    )
+    start, duration = start_and_duration_for(name)
+    messages = run_scenario(name, seed=3, start=start, duration=duration, device_ids=band_ids(3))
     assert messages and [m.at for m in messages] == sorted(m.at for m in messages)
     for message in messages:
         assert message.topic == f"eldercare/v1/{message.device_id}/{message.kind}"
         outcome = evaluate(message.kind, message.payload, epoch_ms(message.at) + 500)
         if message.defect is None:
+            validator(message.kind).validate(orjson.loads(message.payload))
             assert outcome.dead_letters == [], (name, message)
             assert outcome.stored >= 1
         else:
