@@ -9,11 +9,20 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from eldercare.settings import Settings
+from simulators.band import BandConfig
 from simulators.connection import ConnectionFailed
 from simulators.fleet import Fleet, fleet_device_ids
-from simulators.scenarios import SCENARIOS, World, build_bands, message_faults
+from simulators.scenarios import (
+    COMMUNITY_CENTRE,
+    DEFAULT_TZ,
+    SCENARIOS,
+    World,
+    build_bands,
+    message_faults,
+)
 
 log = logging.getLogger(__name__)
 DEFAULT_HORIZON = timedelta(hours=24)  # where scenarios place their trouble when run open-ended
@@ -46,6 +55,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--connections", type=int, default=4, help="MQTT connections to use")
     parser.add_argument("--max-rate", type=float, default=2000.0, help="messages per second cap")
     parser.add_argument("--first-serial", type=int, default=1, help="serial of the first IMEI")
+    parser.add_argument(
+        "--centre-lat",
+        type=float,
+        default=COMMUNITY_CENTRE[0],
+        help="latitude of the community the homes are around",
+    )
+    parser.add_argument("--centre-lon", type=float, default=COMMUNITY_CENTRE[1])
+    parser.add_argument("--tz", default=DEFAULT_TZ.key, help="the residents' time zone")
+    parser.add_argument(
+        "--crs", choices=["wgs84", "gcj02"], default="wgs84", help="datum the bands report fixes in"
+    )
 
 
 def plan_clock(speed: float, duration_s: float | None, now: datetime) -> tuple[datetime, timedelta]:
@@ -96,9 +116,16 @@ def run_simulation(settings: Settings, args: argparse.Namespace) -> int:
     device_ids = fleet_device_ids(args.bands, args.first_serial)
     try:
         start, horizon = plan_clock(args.speed, args.duration_s, datetime.now(UTC))
-        world = World(seed=args.seed, start=start, duration=horizon)
+        world = World(
+            seed=args.seed,
+            start=start,
+            duration=horizon,
+            centre=(args.centre_lat, args.centre_lon),
+            tz=ZoneInfo(args.tz),
+            config=BandConfig(crs=args.crs),
+        )
         bands = build_bands(args.scenario, world, device_ids)
-    except ValueError as exc:
+    except (ValueError, ZoneInfoNotFoundError) as exc:
         log.error("cannot simulate: %s", exc)
         return 2
     if args.register:

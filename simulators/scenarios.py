@@ -201,12 +201,25 @@ def message_faults(name: str, seed: int) -> Callable[[list[SimMessage]], list[Si
 
 
 def run_scenario(
-    name: str, *, seed: int, start: datetime, duration: timedelta, device_ids: list[str]
+    name: str,
+    *,
+    seed: int,
+    start: datetime,
+    duration: timedelta,
+    device_ids: list[str],
+    centre: tuple[float, float] = COMMUNITY_CENTRE,
+    tz: ZoneInfo = DEFAULT_TZ,
+    config: BandConfig | None = None,
 ) -> list[SimMessage]:
-    """Every message the scenario's bands publish in [start, start + duration], sorted by `at`."""
+    """Every message the scenario's bands publish in [start, start + duration], sorted by `at`.
+
+    Homes are scattered around `centre` (lat, lon); `tz` is the residents' local time (for the
+    circadian rhythm, the step counter's midnight and the 02:00 of night wandering); `config`
+    sets reporting intervals and the datum of fixes (`crs="gcj02"`).
+    """
     if start.tzinfo is None:
         raise ValueError("start must be timezone-aware")
-    world = World(seed=seed, start=start, duration=duration)
+    world = World(seed, start, duration, centre, tz, config or BandConfig())
     end = start + duration
     messages = [m for band in build_bands(name, world, device_ids) for m in band.advance(end)]
     faults = message_faults(name, seed)

@@ -63,6 +63,13 @@ class Listener:
         self.client.loop_stop()
 
 
+def cli_args(*argv: str) -> argparse.Namespace:
+    """Arguments as `eldercare simulate` parses them."""
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
 @pytest.fixture
 def provisioned_band(broker: ThrowawayBroker):
     device_id = make_imei(int(uuid.uuid4().int % 900_000) + 50_000)
@@ -164,16 +171,15 @@ def test_publish_burst_delivers_n_messages_of_m_samples(broker) -> None:
 def test_cli_runs_an_accelerated_fleet_and_stops_on_time(broker) -> None:
     listener = Listener(broker, ["eldercare/v1/+/telemetry"])
     settings = Settings(environment="test", simulator_mqtt_url=broker.url("simulator"))
-    args = argparse.Namespace(
-        bands=3,
-        seed=1,
-        scenario="normal",
-        speed=600.0,
-        duration_s=1.5,
-        register=False,
-        connections=1,
-        max_rate=5000.0,
-        first_serial=720_000,
+    args = cli_args(
+        "--bands=3",
+        "--seed=1",
+        "--speed=600",
+        "--duration-s=1.5",
+        "--connections=1",
+        "--max-rate=5000",
+        "--first-serial=720000",
+        "--crs=gcj02",
     )
     began = time.monotonic()
     try:
@@ -187,17 +193,7 @@ def test_cli_runs_an_accelerated_fleet_and_stops_on_time(broker) -> None:
 
 
 def test_cli_register_puts_the_fleet_in_the_device_registry(settings, db) -> None:
-    args = argparse.Namespace(
-        bands=4,
-        seed=1,
-        scenario="normal",
-        speed=1.0,
-        duration_s=0.2,
-        register=True,
-        connections=1,
-        max_rate=1000.0,
-        first_serial=730_000,
-    )
+    args = cli_args("--bands=4", "--duration-s=0.2", "--register", "--first-serial=730000")
     assert cli.run_simulation(settings, args) == 0
     registered = {row[0] for row in db.execute("SELECT device_id FROM devices").fetchall()}
     assert set(fleet_device_ids(4, first_serial=730_000)) <= registered

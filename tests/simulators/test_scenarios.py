@@ -219,3 +219,24 @@ def test_clock_skew_band_is_ten_minutes_ahead() -> None:
     )
     for message in (m for m in messages if m.kind == "telemetry"):
         assert items([message], "telemetry")[0]["t"] - epoch_ms(message.at) == 10 * MIN_MS
+
+
+def test_homes_are_around_the_configured_centre_and_fixes_can_be_gcj02() -> None:
+    from simulators.band import BandConfig
+
+    shanghai_centre = (31.2304, 121.4737)
+    messages = run_scenario(
+        "normal",
+        seed=1,
+        start=START,
+        duration=timedelta(hours=1),
+        device_ids=band_ids(5),
+        centre=shanghai_centre,
+        config=BandConfig(crs="gcj02"),
+    )
+    fixes = items(messages, "location")
+    assert fixes and all(f["crs"] == "gcj02" for f in fixes)
+    precise = [f for f in fixes if f["acc"] <= 50]
+    assert all(distance_m(*shanghai_centre, f["lat"], f["lon"]) < 2500 for f in precise)
+    for message in messages:
+        validator(message.kind).validate(orjson.loads(message.payload))
