@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -38,7 +39,7 @@ def connect_and_wait(
     """Connect, start the network thread and block until CONNACK (raise if refused)."""
     connected = threading.Event()
     outcome: dict[str, str] = {}
-    previous = client.on_connect
+    previous: Callable[..., None] | None = client.on_connect  # the caller's own handler
 
     def on_connect(c, userdata, flags, reason_code, properties) -> None:
         outcome["reason"] = str(reason_code)

@@ -34,10 +34,10 @@ class Profile:
 def random_profile(rng: Draws, tz: ZoneInfo) -> Profile:
     """A healthy older adult: resting HR 60-74 bpm, BP around 112-128 / 68-80 mmHg."""
     return Profile(
-        resting_hr_bpm=(rng.uniform(60, 74)),
-        sbp_mmhg=(rng.uniform(112, 128)),
-        dbp_mmhg=(rng.uniform(68, 80)),
-        walking_cadence_steps_per_min=(rng.uniform(80, 105)),
+        resting_hr_bpm=rng.uniform(60, 74),
+        sbp_mmhg=rng.uniform(112, 128),
+        dbp_mmhg=rng.uniform(68, 80),
+        walking_cadence_steps_per_min=rng.uniform(80, 105),
         tz=tz,
     )
 

@@ -69,11 +69,11 @@ def make_band(device_id: str, world: World) -> Band:
         device_id=device_id,
         physiology=Physiology(profile, rng),
         movement=Movement(home_lat, home_lon, walks),
-        battery=Battery((rng.uniform(80, 100)), (rng.uniform(1.2, 1.8))),
+        battery=Battery(rng.uniform(80, 100), rng.uniform(1.2, 1.8)),
         rng=rng,
         start=world.start,
         config=world.config,
-        phase_s=(rng.uniform(0, world.config.telemetry_interval_s)),
+        phase_s=rng.uniform(0, world.config.telemetry_interval_s),
     )
 
 
@@ -82,7 +82,11 @@ def _require(world: World, minimum: timedelta, name: str) -> None:
         raise ValueError(f"scenario {name!r} needs a duration of at least {minimum}")
 
 
-def _vitals_condition(**targets: float) -> Callable[[Band, World], None]:
+def _vitals_condition(
+    hr_bpm: float | None = None, sbp_mmhg: float | None = None, dbp_mmhg: float | None = None
+) -> Callable[[Band, World], None]:
+    """A condition that develops over 20 min from the onset while the resident sits still."""
+
     def apply(band: Band, world: World) -> None:
         _require(world, timedelta(minutes=60), "vitals")
         rest_from = world.onset - timedelta(minutes=10)
@@ -91,7 +95,12 @@ def _vitals_condition(**targets: float) -> Callable[[Band, World], None]:
         )
         band.episodes.append(
             VitalsEpisode(
-                onset=world.onset, ramp=timedelta(minutes=20), rest_from=rest_from, **targets
+                onset=world.onset,
+                ramp=timedelta(minutes=20),
+                rest_from=rest_from,
+                hr_bpm=hr_bpm,
+                sbp_mmhg=sbp_mmhg,
+                dbp_mmhg=dbp_mmhg,
             )
         )
 
@@ -104,9 +113,7 @@ def _sos(band: Band, world: World) -> None:
 
 def _fall(band: Band, world: World) -> None:
     fall_at = world.onset
-    walk = Walk(
-        fall_at - timedelta(minutes=4), 300.0, (band.rng.uniform(0, 2 * math.pi)), 1.0, 600.0
-    )
+    walk = Walk(fall_at - timedelta(minutes=4), 300.0, band.rng.uniform(0, 2 * math.pi), 1.0, 600.0)
     others = without_walks_during(band.movement.walks, walk.start - timedelta(hours=1), walk.end)
     band.movement.walks = [*others, walk]
     band.episodes.append(
@@ -131,13 +138,13 @@ def next_local_time(after: datetime, hour: int, tz: ZoneInfo) -> datetime:
 
 def _night_wandering(band: Band, world: World) -> None:
     leaves_at = next_local_time(world.start, 2, world.tz)
-    leaves_at += timedelta(minutes=(band.rng.uniform(-10, 10)))
+    leaves_at += timedelta(minutes=band.rng.uniform(-10, 10))
     walk = Walk(
         leaves_at,
-        (band.rng.uniform(700, 900)),
-        (band.rng.uniform(0, 2 * math.pi)),
+        band.rng.uniform(700, 900),
+        band.rng.uniform(0, 2 * math.pi),
         0.8,
-        (band.rng.uniform(1500, 2100)),
+        band.rng.uniform(1500, 2100),
     )
     if walk.end > world.start + world.duration:
         raise ValueError("night_wandering needs a duration that covers 02:00 local + 2 h")
@@ -186,8 +193,9 @@ def build_bands(name: str, world: World, device_ids: list[str]) -> list[Band]:
         raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
     bands = [make_band(device_id, world) for device_id in device_ids]
     change = BAND_CHANGES.get(name)
-    for band in bands if change else []:
-        change(band, world)
+    if change is not None:
+        for band in bands:
+            change(band, world)
     return bands
 
 
