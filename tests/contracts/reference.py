@@ -76,12 +76,42 @@ def item_reason(kind: str, item: object, now_ms: int, definition: str | None = N
     return None
 
 
+URGENT_TYPES = ("sos", "fall")
+POSITION_KEYS = ("lat", "lon", "acc", "crs")
+
+
+def evaluate_event(message: object, now_ms: int) -> Outcome:
+    """Section 7, rule 5: an event's position is judged apart from the event, and an sos or
+    fall with a wrong clock is kept at the time recovered from its own sent_at."""
+    if not isinstance(message, dict) or type(message.get("t")) is not int:
+        return Outcome(0, [item_reason("event", message, now_ms) or "schema"])
+    core = {k: v for k, v in message.items() if k not in POSITION_KEYS}
+    timeless = {**core, "t": now_ms}
+    reason = item_reason("event", timeless, now_ms)
+    if reason:
+        return Outcome(0, [reason])
+    position = {k: message[k] for k in POSITION_KEYS if k in message}
+    position_reason = item_reason("event", {**timeless, **position}, now_ms) if position else None
+    dead = [position_reason] if position_reason else []
+    time_reason = item_reason("event", core, now_ms)
+    if time_reason is None:
+        return Outcome(1, dead)
+    if message["type"] not in URGENT_TYPES:
+        return Outcome(0, [time_reason])
+    recovered = now_ms - max(0, message["sent_at"] - message["t"])
+    if recovered < now_ms - MAX_AGE_MS:
+        return Outcome(0, ["out_of_range"])
+    return Outcome(1, [time_reason, *dead])
+
+
 def evaluate(kind: str, raw: bytes, now_ms: int) -> Outcome:
     """What storage and dead letters one uplink message must produce."""
     try:
         message = parse(raw)
     except ValueError:
         return Outcome(0, ["malformed_json"])
+    if kind == "event":
+        return evaluate_event(message, now_ms)
     if kind not in BATCH_ITEMS:
         reason = item_reason(kind, message, now_ms)
         return Outcome(0, [reason]) if reason else Outcome(1, [])
