@@ -33,17 +33,19 @@ EventType = Literal[
     "service_request",
 ]
 ServiceKind = Literal["meal", "haircut", "housekeeping", "escort"]
+# JSON Schema counts 72.0 as an integer; the per-item path accepts it (see parse.integral).
+Num = int | float
 
 
 class TelemetryEnvelope(msgspec.Struct):
     v: Literal[1]
-    sent_at: int
+    sent_at: Num
     samples: Items
 
 
 class LocationEnvelope(msgspec.Struct):
     v: Literal[1]
-    sent_at: int
+    sent_at: Num
     fixes: Items
 
 
@@ -56,6 +58,15 @@ class Sample(msgspec.Struct):
     worn: bool | None = None
 
 
+class LenientSample(msgspec.Struct):
+    t: Num
+    hr: Num | None = None
+    sbp: Num | None = None
+    dbp: Num | None = None
+    steps: Num | None = None
+    worn: bool | None = None
+
+
 class Fix(msgspec.Struct):
     t: int
     lat: float
@@ -65,28 +76,32 @@ class Fix(msgspec.Struct):
     crs: Literal["wgs84", "gcj02"] = "wgs84"
 
 
+class LenientFix(Fix):
+    t: Num  # type: ignore[assignment]
+
+
 class Event(msgspec.Struct):
     v: Literal[1]
-    sent_at: int
+    sent_at: Num
     id: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NO_CONTROL_CHARS)]
-    t: int
+    t: Num
     type: EventType
-    service: ServiceKind | None = None
-    # Position is checked on its own: a bad position must never cost us an SOS.
+    service: ServiceKind | None = None  # ignored unless type is service_request
+    # The position is checked on its own: a bad position must never cost us an event.
     lat: Any = None
     lon: Any = None
     acc: Any = None
-    crs: Any = "wgs84"
+    crs: Any = None
 
 
 class Status(msgspec.Struct):
     v: Literal[1]
     online: bool
-    sent_at: int | None = None  # the Last Will has none
-    battery: int | None = None
+    sent_at: Num | None = None  # required when online; the Last Will has none
+    battery: Num | None = None  # required when online
     charging: bool | None = None
-    rssi: int | None = None
-    fw: Annotated[str, msgspec.Meta(max_length=32, pattern=NO_CONTROL_CHARS)] | None = None
+    rssi: Num | None = None
+    fw: Annotated[str, msgspec.Meta(max_length=64, pattern=NO_CONTROL_CHARS)] | None = None
 
 
 class TelemetryFast(msgspec.Struct):

@@ -25,8 +25,18 @@ _FAST: dict[str, msgspec.json.Decoder[Any]] = {
     "telemetry": msgspec.json.Decoder(c.TelemetryFast),
     "location": msgspec.json.Decoder(c.LocationFast),
 }
-_SAMPLE = msgspec.json.Decoder(c.Sample)
-_FIX = msgspec.json.Decoder(c.Fix)
+_SAMPLE = msgspec.json.Decoder(c.LenientSample)
+_FIX = msgspec.json.Decoder(c.LenientFix)
+NOT_INTEGRAL = object()
+
+
+def integral(value: Any) -> Any:
+    """An int for an int or an integral float (72.0), None for None, else NOT_INTEGRAL."""
+    if value is None or type(value) is int:
+        return value
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return NOT_INTEGRAL
 
 
 @dataclass(frozen=True)
@@ -117,7 +127,10 @@ def parse_message(
         return msg.reject_all("schema", str(exc), payload)
     except msgspec.DecodeError as exc:
         return msg.reject_all("malformed_json", str(exc), payload)
-    msg.sent_at_ms = envelope.sent_at
+    sent_at = integral(getattr(envelope, "sent_at", None))
+    if sent_at is NOT_INTEGRAL:
+        return msg.reject_all("schema", "sent_at must be an integer", payload)
+    msg.sent_at_ms = sent_at
     _ITEM_PARSERS[kind](msg, envelope, limits)
     return msg
 
@@ -159,10 +172,17 @@ def _sample_reject(s: c.Sample) -> tuple[str, str] | None:
 def _parse_samples(msg: ParsedMessage, envelope: c.TelemetryEnvelope, limits: Limits) -> None:
     for index, raw in enumerate(envelope.samples):
         try:
-            sample = _SAMPLE.decode(raw)
+            lenient = _SAMPLE.decode(raw)
         except msgspec.ValidationError as exc:
             msg.rejects.append(Reject("schema", f"samples[{index}]: {exc}", bytes(raw), index))
             continue
+        values = [integral(getattr(lenient, f)) for f in ("t", "hr", "sbp", "dbp", "steps")]
+        if NOT_INTEGRAL in values:
+            detail = f"samples[{index}]: t, hr, sbp, dbp and steps are integers"
+            msg.rejects.append(Reject("schema", detail, bytes(raw), index))
+            continue
+        t, hr, sbp, dbp, steps = values
+        sample = c.Sample(t=t, hr=hr, sbp=sbp, dbp=dbp, steps=steps, worn=lenient.worn)
         _check_sample(msg, index, sample, raw, limits)
 
 
@@ -202,6 +222,12 @@ def _parse_fixes(msg: ParsedMessage, envelope: c.LocationEnvelope, limits: Limit
         except msgspec.ValidationError as exc:
             msg.rejects.append(Reject("schema", f"fixes[{index}]: {exc}", bytes(raw), index))
             continue
+        t = integral(fix.t)
+        if t is NOT_INTEGRAL:
+            detail = f"fixes[{index}]: t is an integer"
+            msg.rejects.append(Reject("schema", detail, bytes(raw), index))
+            continue
+        fix.t = t
         _check_fix(msg, index, fix, raw, limits)
 
 
@@ -225,49 +251,73 @@ def _check_fix(
 
 def _parse_event(msg: ParsedMessage, event: c.Event, limits: Limits) -> None:
     raw = msg.payload
-    if (event.type == "service_request") != (event.service is not None):
-        msg.reject_all("schema", "service is required with, and only with, service_request", raw)
+    t_ms, sent_ms = integral(event.t), integral(event.sent_at)
+    if t_ms is NOT_INTEGRAL or sent_ms is NOT_INTEGRAL:
+        msg.reject_all("schema", "t and sent_at are integers", raw)
         return
-    t_ms = event.t
+    if event.type == "service_request" and event.service is None:
+        msg.reject_all("schema", "service_request needs a service", raw)
+        return
+    service = event.service if event.type == "service_request" else None
     problem = _time_reject(t_ms, msg.received_ms, limits)
     if problem:
         if event.type not in c.URGENT_EVENT_TYPES:
             msg.rejects.append(Reject(*problem, raw, 0))
             return
-        # Never drop an SOS or a fall for a wrong band clock: store it at the server's time
-        # and record what was wrong.
-        msg.rejects.append(Reject(problem[0], f"{problem[1]}; stored at server time", raw, 0))
-        t_ms = msg.received_ms
+        t_ms = _recover_urgent_time(t_ms, sent_ms, msg.received_ms)
+        if _time_reject(t_ms, msg.received_ms, limits):
+            msg.rejects.append(Reject("out_of_range", "event is older than 7 days", raw, 0))
+            return
+        # An SOS or fall is never dropped for a wrong band clock; record what was wrong.
+        msg.rejects.append(Reject(problem[0], f"{problem[1]}; stored at recovered time", raw, 0))
     lat, lon, acc, crs = _event_position(msg, event, raw)
-    msg.events.append((event.id, t_ms, event.type, event.service, lat, lon, acc, crs))
+    msg.events.append((event.id, t_ms, event.type, service, lat, lon, acc, crs))
+
+
+def _recover_urgent_time(t_ms: int, sent_ms: int, received_ms: int) -> int:
+    """When the event happened by the band's own clock, moved onto the server's clock."""
+    return received_ms - max(0, sent_ms - t_ms)
 
 
 def _event_position(msg: ParsedMessage, event: c.Event, raw: bytes) -> tuple[Any, ...]:
+    no_position = (None, None, None, "wgs84")
     if event.lat is None and event.lon is None:
-        return None, None, None, "wgs84"
+        if event.acc is not None or event.crs is not None:
+            msg.rejects.append(Reject("schema", "event position: acc/crs without lat/lon", raw, 1))
+        return no_position
     numbers = (event.lat, event.lon, event.acc if event.acc is not None else 1.0)
     if not all(isinstance(n, int | float) and not isinstance(n, bool) for n in numbers):
-        msg.rejects.append(Reject("schema", "event position: lat/lon/acc must be numbers", raw, 1))
-        return None, None, None, "wgs84"
-    if event.crs not in ("wgs84", "gcj02"):
+        msg.rejects.append(Reject("schema", "event position: lat and lon are numbers", raw, 1))
+        return no_position
+    crs = event.crs if event.crs is not None else "wgs84"
+    if crs not in ("wgs84", "gcj02"):
         msg.rejects.append(Reject("schema", "event position: crs must be wgs84 or gcj02", raw, 1))
-        return None, None, None, "wgs84"
+        return no_position
     lat, lon, acc = (float(n) for n in numbers)
     problem = position_problem(lat, lon, acc)
     if problem:
         msg.rejects.append(Reject("out_of_range", f"event position: {problem}", raw, 1))
-        return None, None, None, "wgs84"
-    return lat, lon, (acc if event.acc is not None else None), event.crs
+        return no_position
+    return lat, lon, (acc if event.acc is not None else None), crs
 
 
 def _parse_status(msg: ParsedMessage, status: c.Status, limits: Limits) -> None:
-    sent_ms = status.sent_at if status.sent_at is not None else msg.received_ms
     raw = msg.payload
+    values = [integral(v) for v in (status.sent_at, status.battery, status.rssi)]
+    if NOT_INTEGRAL in values:
+        msg.reject_all("schema", "sent_at, battery and rssi are integers", raw)
+        return
+    sent_ms, battery, rssi = values
+    if status.online and (sent_ms is None or battery is None):
+        msg.reject_all("schema", "an online heartbeat carries sent_at and battery", raw)
+        return
+    if sent_ms is None:  # the Last Will: the broker publishes it, with no time of its own
+        sent_ms = msg.received_ms
     problem = _time_reject(sent_ms, msg.received_ms, limits)
     if problem is None:
         for name, value, bounds in (
-            ("battery", status.battery, c.BATTERY_RANGE),
-            ("rssi", status.rssi, c.RSSI_RANGE),
+            ("battery", battery, c.BATTERY_RANGE),
+            ("rssi", rssi, c.RSSI_RANGE),
         ):
             if detail := _range_reject(name, value, bounds):
                 problem = ("out_of_range", detail)
@@ -275,7 +325,7 @@ def _parse_status(msg: ParsedMessage, status: c.Status, limits: Limits) -> None:
     if problem:
         msg.rejects.append(Reject(*problem, raw, 0))
         return
-    msg.status = (sent_ms, status.online, status.battery, status.charging, status.rssi, status.fw)
+    msg.status = (sent_ms, status.online, battery, status.charging, rssi, status.fw)
 
 
 _ITEM_CHECKERS: dict[str, Callable[[ParsedMessage, Any, Limits], None]] = {
