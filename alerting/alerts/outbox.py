@@ -189,8 +189,13 @@ def enqueue_notifications(
     step: int,
     repetition: int,
     now: datetime,
+    key_base: str | None = None,
 ) -> list[str]:
-    """Queue one notification per target of an escalation step; return the targets queued."""
+    """Queue one notification per target of an escalation step; return the targets queued.
+
+    `key_base` replaces the step/repetition part of the idempotency keys (for notifications
+    that are not ladder steps, e.g. a repeated SOS press).
+    """
     alert = _alert_context(conn, alert_id)
     base = summary(alert)
     queued = []
@@ -209,7 +214,7 @@ def enqueue_notifications(
             payload = dispatch_120_payload(conn, alert, now)
         elif channel == "community_gateway":
             payload["role"] = target
-        key = f"alert-{alert_id}-step-{step}-rep-{repetition}-{target}"
+        key = f"alert-{alert_id}-{key_base or f'step-{step}-rep-{repetition}'}-{target}"
         held_until, group_key = None, None
         if alert["rule"] in GROUPABLE_RULES:
             held_until = now + STORM_WINDOW

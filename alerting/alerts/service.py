@@ -15,11 +15,16 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from alerting.alerts import escalation
-from alerting.alerts.outbox import enqueue_change
+from alerting.alerts.outbox import enqueue_change, enqueue_notifications
 from alerting.rules.common import SEVERITY_NAMES, Finding
 
 # Rules whose alert the engine resolves itself when the condition clears.
 AUTO_RESOLVE_RULES = {"band_not_worn", "device_offline", "low_battery"}
+# A new SOS or fall event on an already open alert pages these again.
+REPAGE_ON_REPEAT = {
+    "sos": ["duty_console", "grid_worker", "family"],
+    "fall": ["duty_console", "grid_worker", "family"],
+}
 
 
 class AlertError(Exception):
@@ -140,6 +145,26 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
                 actor="engine",
                 kind="repeated",
                 data={"observed_at": observed.isoformat(), "event_id": finding.source_event_id},
+            )
+        if is_event and finding.rule in REPAGE_ON_REPEAT:
+            # Another press while the alert is open, even acknowledged: whoever is on it hears
+            # about it now (120 is not called twice for one open emergency).
+            sent = enqueue_notifications(
+                conn,
+                alert_id=alert_id,
+                targets=REPAGE_ON_REPEAT[finding.rule],
+                step=-1,
+                repetition=0,
+                now=now,
+                key_base=f"event-{finding.source_event_id}",
+            )
+            record(
+                conn,
+                alert_id=alert_id,
+                at=now,
+                actor="engine",
+                kind="notified",
+                data={"step": None, "targets": sent, "event_id": finding.source_event_id},
             )
         if finding.severity > severity:
             conn.execute(

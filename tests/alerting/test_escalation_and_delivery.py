@@ -322,3 +322,29 @@ def test_offline_storm_is_one_grouped_notification_and_sos_is_never_grouped(
     dispatcher.run_once(db, now=T0 + timedelta(seconds=31))
     grouped = [r.json for r in recv["community"].received[1:]]
     assert len(grouped) == 1 and grouped[0]["grouped"] and grouped[0]["count"] == 59
+
+
+def test_second_sos_press_on_an_acknowledged_alert_pages_again_but_not_120(
+    clean_alerts, new_band_ids, settings
+):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    resident = make_resident(db, band)
+    add_contact(db, resident)
+    engine = Engine(settings)
+    engine.refresh(db, now=T0)
+    first = insert_event(db, band, "p-1", "sos", T0, *HOME, 8.0)
+    (alert_id,) = apply_findings(db, engine.findings_from_events([first]), now=T0)
+    alerts.acknowledge(db, alert_id=alert_id, actor="duty:zhao", now=T0 + timedelta(minutes=1))
+    later = T0 + timedelta(minutes=20)
+    second = insert_event(db, band, "p-2", "sos", later, *HOME, 8.0)
+    apply_findings(db, engine.findings_from_events([second]), now=later)
+    rows = db.execute(
+        "SELECT channel FROM outbox WHERE idempotency_key LIKE %s ORDER BY channel",
+        (f"alert-{alert_id}-event-p-2-%",),
+    ).fetchall()
+    assert [r[0] for r in rows] == ["community_gateway", "console", "family_gateway"]
+    assert (
+        db.execute("SELECT count(*) FROM outbox WHERE channel = 'gateway_120'").fetchone()[0] == 1
+    )
+    assert alerts.get(db, alert_id=alert_id)["occurrences"] == 2
