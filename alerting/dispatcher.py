@@ -209,3 +209,18 @@ class Dispatcher:
                     (group_id, ids),
                 )
             return len(rows)
+
+
+def purge_delivered(conn: psycopg.Connection, *, now: datetime, keep_days: int = 30) -> int:
+    """Delete outbox rows delivered or grouped long ago, and event ids no stream can resend."""
+    with conn.transaction():
+        gone = conn.execute(
+            """DELETE FROM outbox WHERE status IN ('delivered', 'grouped')
+               AND created_at < %s""",
+            (now - timedelta(days=keep_days),),
+        ).rowcount
+        # Ingest accepts events up to 7 days old; older ids cannot come back.
+        conn.execute(
+            "DELETE FROM alerting_seen_events WHERE seen_at < %s", (now - timedelta(days=8),)
+        )
+    return gone

@@ -30,7 +30,7 @@ import psycopg
 import redis
 
 from alerting.alerts import escalation
-from alerting.dispatcher import Dispatcher
+from alerting.dispatcher import Dispatcher, purge_delivered
 from alerting.engine import Engine, apply_findings, refresh_baselines
 from eldercare.cache import connect_redis
 from eldercare.settings import Settings
@@ -206,6 +206,7 @@ class AlertingService:
                     and time.monotonic() - baselines_at > 6 * 3600
                 ):
                     refresh_baselines(conn, now=now)
+                    purge_delivered(conn, now=now)
                     baselines_at = time.monotonic()
                 engine.refresh(conn, now=now)
                 row = conn.execute(

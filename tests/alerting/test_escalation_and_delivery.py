@@ -348,3 +348,17 @@ def test_second_sos_press_on_an_acknowledged_alert_pages_again_but_not_120(
         db.execute("SELECT count(*) FROM outbox WHERE channel = 'gateway_120'").fetchone()[0] == 1
     )
     assert alerts.get(db, alert_id=alert_id)["occurrences"] == 2
+
+
+def test_purge_keeps_recent_and_undelivered_outbox_rows(clean_alerts, new_band_ids):
+    from alerting.dispatcher import purge_delivered
+
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    raise_tachycardia(db, band, T0)
+    db.execute("UPDATE outbox SET status = 'delivered' WHERE channel = 'console'")
+    total = db.execute("SELECT count(*) FROM outbox").fetchone()[0]
+    assert purge_delivered(db, now=T0 + timedelta(days=29)) == 0
+    assert purge_delivered(db, now=T0 + timedelta(days=31)) == 1
+    assert db.execute("SELECT count(*) FROM outbox").fetchone()[0] == total - 1
