@@ -122,7 +122,7 @@ class Dispatcher:
                 (outcome.error, outbox_id),
             )
             if alert_id is not None and channel != "changes":
-                from alerting.alerts.service import record
+                from alerting.alerts.changes import record
 
                 record(
                     conn,

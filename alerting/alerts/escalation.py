@@ -15,6 +15,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from alerting.alerts import outbox
+from alerting.alerts.changes import record
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,6 @@ def advance(conn: psycopg.Connection, *, alert_id: int, now: datetime) -> int:
 
 
 def _timeline(conn, alert_id, at, kind, data) -> None:
-    from alerting.alerts.service import record  # service imports us; keep the cycle lazy
-
     record(conn, alert_id=alert_id, at=at, actor="escalation", kind=kind, data=data)
 
 
@@ -147,7 +146,7 @@ def check_overdue(conn: psycopg.Connection, *, now: datetime, grace_s: float) ->
     late = overdue(conn, now=now, grace_s=grace_s)
     if not late:
         return None
-    from alerting.alerts.service import raise_system_alert
+    from alerting.alerts.raising import raise_system_alert  # raising imports us
 
     log.error("escalation steps overdue for %s alerts", len(late))
     return raise_system_alert(

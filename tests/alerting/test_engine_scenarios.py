@@ -214,9 +214,11 @@ def test_step_counter_reset_does_not_make_resident_look_active_or_negative(
 
 
 @pytest.mark.slow
-def test_normal_fleet_of_200_bands_over_a_day_raises_nothing(clean_alerts, engine, new_band_ids):
+def test_normal_numpy_fleet_over_a_day_raises_nothing(clean_alerts, engine, new_band_ids):
+    # A second generator, independent of the simulators (their fleet of 200 is in
+    # test_simulated_scenarios.py), so the rules are not tuned to one model of normal.
     db = clean_alerts
-    bands = new_band_ids(200)
+    bands = new_band_ids(100)
     rng = np.random.default_rng(7)
     n = 1440
     t = minutes(T0, n)

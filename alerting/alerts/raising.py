@@ -1,0 +1,249 @@
+"""Turning the engine's findings into alerts: open, repeat, raise severity, auto-resolve."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from alerting.alerts import escalation
+from alerting.alerts.changes import record, set_resolved
+from alerting.alerts.errors import AlertError
+from alerting.alerts.outbox import enqueue_notifications
+from alerting.rules.common import SEVERITY_NAMES, Finding
+
+# Rules whose alert the engine resolves itself when the condition clears.
+AUTO_RESOLVE_RULES = {"band_not_worn", "device_offline", "low_battery"}
+# A new SOS or fall event on an already open alert pages these again.
+REPAGE_ON_REPEAT = {
+    "sos": ["duty_console", "grid_worker", "family"],
+    "fall": ["duty_console", "grid_worker", "family"],
+}
+
+
+def priority_of(severity: int, *, living_alone: bool, disabled: bool, low_income: bool) -> int:
+    """Priority 1 (most urgent) .. 5 from urgency (severity) and impact (risk flags)."""
+    flags = int(bool(living_alone)) + int(bool(disabled)) + int(bool(low_income))
+    impact = 1 + min(flags, 2)  # 1 base, 2 one flag, 3 two or more
+    return max(1, min(5, 7 - (severity + impact)))
+
+
+def _ms_to_dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _subject(conn: psycopg.Connection, device_id: str) -> dict[str, Any]:
+    row = conn.execute(
+        """SELECT d.device_id, r.resident_id, r.full_name, r.living_alone, r.disabled,
+                  r.low_income
+           FROM devices d LEFT JOIN residents r USING (resident_id)
+           WHERE d.device_id = %s""",
+        (device_id,),
+    ).fetchone()
+    if row is None or row[1] is None:
+        return {
+            "subject_key": f"device:{device_id}",
+            "resident_id": None,
+            "name": None,
+            "living_alone": False,
+            "disabled": False,
+            "low_income": False,
+        }
+    return {
+        "subject_key": f"resident:{row[1]}",
+        "resident_id": row[1],
+        "name": row[2],
+        "living_alone": row[3],
+        "disabled": row[4],
+        "low_income": row[5],
+    }
+
+
+def apply_finding(conn: psycopg.Connection, *, finding: Finding, now: datetime) -> int | None:
+    """Open, update, or (for a cleared condition) resolve the alert; return its id or None."""
+    with conn.transaction():
+        subject = _subject(conn, finding.device_id)
+        if finding.clear:
+            return _auto_resolve(conn, subject, finding, now)
+        if finding.source_event_id is not None:
+            fresh = conn.execute(
+                """INSERT INTO alerting_seen_events (device_id, event_id, seen_at)
+                   VALUES (%s, %s, %s) ON CONFLICT DO NOTHING RETURNING 1""",
+                (finding.device_id, finding.source_event_id, now),
+            ).fetchone()
+            if fresh is None:
+                return None
+        for _attempt in range(2):
+            try:
+                with conn.transaction():
+                    return _open_or_update(conn, subject, finding, now)
+            except psycopg.errors.UniqueViolation:
+                continue  # another engine opened it between our look and our insert
+        raise AlertError(f"could not open alert for {subject['subject_key']} {finding.rule}")
+
+
+def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | None:
+    observed = _ms_to_dt(finding.observed_at_ms)
+    row = conn.execute(
+        """SELECT alert_id, severity, last_seen_at FROM alerts
+           WHERE subject_key = %s AND rule = %s AND status <> 'resolved' FOR UPDATE""",
+        (subject["subject_key"], finding.rule),
+    ).fetchone()
+    priority = priority_of(
+        finding.severity,
+        living_alone=subject["living_alone"],
+        disabled=subject["disabled"],
+        low_income=subject["low_income"],
+    )
+    if row is not None:
+        alert_id, severity, last_seen = row
+        is_event = finding.source_event_id is not None
+        if is_event or observed > last_seen:
+            conn.execute(
+                """UPDATE alerts SET occurrences = occurrences + 1,
+                          last_seen_at = greatest(last_seen_at, %s), updated_at = %s,
+                          details = details || %s WHERE alert_id = %s""",
+                (observed, now, Jsonb(finding.details), alert_id),
+            )
+            record(
+                conn,
+                alert_id=alert_id,
+                at=now,
+                actor="engine",
+                kind="repeated",
+                data={"observed_at": observed.isoformat(), "event_id": finding.source_event_id},
+            )
+        if is_event and finding.rule in REPAGE_ON_REPEAT:
+            # Another press while the alert is open, even acknowledged: whoever is on it hears
+            # about it now (120 is not called twice for one open emergency).
+            sent = enqueue_notifications(
+                conn,
+                alert_id=alert_id,
+                targets=REPAGE_ON_REPEAT[finding.rule],
+                step=-1,
+                repetition=0,
+                now=now,
+                key_base=f"event-{finding.source_event_id}",
+            )
+            record(
+                conn,
+                alert_id=alert_id,
+                at=now,
+                actor="engine",
+                kind="notified",
+                data={"step": None, "targets": sent, "event_id": finding.source_event_id},
+            )
+        if finding.severity > severity:
+            conn.execute(
+                """UPDATE alerts SET severity = %s, priority = least(priority, %s), updated_at = %s
+                   WHERE alert_id = %s""",
+                (finding.severity, priority, now, alert_id),
+            )
+            record(
+                conn,
+                alert_id=alert_id,
+                at=now,
+                actor="engine",
+                kind="severity_raised",
+                data={"from": SEVERITY_NAMES[severity], "to": SEVERITY_NAMES[finding.severity]},
+            )
+        return alert_id
+    if finding.source_event_id is None:
+        # An observation already covered by a resolved alert (or older than a person's
+        # resolution) does not open a new one; a fresh one after an automatic resolution does.
+        stale = conn.execute(
+            """SELECT 1 FROM alerts WHERE subject_key = %s AND rule = %s AND status = 'resolved'
+               AND (last_seen_at >= %s OR (resolved_by <> 'engine' AND resolved_at >= %s))
+               LIMIT 1""",
+            (subject["subject_key"], finding.rule, observed, observed),
+        ).fetchone()
+        if stale:
+            return None
+    policy_id, steps = escalation.policy_for(conn, rule=finding.rule)
+    alert_id = conn.execute(
+        """INSERT INTO alerts (subject_key, resident_id, device_id, rule, severity, priority,
+               title, details, first_seen_at, last_seen_at, opened_at, lat, lon, acc_m,
+               policy_id, policy_steps, esc_step, esc_due_at, updated_at)
+           VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,0,%s,%s) RETURNING alert_id""",
+        (
+            subject["subject_key"],
+            subject["resident_id"],
+            finding.device_id,
+            finding.rule,
+            finding.severity,
+            priority,
+            finding.title or finding.rule,
+            Jsonb(finding.details),
+            observed,
+            observed,
+            now,
+            finding.lat,
+            finding.lon,
+            finding.acc_m,
+            policy_id,
+            Jsonb(steps),
+            now,
+            now,
+        ),
+    ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
+    record(
+        conn,
+        alert_id=alert_id,
+        at=now,
+        actor="engine",
+        kind="opened",
+        data={
+            "severity": SEVERITY_NAMES[finding.severity],
+            "priority": priority,
+            "observed_at": observed.isoformat(),
+        },
+    )
+    escalation.advance(conn, alert_id=alert_id, now=now)
+    return alert_id
+
+
+def _auto_resolve(conn, subject, finding: Finding, now: datetime) -> int | None:
+    if finding.rule not in AUTO_RESOLVE_RULES:
+        return None
+    row = conn.execute(
+        """SELECT alert_id FROM alerts WHERE subject_key = %s AND rule = %s
+           AND status <> 'resolved' FOR UPDATE""",
+        (subject["subject_key"], finding.rule),
+    ).fetchone()
+    if row is None:
+        return None
+    set_resolved(conn, row[0], actor="engine", resolution="condition cleared", now=now)
+    return row[0]
+
+
+def raise_system_alert(
+    conn: psycopg.Connection, *, rule: str, title: str, details: dict, now: datetime
+) -> int:
+    """Open (or update) an alert about the system itself, e.g. an overdue escalation step."""
+    with conn.transaction():
+        row = conn.execute(
+            """SELECT alert_id FROM alerts WHERE subject_key = 'system' AND rule = %s
+               AND status <> 'resolved' FOR UPDATE""",
+            (rule,),
+        ).fetchone()
+        if row is not None:
+            conn.execute(
+                """UPDATE alerts SET occurrences = occurrences + 1, last_seen_at = %s,
+                   details = %s, updated_at = %s WHERE alert_id = %s""",
+                (now, Jsonb(details), now, row[0]),
+            )
+            return row[0]
+        policy_id, steps = escalation.policy_for(conn, rule=rule)
+        alert_id = conn.execute(
+            """INSERT INTO alerts (subject_key, rule, severity, priority, title, details,
+                   first_seen_at, last_seen_at, opened_at, policy_id, policy_steps, esc_due_at,
+                   updated_at)
+               VALUES ('system', %s, 3, 2, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+               RETURNING alert_id""",
+            (rule, title, Jsonb(details), now, now, now, policy_id, Jsonb(steps), now, now),
+        ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
+        record(conn, alert_id=alert_id, at=now, actor="watchdog", kind="opened", data=details)
+        escalation.advance(conn, alert_id=alert_id, now=now)
+        return alert_id
