@@ -39,9 +39,11 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from eldercare.supervisor import run_services
+    from ingest.service import declare_session
 
     if cmd_migrate(args) != 0:
         return 1
+    declare_session(load_settings())
     services: dict[str, list[str]] = {"ingest": ["ingest"]}
     services.update(_later_services())
     services["simulate"] = ["simulate", "--bands", str(args.bands), "--register"]

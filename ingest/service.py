@@ -269,6 +269,33 @@ class IngestService:
         self._drop_connection()
 
 
+def declare_session(settings: Settings, timeout_s: float = 10.0) -> None:
+    """Create ingest's persistent session and shared subscription, then leave.
+
+    Until ingest has subscribed once, the broker has nobody to queue bands' messages for;
+    declaring the session first makes even the very first start of a system lossless.
+    """
+    service = IngestService(settings)
+    subscribed = threading.Event()
+    service.client.on_subscribe = lambda *_: subscribed.set()
+    target = settings.mqtt
+    service.client.connect(
+        target.host,
+        target.port,
+        keepalive=30,
+        clean_start=False,
+        properties=service._connect_properties(),
+    )
+    service.client.loop_start()
+    try:
+        if not subscribed.wait(timeout_s):
+            raise RuntimeError("broker did not confirm ingest's subscription")
+    finally:
+        service.stopping.set()
+        service.client.disconnect()
+        service.client.loop_stop()
+
+
 def retire_ingest(settings: Settings) -> int:
     """`eldercare ingest --retire`: drain and remove this client id's session."""
     service = IngestService(settings)

@@ -216,3 +216,28 @@ def test_retired_instance_leaves_nothing_behind_in_the_share_group(
         publisher.close()
         keep.terminate()
         keep.wait(timeout=30)
+
+
+def test_declared_session_keeps_messages_published_before_ingest_first_starts(
+    settings, broker, db, new_band_ids, tmp_path
+):
+    from ingest.service import declare_session
+
+    (band,) = new_band_ids(1)
+    own = settings.model_copy(
+        update={"ingest_client_id": "ingest-declared", "ingest_share_group": "declared"}
+    )
+    declare_session(own)
+    publisher = Publisher(broker.url("simulator"))
+    try:
+        for topic, payload in one_sample_messages([band], 50, int(time.time() * 1000) - 60_000):
+            publisher.publish(topic, payload)
+        publisher.wait_all_acked()
+        ingest = spawn_service(own, "ingest", log_path=tmp_path / "ingest.log")
+        try:
+            wait_until(lambda: stored_rows(db, [band]) == 50, timeout_s=30)
+        finally:
+            ingest.terminate()
+            ingest.wait(timeout=30)
+    finally:
+        publisher.close()

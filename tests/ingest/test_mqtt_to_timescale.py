@@ -227,3 +227,46 @@ def test_a_hung_redis_does_not_slow_down_storage(settings, broker, db, new_band_
         publisher.close()
         service.stop(flusher)
         silent.close()
+
+
+def test_counters_are_scrapable_in_prometheus_format(settings, broker, db, new_band_ids):
+    import httpx
+
+    from ingest.service import IngestService
+    from tests.support.mqtt import Publisher
+    from tests.support.services import free_port
+
+    port = free_port()
+    own = settings.model_copy(
+        update={
+            "ingest_metrics_port": port,
+            "ingest_client_id": "ingest-metrics",
+            "ingest_share_group": "metrics",
+        }
+    )
+    (band,) = new_band_ids(1)
+    service = IngestService(own)
+    service.metrics.serve(port)
+    flusher = service.start()
+    publisher = Publisher(broker.url("simulator"))
+    try:
+        wait_until(lambda: service.client.is_connected(), 10)
+        time.sleep(0.3)
+        payload = telemetry([{"t": now_ms() - 1000, "hr": 70}, {"t": now_ms() - 500, "hr": 999}])
+        publisher.publish(f"eldercare/v1/{band}/telemetry", payload)
+        publisher.publish(f"eldercare/v1/{band}/telemetry", payload)
+        publisher.wait_all_acked()
+
+        def scrape() -> str:
+            return httpx.get(f"http://127.0.0.1:{port}/metrics").text
+
+        wait_until(lambda: 'eldercare_ingest_duplicates_total{table="telemetry"} 1.0' in scrape())
+        text = scrape()
+        assert 'eldercare_ingest_messages_total{kind="telemetry"} 2.0' in text
+        assert 'eldercare_ingest_rows_stored_total{table="telemetry"} 1.0' in text
+        assert 'eldercare_ingest_dead_letters_total{reason="out_of_range"} 2.0' in text
+        assert "eldercare_ingest_batch_seconds_count" in text
+        assert "eldercare_ingest_broker_lag_seconds_count" in text
+    finally:
+        publisher.close()
+        service.stop(flusher)
