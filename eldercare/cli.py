@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest = sub.add_parser("ingest", help="MQTT -> TimescaleDB ingest service")
     ingest.add_argument("--client-id", help="MQTT client id (stable, one per ingest process)")
     ingest.add_argument(
-        "--retire", action="store_true",
+        "--retire",
+        action="store_true",
         help="drain this client id's queued messages, then delete its broker session",
     )
     ingest.set_defaults(func=cmd_ingest)
@@ -90,9 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_arguments(simulate)
     simulate.set_defaults(func=cmd_simulate)
-    sub.add_parser("alerting", help="anomaly engine and escalation").set_defaults(
-        func=cmd_alerting
-    )
+    sub.add_parser("alerting", help="anomaly engine and escalation").set_defaults(func=cmd_alerting)
     sub.add_parser("api", help="HTTP API and duty console").set_defaults(func=cmd_api)
     run = sub.add_parser("run", help="migrate, then run every service with a simulated fleet")
     run.add_argument("--bands", type=int, default=50, help="size of the simulated fleet")
