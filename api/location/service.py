@@ -1,0 +1,119 @@
+"""Reads of a resident's position and vitals: access check, audit row, then the data."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from psycopg import AsyncConnection
+from redis.asyncio import Redis
+
+from api.access import SCOPE_SQL, scope_params
+from api.deps import Principal
+from api.errors import NotFound
+from eldercare.datum import Datum, to_datum
+
+# One round trip: check reach, find the band, and write the audit row only if reach holds.
+_REACH_AND_AUDIT = f"""
+WITH target AS (
+    SELECT r.resident_id,
+           (SELECT d.device_id FROM devices d
+            WHERE d.resident_id = r.resident_id AND d.state = 'active'
+            ORDER BY d.registered_at DESC LIMIT 1) AS device_id
+    FROM residents r WHERE r.resident_id = %(rid)s AND {SCOPE_SQL}
+), logged AS (
+    INSERT INTO audit_log (account_id, role, resident_id, action, purpose)
+    SELECT %(scope_account)s, %(role)s, resident_id, %(action)s, %(purpose)s FROM target
+)
+SELECT resident_id, device_id FROM target"""
+
+
+async def reach_and_audit(
+    *, conn: AsyncConnection, principal: Principal, resident_id: int, action: str, purpose: str
+) -> str | None:
+    """The resident's active band id (or None), after writing the audit row; NotFound if out
+    of the caller's reach."""
+    params = {**scope_params(principal), "rid": resident_id, "role": principal.role,
+              "action": action, "purpose": purpose}  # fmt: skip
+    row = await (await conn.execute(_REACH_AND_AUDIT, params)).fetchone()
+    if row is None:
+        raise NotFound("resident not found", resident_id=resident_id)
+    return row["device_id"]
+
+
+def _ms(value: bytes | None) -> datetime | None:
+    return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
+
+
+def _num(value: bytes | None, kind: type = int) -> int | float | None:
+    return kind(value) if value not in (None, b"") else None
+
+
+async def band_state(*, redis: Redis, prefix: str, device_id: str | None) -> dict[bytes, bytes]:
+    """The latest state ingest keeps for a band (empty if none)."""
+    if device_id is None:
+        return {}
+    return await redis.hgetall(f"{prefix}band:{device_id}")
+
+
+def latest_location(
+    *, resident_id: int, device_id: str | None, state: dict[bytes, bytes], datum: Datum,
+    now: datetime,
+) -> dict:  # fmt: skip
+    """Shape the band's latest state as a position in the requested datum."""
+    fix = None
+    fix_t = _ms(state.get(b"fix_t"))
+    if fix_t is not None and b"lat" in state and b"lon" in state:
+        lat, lon = to_datum(float(state[b"lat"]), float(state[b"lon"]), datum)
+        fix = {"t": fix_t, "lat": lat, "lon": lon, "acc_m": _num(state.get(b"acc_m"), float),
+               "src": state.get(b"src", b"").decode(),
+               "age_s": max(0.0, (now - fix_t).total_seconds())}  # fmt: skip
+    online = state.get(b"online")
+    return {
+        "resident_id": resident_id,
+        "device_id": device_id,
+        "datum": datum,
+        "fix": fix,
+        "online": None if online is None else online == b"1",
+        "battery": _num(state.get(b"battery")),
+        "last_seen": _ms(state.get(b"last_seen")),
+    }
+
+
+def latest_vitals(*, resident_id: int, device_id: str | None, state: dict[bytes, bytes]) -> dict:
+    """Shape the band's latest vitals."""
+    worn = state.get(b"worn")
+    return {
+        "resident_id": resident_id,
+        "device_id": device_id,
+        "t": _ms(state.get(b"vitals_t")),
+        "hr": _num(state.get(b"hr")),
+        "sbp": _num(state.get(b"sbp")),
+        "dbp": _num(state.get(b"dbp")),
+        "steps": _num(state.get(b"steps")),
+        "worn": None if worn is None else worn == b"1",
+    }
+
+
+async def history(
+    *, conn: AsyncConnection, resident_id: int, start: datetime, end: datetime, datum: Datum,
+    limit: int, offset: int,
+) -> list[dict]:  # fmt: skip
+    """Fixes of every band the resident wore over [start, end), oldest first."""
+    cur = await conn.execute(
+        """SELECT f.t, f.lat, f.lon, f.acc_m, f.src::text AS src
+           FROM location_fixes f JOIN devices d USING (device_id)
+           WHERE d.resident_id = %s AND f.t >= %s AND f.t < %s
+           ORDER BY f.t LIMIT %s OFFSET %s""",
+        (resident_id, start, end, limit, offset),
+    )
+    rows = await cur.fetchall()
+    for row in rows:
+        row["lat"], row["lon"] = to_datum(row["lat"], row["lon"], datum)
+    return rows
+
+
+async def purge_expired_fixes(*, conn: AsyncConnection, retention_days: int, now: datetime) -> int:
+    """Delete location history older than the retention period; return rows deleted."""
+    cutoff = now - timedelta(days=retention_days)
+    cur = await conn.execute("DELETE FROM location_fixes WHERE t < %s", (cutoff,))
+    return cur.rowcount
