@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -105,6 +106,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(psycopg.DataError)
+    async def out_of_range(_request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # Ids beyond bigint, NUL characters in text: bad input that only the database noticed.
+        return JSONResponse(
+            error_body("invalid", "a value is out of range or not storable"), status_code=422
         )
 
     @app.exception_handler(Exception)

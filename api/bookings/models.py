@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 ServiceCode = Literal["meal", "haircut", "housekeeping", "escort"]
 Status = Literal["requested", "confirmed", "in_progress", "completed", "cancelled"]
@@ -37,7 +37,7 @@ class BookingSchedule(BaseModel):
     """Assign a provider and a start time; the slot lasts the service's duration."""
 
     provider_id: int
-    start: datetime
+    start: AwareDatetime
 
 
 class BookingRead(BaseModel):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime
 
 from api.audit.service import purpose_for
 from api.deps import RESIDENT_READERS, Conn, Principal, RedisDep, SettingsDep, require_roles
@@ -46,15 +47,13 @@ async def latest_location(
 async def location_history(
     resident_id: int, request: Request, conn: Conn, settings: SettingsDep, principal: Reader,
     page: Annotated[PageParams, Depends(page_params)],
-    start: Annotated[datetime, Query(description="inclusive, with a timezone")],
-    end: Annotated[datetime | None, Query(description="exclusive; default now")] = None,
+    start: Annotated[AwareDatetime, Query(description="inclusive, with a timezone")],
+    end: Annotated[AwareDatetime | None, Query(description="exclusive; default now")] = None,
     datum: DatumQuery = "wgs84", purpose: Purpose = None,
 ) -> dict:  # fmt: skip
     """The resident's positions over a bounded time range, oldest first."""
     _limit(request, principal)
     end = end or request.app.state.clock()
-    if start.tzinfo is None or end.tzinfo is None:
-        raise Invalid("start and end need a timezone")
     if not start < end:
         raise Invalid("start must be before end")
     if end - start > timedelta(hours=settings.api_location_history_max_hours):
