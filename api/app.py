@@ -25,11 +25,12 @@ from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Routes are matched in order: the hot family-location look-ups come first.
 ROUTER_MODULES = (
+    "api.location.routes",
     "api.accounts.routes",
     "api.audit.routes",
     "api.residents.routes",
-    "api.location.routes",
     "api.devices.routes",
     "api.geofences.routes",
     "api.bookings.routes",
@@ -76,8 +77,7 @@ class _TooLarge(Exception):
 
 async def _send_error(send: Send, status: int, code: str, message: str) -> None:
     response = JSONResponse(error_body(code, message), status_code=status)
-    await send({"type": "http.response.start", "status": status,
-                "headers": response.raw_headers})  # fmt: skip
+    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
     await send({"type": "http.response.body", "body": response.body})
 
 
@@ -130,9 +130,10 @@ async def _purge_location_history_forever(app: FastAPI) -> None:
         try:
             async with app.state.pool.connection() as conn:
                 deleted = await purge_expired_fixes(
-                    conn=conn, retention_days=settings.api_location_retention_days,
+                    conn=conn,
+                    retention_days=settings.api_location_retention_days,
                     now=app.state.clock(),
-                )  # fmt: skip
+                )
             log.info("location retention: deleted %s expired fixes", deleted)
         except Exception:
             log.exception("location retention purge failed; retrying next hour")

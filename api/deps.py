@@ -9,9 +9,9 @@ from typing import Annotated
 import jwt
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from psycopg import AsyncConnection
 from redis.asyncio import Redis
 
+from api.db import DbConn
 from api.errors import Forbidden, Unauthorized
 from eldercare.settings import Settings
 
@@ -40,7 +40,7 @@ def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def get_conn(request: Request) -> AsyncIterator[AsyncConnection]:
+async def get_conn(request: Request) -> AsyncIterator[DbConn]:
     """A pooled autocommit connection; services open transactions where they need them."""
     async with request.app.state.pool.connection() as conn:
         yield conn
@@ -50,15 +50,15 @@ def get_redis(request: Request) -> Redis:
     return request.app.state.redis
 
 
-Conn = Annotated[AsyncConnection, Depends(get_conn)]
+Conn = Annotated[DbConn, Depends(get_conn)]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def get_principal(
-    conn: Conn, settings: SettingsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
-) -> Principal:
-    """The caller of a bearer token; the account is re-read so disabling it works at once."""
+def get_token_account_id(
+    settings: SettingsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> int:
+    """The account id a valid bearer token speaks for (the account itself is checked later)."""
     if not token:
         raise Unauthorized("not authenticated")
     try:
@@ -68,9 +68,16 @@ async def get_principal(
             algorithms=["HS256"],
             options={"require": ["exp", "sub"]},
         )
-        account_id = int(claims["sub"])
+        return int(claims["sub"])
     except (jwt.PyJWTError, ValueError):
         raise Unauthorized("invalid or expired token") from None
+
+
+TokenAccountId = Annotated[int, Depends(get_token_account_id)]
+
+
+async def get_principal(conn: Conn, account_id: TokenAccountId) -> Principal:
+    """The caller of a bearer token; the account is re-read so disabling it works at once."""
     row = await (
         await conn.execute(
             """SELECT a.role, coalesce(array_agg(g.grid_id) FILTER (WHERE g.grid_id IS NOT NULL),

@@ -10,8 +10,8 @@ import jwt
 import psycopg
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from psycopg import AsyncConnection
 
+from api.db import DbConn
 from api.errors import Conflict, NotFound, Unauthorized
 from eldercare.settings import Settings
 
@@ -75,7 +75,7 @@ def seed_dev_admin(*, conn: psycopg.Connection, settings: Settings) -> bool:
 
 async def create(
     *,
-    conn: AsyncConnection,
+    conn: DbConn,
     username: str,
     password: str,
     role: str,
@@ -106,7 +106,7 @@ async def create(
     return await get_or_raise(conn=conn, account_id=row["account_id"])
 
 
-async def get(*, conn: AsyncConnection, account_id: int) -> dict | None:
+async def get(*, conn: DbConn, account_id: int) -> dict | None:
     """One account, or None."""
     cur = await conn.execute(
         f"SELECT {ACCOUNT_COLUMNS} FROM accounts a WHERE a.account_id = %s", (account_id,)
@@ -114,7 +114,7 @@ async def get(*, conn: AsyncConnection, account_id: int) -> dict | None:
     return await cur.fetchone()
 
 
-async def get_or_raise(*, conn: AsyncConnection, account_id: int) -> dict:
+async def get_or_raise(*, conn: DbConn, account_id: int) -> dict:
     """One account, or NotFound."""
     row = await get(conn=conn, account_id=account_id)
     if row is None:
@@ -122,7 +122,7 @@ async def get_or_raise(*, conn: AsyncConnection, account_id: int) -> dict:
     return row
 
 
-async def list_accounts(*, conn: AsyncConnection, limit: int, offset: int) -> list[dict]:
+async def list_accounts(*, conn: DbConn, limit: int, offset: int) -> list[dict]:
     """Accounts by id."""
     cur = await conn.execute(
         f"SELECT {ACCOUNT_COLUMNS} FROM accounts a ORDER BY account_id LIMIT %s OFFSET %s",
@@ -131,7 +131,7 @@ async def list_accounts(*, conn: AsyncConnection, limit: int, offset: int) -> li
     return await cur.fetchall()
 
 
-async def authenticate(*, conn: AsyncConnection, username: str, password: str) -> int:
+async def authenticate(*, conn: DbConn, username: str, password: str) -> int:
     """The account id for a username and password, or Unauthorized."""
     row = await (
         await conn.execute(
@@ -155,7 +155,7 @@ def issue_token(*, settings: Settings, account_id: int, now: float | None = None
     return jwt.encode(claims, settings.api_jwt_secret.get_secret_value(), algorithm="HS256")
 
 
-async def set_disabled(*, conn: AsyncConnection, account_id: int, disabled: bool) -> dict:
+async def set_disabled(*, conn: DbConn, account_id: int, disabled: bool) -> dict:
     """Disable or re-enable an account; its tokens stop working at once."""
     await conn.execute(
         "UPDATE accounts SET disabled = %s WHERE account_id = %s", (disabled, account_id)
@@ -163,7 +163,7 @@ async def set_disabled(*, conn: AsyncConnection, account_id: int, disabled: bool
     return await get_or_raise(conn=conn, account_id=account_id)
 
 
-async def create_grid(*, conn: AsyncConnection, name: str) -> dict:
+async def create_grid(*, conn: DbConn, name: str) -> dict:
     """A new grid."""
     row = await (
         await conn.execute(
@@ -177,7 +177,7 @@ async def create_grid(*, conn: AsyncConnection, name: str) -> dict:
     return row
 
 
-async def list_grids(*, conn: AsyncConnection, limit: int, offset: int) -> list[dict]:
+async def list_grids(*, conn: DbConn, limit: int, offset: int) -> list[dict]:
     """Grids by id."""
     cur = await conn.execute(
         "SELECT grid_id, name FROM grids ORDER BY grid_id LIMIT %s OFFSET %s", (limit, offset)

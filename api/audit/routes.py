@@ -39,7 +39,11 @@ async def list_audit(
 ) -> Page[AuditEntry]:
     """Who read whose location or vitals, newest first (admin)."""
     rows = await service.list_entries(
-        conn=conn, resident_id=resident_id, account_id=account_id, since=since,
-        limit=page.limit + 1, offset=page.offset,
-    )  # fmt: skip
+        conn=conn,
+        resident_id=resident_id,
+        account_id=account_id,
+        since=since,
+        limit=page.limit + 1,
+        offset=page.offset,
+    )
     return make_page(rows, page, AuditEntry)

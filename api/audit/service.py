@@ -4,32 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from psycopg import AsyncConnection
-
-from api.deps import Principal
-
-DEFAULT_PURPOSE = {"family": "family_care"}
-
-
-def purpose_for(principal: Principal, purpose: str | None) -> str:
-    """The stated purpose of a read, or the role's default one."""
-    return purpose or DEFAULT_PURPOSE.get(principal.role, f"{principal.role}_duty")
-
-
-async def record(
-    *, conn: AsyncConnection, principal: Principal, resident_id: int, action: str, purpose: str
-) -> None:
-    """Write one audit row (autocommit: it is durable before the data leaves)."""
-    await conn.execute(
-        """INSERT INTO audit_log (account_id, role, resident_id, action, purpose)
-           VALUES (%s, %s, %s, %s, %s)""",
-        (principal.account_id, principal.role, resident_id, action, purpose),
-    )
+from api.db import DbConn
 
 
 async def list_entries(
     *,
-    conn: AsyncConnection,
+    conn: DbConn,
     resident_id: int | None,
     account_id: int | None,
     since: datetime | None,

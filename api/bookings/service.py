@@ -7,9 +7,9 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection
 
 from api.access import SCOPE_SQL, scope_params
+from api.db import DbConn
 from api.deps import Principal
 from api.errors import Conflict, Invalid, NotFound
 
@@ -43,51 +43,74 @@ WHERE device_id = %(device_id)s AND event_id = %(event_id)s"""
 
 
 def create_from_band_request(
-    *, conn: psycopg.Connection, device_id: str, event_id: str, service: str,
+    *,
+    conn: psycopg.Connection,
+    device_id: str,
+    event_id: str,
+    service: str,
     requested_at: datetime,
-) -> int | None:  # fmt: skip
+) -> int | None:
     """Book a band's `service_request` event for its resident; idempotent on (band, event id).
 
     Returns the booking id (the existing one for a repeated event), or None when the band is
     bound to no resident or the service is not in the catalog. Synchronous, for workers.
     """
-    params = {"device_id": device_id, "event_id": event_id, "service": service,
-              "requested_at": requested_at}  # fmt: skip
+    params = {
+        "device_id": device_id,
+        "event_id": event_id,
+        "service": service,
+        "requested_at": requested_at,
+    }
     row = conn.execute(_FROM_BAND_SQL, params).fetchone()
     if row is None:
         row = conn.execute(_EXISTING_FROM_BAND_SQL, params).fetchone()
     if row is None:
-        log.warning("service request %s of band %s not booked: unbound band or unknown service",
-                    event_id, device_id)  # fmt: skip
+        log.warning(
+            "service request %s of band %s not booked: unbound band or unknown service",
+            event_id,
+            device_id,
+        )
         return None
     return row[0]
 
 
 async def create_from_band_request_async(
-    *, conn: AsyncConnection, device_id: str, event_id: str, service: str,
+    *,
+    conn: DbConn,
+    device_id: str,
+    event_id: str,
+    service: str,
     requested_at: datetime,
-) -> int | None:  # fmt: skip
+) -> int | None:
     """create_from_band_request on an async connection (dict rows)."""
-    params = {"device_id": device_id, "event_id": event_id, "service": service,
-              "requested_at": requested_at}  # fmt: skip
+    params = {
+        "device_id": device_id,
+        "event_id": event_id,
+        "service": service,
+        "requested_at": requested_at,
+    }
     row = await (await conn.execute(_FROM_BAND_SQL, params)).fetchone()
     if row is None:
         row = await (await conn.execute(_EXISTING_FROM_BAND_SQL, params)).fetchone()
     return None if row is None else row["booking_id"]
 
 
-async def list_catalog(*, conn: AsyncConnection) -> list[dict]:
+async def list_catalog(*, conn: DbConn) -> list[dict]:
     """The service catalog."""
-    cur = await conn.execute("SELECT service, name, duration_min FROM service_catalog "
-                             "ORDER BY service LIMIT 100")  # fmt: skip
+    cur = await conn.execute(
+        "SELECT service, name, duration_min FROM service_catalog ORDER BY service LIMIT 100"
+    )
     return await cur.fetchall()
 
 
-async def create_provider(*, conn: AsyncConnection, fields: dict[str, Any]) -> dict:
+async def create_provider(*, conn: DbConn, fields: dict[str, Any]) -> dict:
     """A company or a volunteer (who must have a volunteer account)."""
     if fields["kind"] == "volunteer":
-        account = await (await conn.execute("SELECT role FROM accounts WHERE account_id = %s",
-                                            (fields["account_id"],))).fetchone()  # fmt: skip
+        account = await (
+            await conn.execute(
+                "SELECT role FROM accounts WHERE account_id = %s", (fields["account_id"],)
+            )
+        ).fetchone()
         if account is None or account["role"] != "volunteer":
             raise Conflict("a volunteer provider needs a volunteer account")
     elif fields.get("account_id") is not None:
@@ -103,15 +126,18 @@ async def create_provider(*, conn: AsyncConnection, fields: dict[str, Any]) -> d
     return await cur.fetchone()
 
 
-async def list_providers(*, conn: AsyncConnection, limit: int, offset: int) -> list[dict]:
+async def list_providers(*, conn: DbConn, limit: int, offset: int) -> list[dict]:
     """Providers by id."""
-    cur = await conn.execute("SELECT provider_id, kind, name, account_id FROM providers "
-                             "ORDER BY provider_id LIMIT %s OFFSET %s", (limit, offset))  # fmt: skip
+    cur = await conn.execute(
+        "SELECT provider_id, kind, name, account_id FROM providers "
+        "ORDER BY provider_id LIMIT %s OFFSET %s",
+        (limit, offset),
+    )
     return await cur.fetchall()
 
 
 async def create(
-    *, conn: AsyncConnection, principal: Principal, resident_id: int, service: str, note: str
+    *, conn: DbConn, principal: Principal, resident_id: int, service: str, note: str
 ) -> dict:
     """A booking requested by staff or family (the caller already reaches the resident)."""
     source = "family" if principal.role == "family" else "staff"
@@ -123,19 +149,18 @@ async def create(
     return await get_or_raise(conn=conn, booking_id=(await cur.fetchone())["booking_id"])
 
 
-async def get_or_raise(*, conn: AsyncConnection, booking_id: int) -> dict:
+async def get_or_raise(*, conn: DbConn, booking_id: int) -> dict:
     """One booking, or NotFound."""
-    cur = await conn.execute(f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.booking_id = %s",
-                             (booking_id,))  # fmt: skip
+    cur = await conn.execute(
+        f"SELECT {BOOKING_COLUMNS} FROM bookings b WHERE b.booking_id = %s", (booking_id,)
+    )
     row = await cur.fetchone()
     if row is None:
         raise NotFound("booking not found", booking_id=booking_id)
     return row
 
 
-async def get_visible_or_raise(
-    *, conn: AsyncConnection, principal: Principal, booking_id: int
-) -> dict:
+async def get_visible_or_raise(*, conn: DbConn, principal: Principal, booking_id: int) -> dict:
     """One booking the caller may see, or NotFound (also when it exists but is not theirs)."""
     cur = await conn.execute(
         f"""SELECT {BOOKING_COLUMNS}, p.account_id AS provider_account_id
@@ -150,9 +175,14 @@ async def get_visible_or_raise(
 
 
 async def list_visible(
-    *, conn: AsyncConnection, principal: Principal, resident_id: int | None, status: str | None,
-    limit: int, offset: int,
-) -> list[dict]:  # fmt: skip
+    *,
+    conn: DbConn,
+    principal: Principal,
+    resident_id: int | None,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> list[dict]:
     """Bookings the caller may see, newest first."""
     cur = await conn.execute(
         f"""SELECT {BOOKING_COLUMNS} FROM bookings b
@@ -160,15 +190,18 @@ async def list_visible(
               AND (%(rid)s::bigint IS NULL OR b.resident_id = %(rid)s)
               AND (%(status)s::text IS NULL OR b.status = %(status)s)
             ORDER BY b.booking_id DESC LIMIT %(limit)s OFFSET %(offset)s""",
-        {**scope_params(principal), "rid": resident_id, "status": status, "limit": limit,
-         "offset": offset},
-    )  # fmt: skip
+        {
+            **scope_params(principal),
+            "rid": resident_id,
+            "status": status,
+            "limit": limit,
+            "offset": offset,
+        },
+    )
     return await cur.fetchall()
 
 
-async def schedule(
-    *, conn: AsyncConnection, booking_id: int, provider_id: int, start: datetime
-) -> dict:
+async def schedule(*, conn: DbConn, booking_id: int, provider_id: int, start: datetime) -> dict:
     """Confirm a requested booking with a provider and slot; refuse a double-booked provider."""
     try:
         cur = await conn.execute(
@@ -182,8 +215,9 @@ async def schedule(
             {"pid": provider_id, "start": start, "bid": booking_id},
         )
     except psycopg.errors.ExclusionViolation:
-        raise Conflict("the provider is already booked for that time",
-                       provider_id=provider_id) from None  # fmt: skip
+        raise Conflict(
+            "the provider is already booked for that time", provider_id=provider_id
+        ) from None
     except psycopg.errors.ForeignKeyViolation:
         raise Conflict("no such provider", provider_id=provider_id) from None
     if cur.rowcount == 0:
@@ -191,7 +225,7 @@ async def schedule(
     return await get_or_raise(conn=conn, booking_id=booking_id)
 
 
-async def transition(*, conn: AsyncConnection, booking_id: int, to: str) -> dict:
+async def transition(*, conn: DbConn, booking_id: int, to: str) -> dict:
     """Move a booking along its lifecycle, or Conflict if its status does not allow it."""
     cur = await conn.execute(
         """UPDATE bookings SET status = %s, updated_at = now()
@@ -204,7 +238,7 @@ async def transition(*, conn: AsyncConnection, booking_id: int, to: str) -> dict
 
 
 async def confirm_completion(
-    *, conn: AsyncConnection, booking_id: int, confirmed_by: int, on_behalf: bool
+    *, conn: DbConn, booking_id: int, confirmed_by: int, on_behalf: bool
 ) -> dict | None:
     """Record the recipient's confirmation of a completed booking; None if already confirmed."""
     cur = await conn.execute(

@@ -38,8 +38,9 @@ def set_band_credentials(*, state_dir: Path, device_id: str, password_hash: str)
         entries[device_id] = password_hash
         write_password_file(passwd, entries)
     if not reload_broker(state_dir):
-        log.warning("broker of %s not running; band %s takes effect at its start", state_dir,
-                    device_id)  # fmt: skip
+        log.warning(
+            "broker of %s not running; band %s takes effect at its start", state_dir, device_id
+        )
 
 
 def remove_band_credentials(*, state_dir: Path, device_id: str) -> None:

@@ -17,7 +17,7 @@ from api.deps import (
     RedisDep,
     SettingsDep,
     require_roles,
-)  # fmt: skip
+)
 from api.devices import service
 from api.devices.models import (
     BindRequest,
@@ -43,10 +43,11 @@ async def _device_in_reach(conn, principal: Principal, device_id: str) -> dict:
     device = await service.get(conn=conn, device_id=device_id)
     if device is not None and (
         principal.role in STAFF_ALL
-        or (device["resident_id"] is not None
-            and await can_reach(conn=conn, principal=principal,
-                                resident_id=device["resident_id"]))
-    ):  # fmt: skip
+        or (
+            device["resident_id"] is not None
+            and await can_reach(conn=conn, principal=principal, resident_id=device["resident_id"])
+        )
+    ):
         return device
     raise NotFound("device not found", device_id=device_id)
 
@@ -58,9 +59,10 @@ async def provision_device(body: DeviceProvision, conn: Conn, settings: Settings
 
 
 @router.get(
-    "", response_model=Page[DeviceRead],
+    "",
+    response_model=Page[DeviceRead],
     dependencies=[Depends(require_roles(*STAFF_ALL))],
-)  # fmt: skip
+)
 async def list_devices(conn: Conn, page: Annotated[PageParams, Depends(page_params)]) -> Page:
     """Every band (admin, duty staff)."""
     rows = await service.list_devices(conn=conn, limit=page.limit + 1, offset=page.offset)
@@ -73,8 +75,7 @@ async def device_status(
 ) -> dict:
     """A band's status: online, battery, last seen."""
     device = await _device_in_reach(conn, principal, device_id)
-    return await service.status(conn=conn, redis=redis, prefix=settings.redis_prefix,
-                                device=device)  # fmt: skip
+    return await service.status(conn=conn, redis=redis, prefix=settings.redis_prefix, device=device)
 
 
 @router.post("/{device_id}/bind", response_model=DeviceRead)
@@ -84,8 +85,9 @@ async def bind_device(
     """Bind a band to a resident."""
     await edit_or_raise(conn=conn, principal=principal, resident_id=body.resident_id)
     device = await service.get(conn=conn, device_id=device_id)
-    if device is None or (device["resident_id"] not in (None, body.resident_id)
-                          and principal.role not in STAFF_ALL):  # fmt: skip
+    if device is None or (
+        device["resident_id"] not in (None, body.resident_id) and principal.role not in STAFF_ALL
+    ):
         raise NotFound("device not found", device_id=device_id)
     return await service.bind(conn=conn, device_id=device_id, resident_id=body.resident_id)
 
@@ -113,5 +115,4 @@ async def send_command(
     device = await _device_in_reach(conn, principal, device_id)
     if body.type == "config" and principal.role not in RESIDENT_EDITORS:
         raise Forbidden("your role may not configure bands")
-    return await service.send_command(settings=settings, device=device,
-                                      command=body.model_dump())  # fmt: skip
+    return await service.send_command(settings=settings, device=device, command=body.model_dump())

@@ -13,8 +13,9 @@ from api.geofences import service
 from api.geofences.models import Datum, GeofenceRead, GeofenceWrite
 from api.pagination import Page, PageParams, page_params
 
-router = APIRouter(prefix="/residents/{resident_id}/geofences", tags=["geofences"],
-                   responses=ERROR_RESPONSES)  # fmt: skip
+router = APIRouter(
+    prefix="/residents/{resident_id}/geofences", tags=["geofences"], responses=ERROR_RESPONSES
+)
 Reader = Annotated[Principal, Depends(require_roles(*RESIDENT_READERS))]
 Drawer = Annotated[Principal, Depends(require_roles(*RESIDENT_EDITORS, "family"))]
 DatumQuery = Annotated[Datum, Query(description="datum of the coordinates returned")]
@@ -32,18 +33,24 @@ async def create_geofence(
 
 @router.get("", response_model=Page[GeofenceRead])
 async def list_geofences(
-    resident_id: int, conn: Conn, principal: Reader,
-    page: Annotated[PageParams, Depends(page_params)], datum: DatumQuery = "wgs84",
-) -> dict:  # fmt: skip
+    resident_id: int,
+    conn: Conn,
+    principal: Reader,
+    page: Annotated[PageParams, Depends(page_params)],
+    datum: DatumQuery = "wgs84",
+) -> dict:
     """A resident's geofences."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
     rows = await service.list_for_resident(
         conn=conn, resident_id=resident_id, limit=page.limit + 1, offset=page.offset
     )
     more = len(rows) > page.limit
-    return {"items": [service.to_read(r, datum) for r in rows[: page.limit]],
-            "limit": page.limit, "offset": page.offset,
-            "next_offset": page.offset + page.limit if more else None}  # fmt: skip
+    return {
+        "items": [service.to_read(r, datum) for r in rows[: page.limit]],
+        "limit": page.limit,
+        "offset": page.offset,
+        "next_offset": page.offset + page.limit if more else None,
+    }
 
 
 @router.get("/{geofence_id}", response_model=GeofenceRead)
@@ -62,8 +69,9 @@ async def replace_geofence(
 ) -> dict:
     """Change a geofence (its whole definition)."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
-    row = await service.replace(conn=conn, resident_id=resident_id, geofence_id=geofence_id,
-                                body=body)  # fmt: skip
+    row = await service.replace(
+        conn=conn, resident_id=resident_id, geofence_id=geofence_id, body=body
+    )
     return service.to_read(row, body.crs)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
+from api.db import DbConn
 from api.errors import NotFound
 from api.geofences.models import GeofenceWrite
 from eldercare.datum import Datum, from_datum, to_datum
@@ -18,11 +18,16 @@ COLUMNS = """geofence_id, resident_id, name, shape, center_lat, center_lon, radi
 def _storage_fields(body: GeofenceWrite) -> dict[str, Any]:
     """Columns for a geofence, its coordinates converted to WGS-84."""
     fields: dict[str, Any] = {
-        "name": body.name, "input_crs": body.crs, "enabled": body.enabled,
+        "name": body.name,
+        "input_crs": body.crs,
+        "enabled": body.enabled,
         "active_from": body.schedule.active_from if body.schedule else None,
         "active_until": body.schedule.active_until if body.schedule else None,
-        "center_lat": None, "center_lon": None, "radius_m": None, "polygon": None,
-    }  # fmt: skip
+        "center_lat": None,
+        "center_lon": None,
+        "radius_m": None,
+        "polygon": None,
+    }
     if body.geometry.type == "Point":
         lon, lat = body.geometry.coordinates
         fields["center_lat"], fields["center_lon"] = from_datum(lat, lon, body.crs)
@@ -42,8 +47,10 @@ def to_read(row: dict, datum: Datum) -> dict:
         lat, lon = to_datum(row["center_lat"], row["center_lon"], datum)
         geometry = {"type": "Point", "coordinates": (lon, lat)}
     else:
-        rings = [[tuple(reversed(to_datum(lat, lon, datum))) for lon, lat in ring]
-                 for ring in row["polygon"]]  # fmt: skip
+        rings = [
+            [tuple(reversed(to_datum(lat, lon, datum))) for lon, lat in ring]
+            for ring in row["polygon"]
+        ]
         geometry = {"type": "Polygon", "coordinates": rings}
     schedule = None
     if row["active_from"] is not None:
@@ -51,7 +58,7 @@ def to_read(row: dict, datum: Datum) -> dict:
     return {**row, "datum": datum, "geometry": geometry, "schedule": schedule}
 
 
-async def create(*, conn: AsyncConnection, resident_id: int, body: GeofenceWrite) -> dict:
+async def create(*, conn: DbConn, resident_id: int, body: GeofenceWrite) -> dict:
     """A new geofence for a resident."""
     cur = await conn.execute(
         f"""INSERT INTO geofences (resident_id, name, shape, center_lat, center_lon, radius_m,
@@ -64,7 +71,7 @@ async def create(*, conn: AsyncConnection, resident_id: int, body: GeofenceWrite
     return await cur.fetchone()
 
 
-async def get(*, conn: AsyncConnection, resident_id: int, geofence_id: int) -> dict | None:
+async def get(*, conn: DbConn, resident_id: int, geofence_id: int) -> dict | None:
     """One geofence of this resident, or None."""
     cur = await conn.execute(
         f"SELECT {COLUMNS} FROM geofences WHERE geofence_id = %s AND resident_id = %s",
@@ -73,7 +80,7 @@ async def get(*, conn: AsyncConnection, resident_id: int, geofence_id: int) -> d
     return await cur.fetchone()
 
 
-async def get_or_raise(*, conn: AsyncConnection, resident_id: int, geofence_id: int) -> dict:
+async def get_or_raise(*, conn: DbConn, resident_id: int, geofence_id: int) -> dict:
     """One geofence of this resident, or NotFound."""
     row = await get(conn=conn, resident_id=resident_id, geofence_id=geofence_id)
     if row is None:
@@ -82,7 +89,7 @@ async def get_or_raise(*, conn: AsyncConnection, resident_id: int, geofence_id: 
 
 
 async def list_for_resident(
-    *, conn: AsyncConnection, resident_id: int, limit: int, offset: int
+    *, conn: DbConn, resident_id: int, limit: int, offset: int
 ) -> list[dict]:
     """A resident's geofences by id."""
     cur = await conn.execute(
@@ -93,9 +100,7 @@ async def list_for_resident(
     return await cur.fetchall()
 
 
-async def replace(
-    *, conn: AsyncConnection, resident_id: int, geofence_id: int, body: GeofenceWrite
-) -> dict:
+async def replace(*, conn: DbConn, resident_id: int, geofence_id: int, body: GeofenceWrite) -> dict:
     """Replace a geofence's shape, name, schedule and state."""
     cur = await conn.execute(
         f"""UPDATE geofences SET name = %(name)s, shape = %(shape)s, center_lat = %(center_lat)s,
@@ -111,7 +116,7 @@ async def replace(
     return row
 
 
-async def delete(*, conn: AsyncConnection, resident_id: int, geofence_id: int) -> None:
+async def delete(*, conn: DbConn, resident_id: int, geofence_id: int) -> None:
     """Delete a geofence of this resident, or NotFound."""
     cur = await conn.execute(
         "DELETE FROM geofences WHERE geofence_id = %s AND resident_id = %s",

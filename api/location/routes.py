@@ -8,80 +8,118 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime
 
-from api.audit.service import purpose_for
-from api.deps import RESIDENT_READERS, Conn, Principal, RedisDep, SettingsDep, require_roles
+from api.deps import Conn, RedisDep, SettingsDep, TokenAccountId
 from api.errors import ERROR_RESPONSES, Invalid
 from api.location import service
 from api.location.models import Datum, LatestLocation, LatestVitals, LocationHistory
 from api.pagination import PageParams, page_params
 
 router = APIRouter(prefix="/residents", tags=["location"], responses=ERROR_RESPONSES)
-Reader = Annotated[Principal, Depends(require_roles(*RESIDENT_READERS))]
 Purpose = Annotated[str | None, Query(min_length=1, max_length=200, description="why you ask")]
 DatumQuery = Annotated[Datum, Query(description="datum of the coordinates returned")]
 
 
-def _limit(request: Request, principal: Principal) -> None:
-    request.app.state.location_limiter.hit(str(principal.account_id))
+def _limit(request: Request, account_id: int) -> None:
+    request.app.state.location_limiter.hit(str(account_id))
 
 
 @router.get("/{resident_id}/location/latest", response_model=LatestLocation)
 async def latest_location(
-    resident_id: int, request: Request, conn: Conn, redis: RedisDep, settings: SettingsDep,
-    principal: Reader, datum: DatumQuery = "wgs84", purpose: Purpose = None,
-) -> dict:  # fmt: skip
+    resident_id: int,
+    request: Request,
+    conn: Conn,
+    redis: RedisDep,
+    settings: SettingsDep,
+    account_id: TokenAccountId,
+    datum: DatumQuery = "wgs84",
+    purpose: Purpose = None,
+) -> dict:
     """The resident's latest position with its accuracy and age."""
-    _limit(request, principal)
+    _limit(request, account_id)
     device_id = await service.reach_and_audit(
-        conn=conn, principal=principal, resident_id=resident_id, action="location.latest",
-        purpose=purpose_for(principal, purpose),
-    )  # fmt: skip
+        conn=conn,
+        account_id=account_id,
+        resident_id=resident_id,
+        action="location.latest",
+        purpose=purpose,
+    )
     state = await service.band_state(redis=redis, prefix=settings.redis_prefix, device_id=device_id)
     return service.latest_location(
-        resident_id=resident_id, device_id=device_id, state=state, datum=datum,
+        resident_id=resident_id,
+        device_id=device_id,
+        state=state,
+        datum=datum,
         now=request.app.state.clock(),
-    )  # fmt: skip
+    )
 
 
 @router.get("/{resident_id}/location/history", response_model=LocationHistory)
 async def location_history(
-    resident_id: int, request: Request, conn: Conn, settings: SettingsDep, principal: Reader,
+    resident_id: int,
+    request: Request,
+    conn: Conn,
+    settings: SettingsDep,
+    account_id: TokenAccountId,
     page: Annotated[PageParams, Depends(page_params)],
     start: Annotated[AwareDatetime, Query(description="inclusive, with a timezone")],
     end: Annotated[AwareDatetime | None, Query(description="exclusive; default now")] = None,
-    datum: DatumQuery = "wgs84", purpose: Purpose = None,
-) -> dict:  # fmt: skip
+    datum: DatumQuery = "wgs84",
+    purpose: Purpose = None,
+) -> dict:
     """The resident's positions over a bounded time range, oldest first."""
-    _limit(request, principal)
+    _limit(request, account_id)
     end = end or request.app.state.clock()
     if not start < end:
         raise Invalid("start must be before end")
     if end - start > timedelta(hours=settings.api_location_history_max_hours):
         raise Invalid("time range too long", max_hours=settings.api_location_history_max_hours)
     await service.reach_and_audit(
-        conn=conn, principal=principal, resident_id=resident_id, action="location.history",
-        purpose=purpose_for(principal, purpose),
-    )  # fmt: skip
+        conn=conn,
+        account_id=account_id,
+        resident_id=resident_id,
+        action="location.history",
+        purpose=purpose,
+    )
     rows = await service.history(
-        conn=conn, resident_id=resident_id, start=start, end=end, datum=datum,
-        limit=page.limit + 1, offset=page.offset,
-    )  # fmt: skip
+        conn=conn,
+        resident_id=resident_id,
+        start=start,
+        end=end,
+        datum=datum,
+        limit=page.limit + 1,
+        offset=page.offset,
+    )
     more = len(rows) > page.limit
-    return {"resident_id": resident_id, "datum": datum, "start": start, "end": end,
-            "items": rows[: page.limit], "limit": page.limit, "offset": page.offset,
-            "next_offset": page.offset + page.limit if more else None}  # fmt: skip
+    return {
+        "resident_id": resident_id,
+        "datum": datum,
+        "start": start,
+        "end": end,
+        "items": rows[: page.limit],
+        "limit": page.limit,
+        "offset": page.offset,
+        "next_offset": page.offset + page.limit if more else None,
+    }
 
 
 @router.get("/{resident_id}/vitals/latest", response_model=LatestVitals, tags=["vitals"])
 async def latest_vitals(
-    resident_id: int, request: Request, conn: Conn, redis: RedisDep, settings: SettingsDep,
-    principal: Reader, purpose: Purpose = None,
-) -> dict:  # fmt: skip
+    resident_id: int,
+    request: Request,
+    conn: Conn,
+    redis: RedisDep,
+    settings: SettingsDep,
+    account_id: TokenAccountId,
+    purpose: Purpose = None,
+) -> dict:
     """The resident's latest vital signs."""
-    _limit(request, principal)
+    _limit(request, account_id)
     device_id = await service.reach_and_audit(
-        conn=conn, principal=principal, resident_id=resident_id, action="vitals.latest",
-        purpose=purpose_for(principal, purpose),
-    )  # fmt: skip
+        conn=conn,
+        account_id=account_id,
+        resident_id=resident_id,
+        action="vitals.latest",
+        purpose=purpose,
+    )
     state = await service.band_state(redis=redis, prefix=settings.redis_prefix, device_id=device_id)
     return service.latest_vitals(resident_id=resident_id, device_id=device_id, state=state)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from psycopg import AsyncConnection
 from redis.asyncio import Redis
 
 from api.access import SCOPE_SQL, scope_params
-from api.deps import Principal
-from api.errors import NotFound
+from api.db import DbConn
+from api.errors import NotFound, Unauthorized
 from eldercare.datum import Datum, to_datum
 
-# One round trip: check reach, find the band, and write the audit row only if reach holds.
+# One round trip: who the caller is (from the database, so a disabled account or a withdrawn
+# consent counts at once), whether they reach the resident, the resident's band, and the
+# audit row, written only when access is granted. The default purpose is the role's duty.
 _REACH_AND_AUDIT = f"""
-WITH target AS (
+WITH caller AS (
+    SELECT role FROM accounts WHERE account_id = %(scope_account)s AND NOT disabled
+), target AS (
     SELECT r.resident_id,
            (SELECT d.device_id FROM devices d
             WHERE d.resident_id = r.resident_id AND d.state = 'active'
@@ -22,20 +25,31 @@ WITH target AS (
     FROM residents r WHERE r.resident_id = %(rid)s AND {SCOPE_SQL}
 ), logged AS (
     INSERT INTO audit_log (account_id, role, resident_id, action, purpose)
-    SELECT %(scope_account)s, %(role)s, resident_id, %(action)s, %(purpose)s FROM target
+    SELECT %(scope_account)s, c.role, t.resident_id, %(action)s,
+           coalesce(%(purpose)s, CASE c.role WHEN 'family' THEN 'family_care'
+                                 ELSE c.role || '_duty' END)
+    FROM target t, caller c
 )
-SELECT resident_id, device_id FROM target"""
+SELECT c.role, t.resident_id, t.device_id FROM caller c LEFT JOIN target t ON true"""
 
 
 async def reach_and_audit(
-    *, conn: AsyncConnection, principal: Principal, resident_id: int, action: str, purpose: str
+    *,
+    conn: DbConn,
+    account_id: int,
+    resident_id: int,
+    action: str,
+    purpose: str | None,
 ) -> str | None:
-    """The resident's active band id (or None), after writing the audit row; NotFound if out
-    of the caller's reach."""
-    params = {**scope_params(principal), "rid": resident_id, "role": principal.role,
-              "action": action, "purpose": purpose}  # fmt: skip
+    """The resident's active band id (or None), after writing the audit row.
+
+    Unauthorized if the account is gone or disabled; NotFound if the resident is out of reach.
+    """
+    params = {**scope_params(account_id), "rid": resident_id, "action": action, "purpose": purpose}
     row = await (await conn.execute(_REACH_AND_AUDIT, params)).fetchone()
     if row is None:
+        raise Unauthorized("invalid or expired token")
+    if row["resident_id"] is None:
         raise NotFound("resident not found", resident_id=resident_id)
     return row["device_id"]
 
@@ -52,21 +66,31 @@ async def band_state(*, redis: Redis, prefix: str, device_id: str | None) -> dic
     """The latest state ingest keeps for a band (empty if none)."""
     if device_id is None:
         return {}
-    return await redis.hgetall(f"{prefix}band:{device_id}")
+    state: dict[bytes, bytes] = await redis.hgetall(f"{prefix}band:{device_id}")  # type: ignore[assignment]
+    return state
 
 
 def latest_location(
-    *, resident_id: int, device_id: str | None, state: dict[bytes, bytes], datum: Datum,
+    *,
+    resident_id: int,
+    device_id: str | None,
+    state: dict[bytes, bytes],
+    datum: Datum,
     now: datetime,
-) -> dict:  # fmt: skip
+) -> dict:
     """Shape the band's latest state as a position in the requested datum."""
     fix = None
     fix_t = _ms(state.get(b"fix_t"))
     if fix_t is not None and b"lat" in state and b"lon" in state:
         lat, lon = to_datum(float(state[b"lat"]), float(state[b"lon"]), datum)
-        fix = {"t": fix_t, "lat": lat, "lon": lon, "acc_m": _num(state.get(b"acc_m"), float),
-               "src": state.get(b"src", b"").decode(),
-               "age_s": max(0.0, (now - fix_t).total_seconds())}  # fmt: skip
+        fix = {
+            "t": fix_t,
+            "lat": lat,
+            "lon": lon,
+            "acc_m": _num(state.get(b"acc_m"), float),
+            "src": state.get(b"src", b"").decode(),
+            "age_s": max(0.0, (now - fix_t).total_seconds()),
+        }
     online = state.get(b"online")
     return {
         "resident_id": resident_id,
@@ -95,9 +119,15 @@ def latest_vitals(*, resident_id: int, device_id: str | None, state: dict[bytes,
 
 
 async def history(
-    *, conn: AsyncConnection, resident_id: int, start: datetime, end: datetime, datum: Datum,
-    limit: int, offset: int,
-) -> list[dict]:  # fmt: skip
+    *,
+    conn: DbConn,
+    resident_id: int,
+    start: datetime,
+    end: datetime,
+    datum: Datum,
+    limit: int,
+    offset: int,
+) -> list[dict]:
     """Fixes of every band the resident wore over [start, end), oldest first."""
     cur = await conn.execute(
         """SELECT f.t, f.lat, f.lon, f.acc_m, f.src::text AS src
@@ -112,7 +142,7 @@ async def history(
     return rows
 
 
-async def purge_expired_fixes(*, conn: AsyncConnection, retention_days: int, now: datetime) -> int:
+async def purge_expired_fixes(*, conn: DbConn, retention_days: int, now: datetime) -> int:
     """Delete location history older than the retention period; return rows deleted."""
     cutoff = now - timedelta(days=retention_days)
     cur = await conn.execute("DELETE FROM location_fixes WHERE t < %s", (cutoff,))

@@ -120,9 +120,11 @@ async def create_family_link(
     """Link a family member to a resident, recording the resident's consent."""
     await edit_or_raise(conn=conn, principal=principal, resident_id=resident_id)
     return await service.create_family_link(
-        conn=conn, resident_id=resident_id, recorded_by=principal.account_id,
+        conn=conn,
+        resident_id=resident_id,
+        recorded_by=principal.account_id,
         fields=body.model_dump(),
-    )  # fmt: skip
+    )
 
 
 @router.post("/{resident_id}/family-links/{link_id}/withdraw", response_model=FamilyLinkRead)
@@ -155,6 +157,8 @@ async def put_thresholds(
     """Replace the per-resident alert threshold overrides."""
     await edit_or_raise(conn=conn, principal=principal, resident_id=resident_id)
     return await service.put_thresholds(
-        conn=conn, resident_id=resident_id, overrides=body.overrides,
+        conn=conn,
+        resident_id=resident_id,
+        overrides=body.overrides,
         updated_by=principal.account_id,
-    )  # fmt: skip
+    )

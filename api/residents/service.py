@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from psycopg import AsyncConnection
 from psycopg.types.json import Jsonb
 
 from api.access import SCOPE_SQL, scope_params
+from api.db import DbConn
 from api.deps import Principal
 from api.errors import Conflict, NotFound
 
@@ -18,12 +18,22 @@ RESIDENT_COLUMNS = """r.resident_id, r.full_name, r.created_at, r.birth_date, r.
     coalesce((SELECT array_agg(device_id ORDER BY device_id) FROM devices d
               WHERE d.resident_id = r.resident_id AND d.state = 'active'), '{}') AS device_ids"""
 UPDATABLE = (
-    "full_name", "birth_date", "sex", "address", "phone", "grid_id", "living_alone",
-    "disabled", "low_income", "medical_notes", "home_lat", "home_lon",
-)  # fmt: skip
+    "full_name",
+    "birth_date",
+    "sex",
+    "address",
+    "phone",
+    "grid_id",
+    "living_alone",
+    "disabled",
+    "low_income",
+    "medical_notes",
+    "home_lat",
+    "home_lon",
+)
 
 
-async def create(*, conn: AsyncConnection, fields: dict[str, Any]) -> dict:
+async def create(*, conn: DbConn, fields: dict[str, Any]) -> dict:
     """A new resident."""
     try:
         row = await (
@@ -43,7 +53,7 @@ async def create(*, conn: AsyncConnection, fields: dict[str, Any]) -> dict:
     return await get_or_raise(conn=conn, resident_id=row["resident_id"])
 
 
-async def get(*, conn: AsyncConnection, resident_id: int) -> dict | None:
+async def get(*, conn: DbConn, resident_id: int) -> dict | None:
     """One resident, or None (callers check reach first)."""
     cur = await conn.execute(
         f"SELECT {RESIDENT_COLUMNS} FROM residents r WHERE r.resident_id = %s", (resident_id,)
@@ -51,7 +61,7 @@ async def get(*, conn: AsyncConnection, resident_id: int) -> dict | None:
     return await cur.fetchone()
 
 
-async def get_or_raise(*, conn: AsyncConnection, resident_id: int) -> dict:
+async def get_or_raise(*, conn: DbConn, resident_id: int) -> dict:
     """One resident, or NotFound."""
     row = await get(conn=conn, resident_id=resident_id)
     if row is None:
@@ -60,7 +70,7 @@ async def get_or_raise(*, conn: AsyncConnection, resident_id: int) -> dict:
 
 
 async def list_visible(
-    *, conn: AsyncConnection, principal: Principal, grid_id: int | None, limit: int, offset: int
+    *, conn: DbConn, principal: Principal, grid_id: int | None, limit: int, offset: int
 ) -> list[dict]:
     """The residents the caller may see, by id."""
     cur = await conn.execute(
@@ -72,7 +82,7 @@ async def list_visible(
     return await cur.fetchall()
 
 
-async def update(*, conn: AsyncConnection, resident_id: int, changes: dict[str, Any]) -> dict:
+async def update(*, conn: DbConn, resident_id: int, changes: dict[str, Any]) -> dict:
     """Change the given fields of a resident."""
     changes = {k: v for k, v in changes.items() if k in UPDATABLE}
     if changes:
@@ -88,7 +98,7 @@ async def update(*, conn: AsyncConnection, resident_id: int, changes: dict[str, 
     return await get_or_raise(conn=conn, resident_id=resident_id)
 
 
-async def list_contacts(*, conn: AsyncConnection, resident_id: int) -> list[dict]:
+async def list_contacts(*, conn: DbConn, resident_id: int) -> list[dict]:
     """Emergency contacts in calling order (a resident has a handful at most)."""
     cur = await conn.execute(
         """SELECT contact_id, resident_id, name, relation, phone, priority
@@ -99,7 +109,7 @@ async def list_contacts(*, conn: AsyncConnection, resident_id: int) -> list[dict
     return await cur.fetchall()
 
 
-async def add_contact(*, conn: AsyncConnection, resident_id: int, fields: dict[str, Any]) -> dict:
+async def add_contact(*, conn: DbConn, resident_id: int, fields: dict[str, Any]) -> dict:
     """Add an emergency contact."""
     cur = await conn.execute(
         """INSERT INTO emergency_contacts (resident_id, name, relation, phone, priority)
@@ -110,7 +120,7 @@ async def add_contact(*, conn: AsyncConnection, resident_id: int, fields: dict[s
     return await cur.fetchone()
 
 
-async def delete_contact(*, conn: AsyncConnection, resident_id: int, contact_id: int) -> None:
+async def delete_contact(*, conn: DbConn, resident_id: int, contact_id: int) -> None:
     """Remove an emergency contact of this resident, or NotFound."""
     cur = await conn.execute(
         "DELETE FROM emergency_contacts WHERE contact_id = %s AND resident_id = %s",
@@ -125,7 +135,7 @@ LINK_COLUMNS = """link_id, resident_id, account_id, relation, consent_method, co
 
 
 async def create_family_link(
-    *, conn: AsyncConnection, resident_id: int, recorded_by: int, fields: dict[str, Any]
+    *, conn: DbConn, resident_id: int, recorded_by: int, fields: dict[str, Any]
 ) -> dict:
     """Link a family account to a resident, recording the consent that allows it."""
     async with conn.transaction():
@@ -151,7 +161,7 @@ async def create_family_link(
 
 
 async def list_family_links(
-    *, conn: AsyncConnection, resident_id: int, limit: int, offset: int
+    *, conn: DbConn, resident_id: int, limit: int, offset: int
 ) -> list[dict]:
     """Family links of a resident, withdrawn ones included (they are the consent record)."""
     cur = await conn.execute(
@@ -162,7 +172,7 @@ async def list_family_links(
     return await cur.fetchall()
 
 
-async def get_family_link(*, conn: AsyncConnection, resident_id: int, link_id: int) -> dict | None:
+async def get_family_link(*, conn: DbConn, resident_id: int, link_id: int) -> dict | None:
     """One family link of this resident, or None."""
     cur = await conn.execute(
         f"SELECT {LINK_COLUMNS} FROM family_links WHERE link_id = %s AND resident_id = %s",
@@ -171,9 +181,7 @@ async def get_family_link(*, conn: AsyncConnection, resident_id: int, link_id: i
     return await cur.fetchone()
 
 
-async def get_family_link_or_raise(
-    *, conn: AsyncConnection, resident_id: int, link_id: int
-) -> dict:
+async def get_family_link_or_raise(*, conn: DbConn, resident_id: int, link_id: int) -> dict:
     """One family link of this resident, or NotFound."""
     row = await get_family_link(conn=conn, resident_id=resident_id, link_id=link_id)
     if row is None:
@@ -181,7 +189,7 @@ async def get_family_link_or_raise(
     return row
 
 
-async def withdraw_consent(*, conn: AsyncConnection, link_id: int, withdrawn_by: int) -> dict:
+async def withdraw_consent(*, conn: DbConn, link_id: int, withdrawn_by: int) -> dict:
     """Withdraw the consent of a family link; access ends with this commit."""
     cur = await conn.execute(
         f"""UPDATE family_links SET withdrawn_at = coalesce(withdrawn_at, now()),
@@ -192,7 +200,7 @@ async def withdraw_consent(*, conn: AsyncConnection, link_id: int, withdrawn_by:
     return await cur.fetchone()
 
 
-async def get_thresholds(*, conn: AsyncConnection, resident_id: int) -> dict:
+async def get_thresholds(*, conn: DbConn, resident_id: int) -> dict:
     """Threshold overrides of a resident ({} when none)."""
     row = await (
         await conn.execute(
@@ -201,12 +209,16 @@ async def get_thresholds(*, conn: AsyncConnection, resident_id: int) -> dict:
             (resident_id,),
         )
     ).fetchone()
-    return row or {"resident_id": resident_id, "overrides": {}, "updated_at": None,
-                   "updated_by": None}  # fmt: skip
+    return row or {
+        "resident_id": resident_id,
+        "overrides": {},
+        "updated_at": None,
+        "updated_by": None,
+    }
 
 
 async def put_thresholds(
-    *, conn: AsyncConnection, resident_id: int, overrides: dict[str, Any], updated_by: int
+    *, conn: DbConn, resident_id: int, overrides: dict[str, Any], updated_by: int
 ) -> dict:
     """Replace a resident's threshold overrides."""
     cur = await conn.execute(

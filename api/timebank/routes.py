@@ -36,17 +36,25 @@ async def redeem(body: Redemption, conn: Conn, principal: CurrentUser) -> dict:
     minutes = await service.duration_of(conn=conn, booking_id=body.booking_id)
     system = await service.system_account(conn=conn)
     return await service.post(
-        conn=conn, idempotency_key=body.idempotency_key, kind="redeem",
-        author_id=principal.account_id, entries={payer: -minutes, system: minutes},
-        booking_id=body.booking_id, on_behalf_of=on_behalf_of, memo=booking["service"],
-    )  # fmt: skip
+        conn=conn,
+        idempotency_key=body.idempotency_key,
+        kind="redeem",
+        author_id=principal.account_id,
+        entries={payer: -minutes, system: minutes},
+        booking_id=body.booking_id,
+        on_behalf_of=on_behalf_of,
+        memo=booking["service"],
+    )
 
 
 async def _served(conn, principal: Principal, resident_id: int) -> bool:
-    row = await (await conn.execute(
-        """SELECT 1 FROM bookings b JOIN providers p USING (provider_id)
+    row = await (
+        await conn.execute(
+            """SELECT 1 FROM bookings b JOIN providers p USING (provider_id)
            WHERE b.resident_id = %s AND p.account_id = %s LIMIT 1""",
-        (resident_id, principal.account_id))).fetchone()  # fmt: skip
+            (resident_id, principal.account_id),
+        )
+    ).fetchone()
     return row is not None
 
 
@@ -61,19 +69,27 @@ async def donate(body: Donation, conn: Conn, principal: CurrentUser) -> dict:
     giver = await service.member_account(conn=conn, account_id=principal.account_id)
     receiver = await service.resident_account(conn=conn, resident_id=body.resident_id)
     return await service.post(
-        conn=conn, idempotency_key=body.idempotency_key, kind="donate",
-        author_id=principal.account_id, entries={giver: -body.minutes, receiver: body.minutes},
-    )  # fmt: skip
+        conn=conn,
+        idempotency_key=body.idempotency_key,
+        kind="donate",
+        author_id=principal.account_id,
+        entries={giver: -body.minutes, receiver: body.minutes},
+    )
 
 
 async def _statement(conn, tb_account_id: int, page: PageParams) -> dict:
-    rows = await service.statement(conn=conn, tb_account_id=tb_account_id, limit=page.limit + 1,
-                                   offset=page.offset)  # fmt: skip
+    rows = await service.statement(
+        conn=conn, tb_account_id=tb_account_id, limit=page.limit + 1, offset=page.offset
+    )
     more = len(rows) > page.limit
-    return {"tb_account_id": tb_account_id,
-            "balance_min": await service.balance(conn=conn, tb_account_id=tb_account_id),
-            "items": rows[: page.limit], "limit": page.limit, "offset": page.offset,
-            "next_offset": page.offset + page.limit if more else None}  # fmt: skip
+    return {
+        "tb_account_id": tb_account_id,
+        "balance_min": await service.balance(conn=conn, tb_account_id=tb_account_id),
+        "items": rows[: page.limit],
+        "limit": page.limit,
+        "offset": page.offset,
+        "next_offset": page.offset + page.limit if more else None,
+    }
 
 
 @router.get("/me", response_model=Statement)
@@ -85,9 +101,11 @@ async def my_statement(conn: Conn, principal: CurrentUser, page: Paging) -> dict
 
 @router.get("/residents/{resident_id}", response_model=Statement)
 async def resident_statement(
-    resident_id: int, conn: Conn, page: Paging,
+    resident_id: int,
+    conn: Conn,
+    page: Paging,
     principal: Annotated[Principal, Depends(require_roles(*RESIDENT_READERS))],
-) -> dict:  # fmt: skip
+) -> dict:
     """A resident's balance and statement (staff in reach, linked family)."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
     tb_account_id = await service.resident_account(conn=conn, resident_id=resident_id)

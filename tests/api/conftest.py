@@ -15,7 +15,7 @@ from api.accounts.service import hash_password, issue_token
 from api.app import create_app
 from eldercare.settings import Settings
 
-TEST_PASSWORD = "pw-1234567890"
+TEST_PASSWORD = "pw-1234567890"  # noqa: S105 - test fixture
 _PASSWORD_HASH = hash_password(TEST_PASSWORD)
 
 
@@ -62,8 +62,9 @@ def make_actor(db: psycopg.Connection, api_settings: Settings):
 def make_grid(db: psycopg.Connection):
     def make() -> int:
         name = f"grid-{uuid.uuid4().hex[:10]}"
-        return db.execute("INSERT INTO grids (name) VALUES (%s) RETURNING grid_id",
-                          (name,)).fetchone()[0]  # fmt: skip
+        return db.execute(
+            "INSERT INTO grids (name) VALUES (%s) RETURNING grid_id", (name,)
+        ).fetchone()[0]
 
     return make
 
@@ -99,8 +100,9 @@ def bind_band(db: psycopg.Connection, new_band_ids):
 
     def bind(resident_id: int) -> str:
         (device_id,) = new_band_ids(1)
-        db.execute("UPDATE devices SET resident_id = %s WHERE device_id = %s",
-                   (resident_id, device_id))  # fmt: skip
+        db.execute(
+            "UPDATE devices SET resident_id = %s WHERE device_id = %s", (resident_id, device_id)
+        )
         return device_id
 
     return bind
@@ -115,10 +117,15 @@ def family_world(make_actor, make_grid, make_resident, link_family):
     link_family(res_a, fam_a.account_id)
     link_family(res_b, fam_b.account_id)
     return {
-        "grid_a": grid_a, "grid_b": grid_b, "res_a": res_a, "res_b": res_b,
-        "fam_a": fam_a, "fam_b": fam_b,
+        "grid_a": grid_a,
+        "grid_b": grid_b,
+        "res_a": res_a,
+        "res_b": res_b,
+        "fam_a": fam_a,
+        "fam_b": fam_b,
         "worker_a": make_actor("grid_worker", (grid_a,)),
         "worker_b": make_actor("grid_worker", (grid_b,)),
-        "admin": make_actor("admin"), "duty": make_actor("duty_staff"),
+        "admin": make_actor("admin"),
+        "duty": make_actor("duty_staff"),
         "volunteer": make_actor("volunteer"),
-    }  # fmt: skip
+    }

@@ -19,6 +19,11 @@ async def seed_minutes(dsn: str, *, account_id: int, minutes: int) -> int:
     async with await connect(dsn) as conn:
         member = await service.member_account(conn=conn, account_id=account_id)
         system = await service.system_account(conn=conn)
-        await service.post(conn=conn, idempotency_key=f"seed-{uuid.uuid4().hex}", kind="earn",
-                           author_id=account_id, entries={system: -minutes, member: minutes})  # fmt: skip
+        await service.post(
+            conn=conn,
+            idempotency_key=f"seed-{uuid.uuid4().hex}",
+            kind="earn",
+            author_id=account_id,
+            entries={system: -minutes, member: minutes},
+        )
         return member

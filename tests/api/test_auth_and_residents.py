@@ -10,8 +10,9 @@ from api.accounts.service import issue_token
 
 def test_login_issues_a_token_that_opens_accounts_me(client, make_actor, db):
     actor = make_actor("duty_staff")
-    username = db.execute("SELECT username FROM accounts WHERE account_id = %s",
-                          (actor.account_id,)).fetchone()[0]  # fmt: skip
+    username = db.execute(
+        "SELECT username FROM accounts WHERE account_id = %s", (actor.account_id,)
+    ).fetchone()[0]
     resp = client.post("/auth/token", data={"username": username, "password": "pw-1234567890"})
     assert resp.status_code == 200
     token = resp.json()["access_token"]
@@ -21,8 +22,9 @@ def test_login_issues_a_token_that_opens_accounts_me(client, make_actor, db):
 
 def test_login_with_wrong_password_or_unknown_user_is_401(client, make_actor, db):
     actor = make_actor("family")
-    username = db.execute("SELECT username FROM accounts WHERE account_id = %s",
-                          (actor.account_id,)).fetchone()[0]  # fmt: skip
+    username = db.execute(
+        "SELECT username FROM accounts WHERE account_id = %s", (actor.account_id,)
+    ).fetchone()[0]
     wrong = client.post("/auth/token", data={"username": username, "password": "nope-nope-no"})
     unknown = client.post("/auth/token", data={"username": "ghost-x", "password": "nope-nope-no"})
     assert wrong.status_code == unknown.status_code == 401
@@ -31,13 +33,18 @@ def test_login_with_wrong_password_or_unknown_user_is_401(client, make_actor, db
 
 def test_login_is_rate_limited(client, make_actor, db):
     actor = make_actor("family")
-    username = db.execute("SELECT username FROM accounts WHERE account_id = %s",
-                          (actor.account_id,)).fetchone()[0]  # fmt: skip
+    username = db.execute(
+        "SELECT username FROM accounts WHERE account_id = %s", (actor.account_id,)
+    ).fetchone()[0]
     limiter = client.app.state.login_limiter
     saved, limiter.per_minute = limiter.per_minute, 3
     try:
-        codes = [client.post("/auth/token", data={"username": username, "password": "bad-bad-bad"}
-                             ).status_code for _ in range(5)]  # fmt: skip
+        codes = [
+            client.post(
+                "/auth/token", data={"username": username, "password": "bad-bad-bad"}
+            ).status_code
+            for _ in range(5)
+        ]
     finally:
         limiter.per_minute = saved
     assert codes[:3] == [401, 401, 401] and codes[3:] == [429, 429]
@@ -63,8 +70,12 @@ def test_disabled_account_token_stops_working_at_once(client, family_world):
 
 
 def test_only_admin_creates_accounts(client, family_world, make_grid):
-    body = {"username": "new-worker-1", "password": "long-enough-pw", "role": "grid_worker",
-            "grid_ids": [family_world["grid_a"]]}  # fmt: skip
+    body = {
+        "username": "new-worker-1",
+        "password": "long-enough-pw",
+        "role": "grid_worker",
+        "grid_ids": [family_world["grid_a"]],
+    }
     refused = client.post("/accounts", json=body, headers=family_world["duty"].headers)
     assert refused.status_code == 403
     created = client.post("/accounts", json=body, headers=family_world["admin"].headers)
@@ -75,8 +86,12 @@ def test_only_admin_creates_accounts(client, family_world, make_grid):
 
 def test_staff_creates_and_updates_a_resident_with_risk_flags(client, family_world):
     worker = family_world["worker_a"]
-    body = {"full_name": "Li Na", "grid_id": family_world["grid_a"], "living_alone": True,
-            "medical_notes": "type 2 diabetes"}  # fmt: skip
+    body = {
+        "full_name": "Li Na",
+        "grid_id": family_world["grid_a"],
+        "living_alone": True,
+        "medical_notes": "type 2 diabetes",
+    }
     created = client.post("/residents", json=body, headers=worker.headers)
     assert created.status_code == 201, created.text
     rid = created.json()["resident_id"]
@@ -103,10 +118,16 @@ def test_others_resident_is_the_same_404_as_a_missing_one(client, family_world, 
 
 
 def test_resident_list_shows_only_what_the_caller_may_see(client, family_world):
-    fam_ids = {r["resident_id"] for r in client.get(
-        "/residents", headers=family_world["fam_a"].headers).json()["items"]}  # fmt: skip
-    worker_ids = {r["resident_id"] for r in client.get(
-        "/residents?limit=100", headers=family_world["worker_b"].headers).json()["items"]}  # fmt: skip
+    fam_ids = {
+        r["resident_id"]
+        for r in client.get("/residents", headers=family_world["fam_a"].headers).json()["items"]
+    }
+    worker_ids = {
+        r["resident_id"]
+        for r in client.get(
+            "/residents?limit=100", headers=family_world["worker_b"].headers
+        ).json()["items"]
+    }
     assert fam_ids == {family_world["res_a"]}
     assert family_world["res_b"] in worker_ids and family_world["res_a"] not in worker_ids
 
@@ -119,8 +140,11 @@ def test_volunteer_sees_no_resident(client, family_world):
 
 
 def test_family_member_cannot_edit_a_resident(client, family_world):
-    resp = client.patch(f"/residents/{family_world['res_a']}", json={"disabled": True},
-                        headers=family_world["fam_a"].headers)  # fmt: skip
+    resp = client.patch(
+        f"/residents/{family_world['res_a']}",
+        json={"disabled": True},
+        headers=family_world["fam_a"].headers,
+    )
     assert resp.status_code == 403
 
 
@@ -152,14 +176,18 @@ def test_grid_worker_gets_404_on_every_route_of_another_grids_resident(
 
 def test_contacts_and_thresholds_round_trip(client, family_world):
     rid, worker = family_world["res_a"], family_world["worker_a"]
-    added = client.post(f"/residents/{rid}/contacts", json={"name": "Son", "relation": "son",
-                        "phone": "13800000000"}, headers=worker.headers)  # fmt: skip
+    added = client.post(
+        f"/residents/{rid}/contacts",
+        json={"name": "Son", "relation": "son", "phone": "13800000000"},
+        headers=worker.headers,
+    )
     assert added.status_code == 201
     listed = client.get(f"/residents/{rid}/contacts", headers=family_world["fam_a"].headers)
     assert [c["name"] for c in listed.json()["items"]] == ["Son"]
     overrides = {"hr_high": {"bpm": 125, "sustain_s": 120}, "geofence_exit": {"enabled": False}}
-    put = client.put(f"/residents/{rid}/thresholds", json={"overrides": overrides},
-                     headers=worker.headers)  # fmt: skip
+    put = client.put(
+        f"/residents/{rid}/thresholds", json={"overrides": overrides}, headers=worker.headers
+    )
     assert put.status_code == 200
     got = client.get(f"/residents/{rid}/thresholds", headers=worker.headers).json()
     assert got["overrides"] == overrides and got["updated_by"] == worker.account_id
@@ -172,8 +200,12 @@ def test_contacts_and_thresholds_round_trip(client, family_world):
 def test_family_link_needs_a_family_account_and_records_consent(client, family_world, make_actor):
     rid, worker = family_world["res_a"], family_world["worker_a"]
     daughter = make_actor("family")
-    body = {"account_id": daughter.account_id, "relation": "daughter",
-            "consent_method": "written", "consent_note": "form 2026-11-23"}  # fmt: skip
+    body = {
+        "account_id": daughter.account_id,
+        "relation": "daughter",
+        "consent_method": "written",
+        "consent_note": "form 2026-11-23",
+    }
     created = client.post(f"/residents/{rid}/family-links", json=body, headers=worker.headers)
     assert created.status_code == 201
     assert created.json()["consent_recorded_by"] == worker.account_id

@@ -15,17 +15,33 @@ LAT, LON = 41.108, 122.994
 
 
 def _put_latest(redis_client, settings, device_id, *, fix_ms, battery="64"):
-    redis_client.hset(f"{settings.redis_prefix}band:{device_id}", mapping={
-        "fix_t": fix_ms, "lat": LAT, "lon": LON, "acc_m": "12.5", "src": "gnss",
-        "online": "1", "battery": battery, "last_seen": fix_ms,
-        "vitals_t": fix_ms, "hr": "72", "sbp": "128", "dbp": "82", "steps": "3410", "worn": "1",
-    })  # fmt: skip
+    redis_client.hset(
+        f"{settings.redis_prefix}band:{device_id}",
+        mapping={
+            "fix_t": fix_ms,
+            "lat": LAT,
+            "lon": LON,
+            "acc_m": "12.5",
+            "src": "gnss",
+            "online": "1",
+            "battery": battery,
+            "last_seen": fix_ms,
+            "vitals_t": fix_ms,
+            "hr": "72",
+            "sbp": "128",
+            "dbp": "82",
+            "steps": "3410",
+            "worn": "1",
+        },
+    )
 
 
 def _audit_rows(db, account_id):
     return db.execute(
         "SELECT resident_id, action, purpose, role FROM audit_log WHERE account_id = %s "
-        "ORDER BY audit_id", (account_id,)).fetchall()  # fmt: skip
+        "ORDER BY audit_id",
+        (account_id,),
+    ).fetchall()
 
 
 def test_family_member_sees_latest_location_with_accuracy_and_age(
@@ -52,8 +68,9 @@ def test_latest_location_in_gcj02_for_chinese_map_sdks(
     _put_latest(
         redis_client, api_settings, device_id, fix_ms=int(datetime.now(UTC).timestamp() * 1000)
     )
-    body = client.get(f"/residents/{rid}/location/latest?datum=gcj02",
-                      headers=family_world["fam_a"].headers).json()  # fmt: skip
+    body = client.get(
+        f"/residents/{rid}/location/latest?datum=gcj02", headers=family_world["fam_a"].headers
+    ).json()
     assert body["datum"] == "gcj02"
     assert (body["fix"]["lat"], body["fix"]["lon"]) == wgs84_to_gcj02(LAT, LON)
 
@@ -76,9 +93,12 @@ def test_consent_withdrawal_cuts_access_at_once(client, family_world, bind_band,
     bind_band(rid)
     assert client.get(f"/residents/{rid}/location/latest", headers=fam.headers).status_code == 200
     link_id = client.get(f"/residents/{rid}/family-links", headers=fam.headers).json()["items"][0][
-        "link_id"]  # fmt: skip
-    withdrawn = client.post(f"/residents/{rid}/family-links/{link_id}/withdraw",
-                            headers=family_world["worker_a"].headers)  # fmt: skip
+        "link_id"
+    ]
+    withdrawn = client.post(
+        f"/residents/{rid}/family-links/{link_id}/withdraw",
+        headers=family_world["worker_a"].headers,
+    )
     assert withdrawn.status_code == 200 and withdrawn.json()["withdrawn_at"] is not None
     assert client.get(f"/residents/{rid}/location/latest", headers=fam.headers).status_code == 404
     assert client.get(f"/residents/{rid}", headers=fam.headers).status_code == 404
@@ -90,11 +110,13 @@ def test_family_member_may_withdraw_own_consent_but_not_anothers(
     rid, fam = family_world["res_a"], family_world["fam_a"]
     sibling = make_actor("family")
     sibling_link = link_family(rid, sibling.account_id)
-    refused = client.post(f"/residents/{rid}/family-links/{sibling_link}/withdraw",
-                          headers=fam.headers)  # fmt: skip
+    refused = client.post(
+        f"/residents/{rid}/family-links/{sibling_link}/withdraw", headers=fam.headers
+    )
     assert refused.status_code == 404
-    own = client.post(f"/residents/{rid}/family-links/{sibling_link}/withdraw",
-                      headers=sibling.headers)  # fmt: skip
+    own = client.post(
+        f"/residents/{rid}/family-links/{sibling_link}/withdraw", headers=sibling.headers
+    )
     assert own.status_code == 200
     assert client.get(f"/residents/{rid}", headers=sibling.headers).status_code == 404
 
@@ -120,17 +142,22 @@ def test_location_history_is_bounded_paged_and_audited(client, family_world, bin
     base = datetime(2026, 11, 22, 8, tzinfo=UTC)
     with db.cursor() as cur:
         for i in range(5):
-            cur.execute("""INSERT INTO location_fixes (device_id, t, lat, lon, acc_m, src, received_at)
+            cur.execute(
+                """INSERT INTO location_fixes (device_id, t, lat, lon, acc_m, src, received_at)
                            VALUES (%s, %s, %s, %s, 10, 'gnss', now())""",
-                        (device_id, base + timedelta(minutes=i), LAT, LON + i * 0.001))  # fmt: skip
+                (device_id, base + timedelta(minutes=i), LAT, LON + i * 0.001),
+            )
     url = f"/residents/{rid}/location/history?start=2026-11-22T00:00:00Z&end=2026-11-23T00:00:00Z"
     first = client.get(url + "&limit=3", headers=fam.headers).json()
     second = client.get(url + "&limit=3&offset=3", headers=fam.headers).json()
     assert [round(f["lon"], 3) for f in first["items"] + second["items"]] == [
-        round(LON + i * 0.001, 3) for i in range(5)]  # fmt: skip
+        round(LON + i * 0.001, 3) for i in range(5)
+    ]
     assert first["next_offset"] == 3 and second["next_offset"] is None
-    too_long = client.get(f"/residents/{rid}/location/history?start=2026-10-01T00:00:00Z"
-                          "&end=2026-11-23T00:00:00Z", headers=fam.headers)  # fmt: skip
+    too_long = client.get(
+        f"/residents/{rid}/location/history?start=2026-10-01T00:00:00Z&end=2026-11-23T00:00:00Z",
+        headers=fam.headers,
+    )
     assert too_long.status_code == 422
     actions = [row[1] for row in _audit_rows(db, fam.account_id)]
     assert actions == ["location.history", "location.history"]
@@ -142,8 +169,10 @@ def test_location_lookups_are_rate_limited(client, family_world, bind_band):
     limiter = client.app.state.location_limiter
     saved, limiter.per_minute = limiter.per_minute, 2
     try:
-        codes = [client.get(f"/residents/{rid}/location/latest", headers=fam.headers).status_code
-                 for _ in range(4)]  # fmt: skip
+        codes = [
+            client.get(f"/residents/{rid}/location/latest", headers=fam.headers).status_code
+            for _ in range(4)
+        ]
     finally:
         limiter.per_minute = saved
     assert codes[:2] == [200, 200] and codes[2:] == [429, 429]
@@ -154,9 +183,11 @@ def test_location_history_past_retention_is_deleted(db, database_url, new_band_i
     now = datetime(2026, 11, 23, tzinfo=UTC)
     with db.cursor() as cur:
         for age_days in (40, 31, 29, 1):
-            cur.execute("""INSERT INTO location_fixes (device_id, t, lat, lon, acc_m, src, received_at)
+            cur.execute(
+                """INSERT INTO location_fixes (device_id, t, lat, lon, acc_m, src, received_at)
                            VALUES (%s, %s, 41.1, 122.9, 10, 'gnss', now())""",
-                        (device_id, now - timedelta(days=age_days)))  # fmt: skip
+                (device_id, now - timedelta(days=age_days)),
+            )
 
     async def purge() -> int:
         async with await psycopg.AsyncConnection.connect(
@@ -165,6 +196,7 @@ def test_location_history_past_retention_is_deleted(db, database_url, new_band_i
             return await purge_expired_fixes(conn=conn, retention_days=30, now=now)
 
     assert asyncio.run(purge()) >= 2
-    kept = db.execute("SELECT t FROM location_fixes WHERE device_id = %s ORDER BY t",
-                      (device_id,)).fetchall()  # fmt: skip
+    kept = db.execute(
+        "SELECT t FROM location_fixes WHERE device_id = %s ORDER BY t", (device_id,)
+    ).fetchall()
     assert [now - row[0] for row in kept] == [timedelta(days=29), timedelta(days=1)]

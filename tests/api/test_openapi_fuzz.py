@@ -22,8 +22,13 @@ from tests.support.services import free_port, wait_for_port
 def served_api(api_settings) -> Iterator[str]:
     """The API on a loopback port, in a thread of this process."""
     port = free_port()
-    config = uvicorn.Config(create_app(api_settings, run_retention=False), host="127.0.0.1",
-                            port=port, log_level="warning", access_log=False)  # fmt: skip
+    config = uvicorn.Config(
+        create_app(api_settings, run_retention=False),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -48,17 +53,30 @@ def fuzz_world(api_settings, database_url):
     from api.accounts.service import create_account, issue_token
 
     with psycopg.connect(database_url, autocommit=True) as conn:
-        admin = create_account(conn=conn, username=f"fuzz-admin-{uuid.uuid4().hex[:6]}",
-                               password="fuzz-password-1", role="admin")  # fmt: skip
-        family = create_account(conn=conn, username=f"fuzz-fam-{uuid.uuid4().hex[:6]}",
-                                password="fuzz-password-1", role="family")  # fmt: skip
-        rid = conn.execute("INSERT INTO residents (full_name) VALUES ('Fuzz') RETURNING resident_id"
-                           ).fetchone()[0]  # fmt: skip
-        conn.execute("""INSERT INTO family_links (resident_id, account_id, consent_method,
+        admin = create_account(
+            conn=conn,
+            username=f"fuzz-admin-{uuid.uuid4().hex[:6]}",
+            password="fuzz-password-1",  # noqa: S106
+            role="admin",
+        )
+        family = create_account(
+            conn=conn,
+            username=f"fuzz-fam-{uuid.uuid4().hex[:6]}",
+            password="fuzz-password-1",  # noqa: S106
+            role="family",
+        )
+        rid = conn.execute(
+            "INSERT INTO residents (full_name) VALUES ('Fuzz') RETURNING resident_id"
+        ).fetchone()[0]
+        conn.execute(
+            """INSERT INTO family_links (resident_id, account_id, consent_method,
                         consent_recorded_by) VALUES (%s, %s, 'written', %s)""",
-                     (rid, family, admin))  # fmt: skip
-    return {role: {"Authorization": f"Bearer {issue_token(settings=api_settings, account_id=a)}"}
-            for role, a in (("admin", admin), ("family", family))}  # fmt: skip
+            (rid, family, admin),
+        )
+    return {
+        role: {"Authorization": f"Bearer {issue_token(settings=api_settings, account_id=a)}"}
+        for role, a in (("admin", admin), ("family", family))
+    }
 
 
 CHECKS = [not_a_server_error, response_schema_conformance]
@@ -76,8 +94,12 @@ def _fuzz_every_operation(schema, headers: dict[str, str], statuses: list[int]) 
         operation = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
 
-            @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))  # fmt: skip
+            @settings(
+                max_examples=EXAMPLES_PER_OPERATION,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case):
                 response = case.call(headers=headers)
