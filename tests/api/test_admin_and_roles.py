@@ -31,7 +31,7 @@ def test_dev_admin_is_seeded_only_in_development(db, settings):
 
 
 def test_create_account_bootstraps_an_admin_who_can_log_in(db, client):
-    create_account(conn=db, username="first-admin", password="a-long-password", role="admin")
+    create_account(conn=db, username="first-admin", password="a-long-password", role="admin")  # noqa: S106
     resp = client.post(
         "/auth/token", data={"username": "first-admin", "password": "a-long-password"}
     )
