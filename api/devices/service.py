@@ -102,10 +102,12 @@ async def revoke(*, conn: DbConn, settings: Settings, device_id: str) -> dict:
 async def bind(*, conn: DbConn, device_id: str, resident_id: int) -> dict:
     """Bind an active, unbound band to a resident."""
     cur = await conn.execute(
-        """UPDATE devices SET resident_id = %s
+        """UPDATE devices
+           SET bound_at = CASE WHEN resident_id IS DISTINCT FROM %s THEN now() ELSE bound_at END,
+               resident_id = %s
            WHERE device_id = %s AND state = 'active'
              AND (resident_id IS NULL OR resident_id = %s)""",
-        (resident_id, device_id, resident_id),
+        (resident_id, resident_id, device_id, resident_id),
     )
     if cur.rowcount == 0:
         raise Conflict("device is revoked or bound to another resident", device_id=device_id)
@@ -114,7 +116,9 @@ async def bind(*, conn: DbConn, device_id: str, resident_id: int) -> dict:
 
 async def unbind(*, conn: DbConn, device_id: str) -> dict:
     """Unbind a band from its resident."""
-    await conn.execute("UPDATE devices SET resident_id = NULL WHERE device_id = %s", (device_id,))
+    await conn.execute(
+        "UPDATE devices SET resident_id = NULL, bound_at = NULL WHERE device_id = %s", (device_id,)
+    )
     return await get_or_raise(conn=conn, device_id=device_id)
 
 

@@ -36,17 +36,19 @@ async def latest_location(
 ) -> dict:
     """The resident's latest position with its accuracy and age."""
     _limit(request, account_id)
-    device_id = await service.reach_and_audit(
+    band = await service.reach_and_audit(
         conn=conn,
         account_id=account_id,
         resident_id=resident_id,
         action="location.latest",
         purpose=purpose,
     )
-    state = await service.band_state(redis=redis, prefix=settings.redis_prefix, device_id=device_id)
+    state = await service.band_state(
+        redis=redis, prefix=settings.redis_prefix, device_id=band["device_id"]
+    )
     return service.latest_location(
         resident_id=resident_id,
-        device_id=device_id,
+        band=band,
         state=state,
         datum=datum,
         now=request.app.state.clock(),
@@ -114,12 +116,14 @@ async def latest_vitals(
 ) -> dict:
     """The resident's latest vital signs."""
     _limit(request, account_id)
-    device_id = await service.reach_and_audit(
+    band = await service.reach_and_audit(
         conn=conn,
         account_id=account_id,
         resident_id=resident_id,
         action="vitals.latest",
         purpose=purpose,
     )
-    state = await service.band_state(redis=redis, prefix=settings.redis_prefix, device_id=device_id)
-    return service.latest_vitals(resident_id=resident_id, device_id=device_id, state=state)
+    state = await service.band_state(
+        redis=redis, prefix=settings.redis_prefix, device_id=band["device_id"]
+    )
+    return service.latest_vitals(resident_id=resident_id, band=band, state=state)

@@ -18,11 +18,13 @@ _REACH_AND_AUDIT = f"""
 WITH caller AS (
     SELECT role FROM accounts WHERE account_id = %(scope_account)s AND NOT disabled
 ), target AS (
-    SELECT r.resident_id,
-           (SELECT d.device_id FROM devices d
-            WHERE d.resident_id = r.resident_id AND d.state = 'active'
-            ORDER BY d.registered_at DESC LIMIT 1) AS device_id
-    FROM residents r WHERE r.resident_id = %(rid)s AND {SCOPE_SQL}
+    SELECT r.resident_id, d.device_id, d.bound_at
+    FROM residents r
+    LEFT JOIN LATERAL (
+        SELECT device_id, bound_at FROM devices
+        WHERE resident_id = r.resident_id AND state = 'active'
+        ORDER BY registered_at DESC LIMIT 1) d ON true
+    WHERE r.resident_id = %(rid)s AND {SCOPE_SQL}
 ), logged AS (
     INSERT INTO audit_log (account_id, role, resident_id, action, purpose)
     SELECT %(scope_account)s, c.role, t.resident_id, %(action)s,
@@ -30,7 +32,8 @@ WITH caller AS (
                                  ELSE c.role || '_duty' END)
     FROM target t, caller c
 )
-SELECT c.role, t.resident_id, t.device_id FROM caller c LEFT JOIN target t ON true"""
+SELECT c.role, t.resident_id, t.device_id, t.bound_at
+FROM caller c LEFT JOIN target t ON true"""
 
 
 async def reach_and_audit(
@@ -40,8 +43,8 @@ async def reach_and_audit(
     resident_id: int,
     action: str,
     purpose: str | None,
-) -> str | None:
-    """The resident's active band id (or None), after writing the audit row.
+) -> dict:
+    """The resident's active band (device_id and bound_at, or None), after the audit row.
 
     Unauthorized if the account is gone or disabled; NotFound if the resident is out of reach.
     """
@@ -51,7 +54,7 @@ async def reach_and_audit(
         raise Unauthorized("invalid or expired token")
     if row["resident_id"] is None:
         raise NotFound("resident not found", resident_id=resident_id)
-    return row["device_id"]
+    return {"device_id": row["device_id"], "bound_at": row["bound_at"]}
 
 
 def _ms(value: bytes | None) -> datetime | None:
@@ -73,7 +76,7 @@ async def band_state(*, redis: Redis, prefix: str, device_id: str | None) -> dic
 def latest_location(
     *,
     resident_id: int,
-    device_id: str | None,
+    band: dict,
     state: dict[bytes, bytes],
     datum: Datum,
     now: datetime,
@@ -81,6 +84,9 @@ def latest_location(
     """Shape the band's latest state as a position in the requested datum."""
     fix = None
     fix_t = _ms(state.get(b"fix_t"))
+    bound_at = band["bound_at"]
+    if bound_at is not None and fix_t is not None and fix_t < bound_at:
+        fix_t = None  # taken while someone else wore the band
     if fix_t is not None and b"lat" in state and b"lon" in state:
         lat, lon = to_datum(float(state[b"lat"]), float(state[b"lon"]), datum)
         fix = {
@@ -94,7 +100,7 @@ def latest_location(
     online = state.get(b"online")
     return {
         "resident_id": resident_id,
-        "device_id": device_id,
+        "device_id": band["device_id"],
         "datum": datum,
         "fix": fix,
         "online": None if online is None else online == b"1",
@@ -103,12 +109,15 @@ def latest_location(
     }
 
 
-def latest_vitals(*, resident_id: int, device_id: str | None, state: dict[bytes, bytes]) -> dict:
-    """Shape the band's latest vitals."""
+def latest_vitals(*, resident_id: int, band: dict, state: dict[bytes, bytes]) -> dict:
+    """Shape the band's latest vitals (none taken before the band was bound to the resident)."""
+    t = _ms(state.get(b"vitals_t"))
+    if band["bound_at"] is not None and t is not None and t < band["bound_at"]:
+        state = {}
     worn = state.get(b"worn")
     return {
         "resident_id": resident_id,
-        "device_id": device_id,
+        "device_id": band["device_id"],
         "t": _ms(state.get(b"vitals_t")),
         "hr": _num(state.get(b"hr")),
         "sbp": _num(state.get(b"sbp")),
@@ -133,6 +142,7 @@ async def history(
         """SELECT f.t, f.lat, f.lon, f.acc_m, f.src::text AS src
            FROM location_fixes f JOIN devices d USING (device_id)
            WHERE d.resident_id = %s AND f.t >= %s AND f.t < %s
+             AND f.t >= coalesce(d.bound_at, '-infinity')
            ORDER BY f.t LIMIT %s OFFSET %s""",
         (resident_id, start, end, limit, offset),
     )

@@ -200,3 +200,30 @@ def test_location_history_past_retention_is_deleted(db, database_url, new_band_i
         "SELECT t FROM location_fixes WHERE device_id = %s ORDER BY t", (device_id,)
     ).fetchall()
     assert [now - row[0] for row in kept] == [timedelta(days=29), timedelta(days=1)]
+
+
+def test_new_wearer_family_never_sees_the_previous_wearers_positions(
+    client, family_world, new_band_ids, redis_client, api_settings, db
+):
+    (imei,) = new_band_ids(1)
+    worker_a, worker_b = family_world["worker_a"], family_world["worker_b"]
+    assert client.post(f"/devices/{imei}/bind", json={"resident_id": family_world["res_a"]},
+                       headers=worker_a.headers).status_code == 200  # fmt: skip
+    before = datetime.now(UTC) - timedelta(seconds=5)
+    _put_latest(redis_client, api_settings, imei, fix_ms=int(before.timestamp() * 1000))
+    db.execute("""INSERT INTO location_fixes (device_id, t, lat, lon, acc_m, src, received_at)
+                  VALUES (%s, %s, 41.1, 122.9, 10, 'gnss', now())""", (imei, before))  # fmt: skip
+    # The band is handed to resident B.
+    client.post(f"/devices/{imei}/unbind", headers=worker_a.headers)
+    rebound = client.post(f"/devices/{imei}/bind", json={"resident_id": family_world["res_b"]},
+                          headers=worker_b.headers)  # fmt: skip
+    assert rebound.status_code == 200
+    fam_b, rid_b = family_world["fam_b"], family_world["res_b"]
+    latest = client.get(f"/residents/{rid_b}/location/latest", headers=fam_b.headers).json()
+    assert latest["device_id"] == imei and latest["fix"] is None
+    vitals = client.get(f"/residents/{rid_b}/vitals/latest", headers=fam_b.headers).json()
+    assert vitals["hr"] is None
+    start = (before - timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    history = client.get(f"/residents/{rid_b}/location/history", params={"start": start},
+                         headers=fam_b.headers).json()  # fmt: skip
+    assert history["items"] == []
