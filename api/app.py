@@ -180,6 +180,7 @@ def create_app(
     app.state.settings = settings
     app.state.clock = clock
     app.state.login_limiter = RateLimiter(settings.api_login_rate_per_min)
+    app.state.login_ip_limiter = RateLimiter(settings.api_login_rate_per_min * 5)
     app.state.location_limiter = RateLimiter(settings.api_location_rate_per_min)
     _install_error_handlers(app)
     for name in ROUTER_MODULES:

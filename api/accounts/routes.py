@@ -27,7 +27,9 @@ async def login(
 ) -> Token:
     """OAuth2 password flow: a bearer token for a username and password."""
     client = request.client.host if request.client else "-"
+    # Per username from one address, and per address (spraying many usernames).
     request.app.state.login_limiter.hit(f"{client}:{form.username}")
+    request.app.state.login_ip_limiter.hit(client)
     account_id = await service.authenticate(
         conn=conn, username=form.username, password=form.password
     )
