@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -36,7 +36,9 @@ class Principal:
         return self.role in STAFF_ALL or self.role in GRID_SCOPED
 
 
-def get_settings(request: Request) -> Settings:
+# Dependencies are `async def` even when they do not await: FastAPI runs plain `def`
+# dependencies in a worker thread, a costly hop on every request.
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
@@ -46,7 +48,7 @@ async def get_conn(request: Request) -> AsyncIterator[DbConn]:
         yield conn
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     return request.app.state.redis
 
 
@@ -55,7 +57,7 @@ RedisDep = Annotated[Redis, Depends(get_redis)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_token_account_id(
+async def get_token_account_id(
     settings: SettingsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> int:
     """The account id a valid bearer token speaks for (the account itself is checked later)."""
@@ -96,11 +98,11 @@ async def get_principal(conn: Conn, account_id: TokenAccountId) -> Principal:
 CurrentUser = Annotated[Principal, Depends(get_principal)]
 
 
-def require_roles(*roles: str) -> Callable[[Principal], Principal]:
+def require_roles(*roles: str) -> Callable[[Principal], Awaitable[Principal]]:
     """Dependency: the caller must hold one of `roles`."""
     allowed = frozenset(roles)
 
-    def check(principal: CurrentUser) -> Principal:
+    async def check(principal: CurrentUser) -> Principal:
         if principal.role not in allowed:
             raise Forbidden("your role may not do this", role=principal.role)
         return principal
