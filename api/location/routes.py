@@ -44,7 +44,10 @@ async def latest_location(
         purpose=purpose,
     )
     state = await service.band_state(
-        redis=redis, prefix=settings.redis_prefix, device_id=band["device_id"]
+        redis=redis,
+        prefix=settings.redis_prefix,
+        device_id=band["device_id"],
+        fields=service.LOCATION_FIELDS,
     )
     return service.latest_location(
         resident_id=resident_id,
@@ -124,6 +127,9 @@ async def latest_vitals(
         purpose=purpose,
     )
     state = await service.band_state(
-        redis=redis, prefix=settings.redis_prefix, device_id=band["device_id"]
+        redis=redis,
+        prefix=settings.redis_prefix,
+        device_id=band["device_id"],
+        fields=service.VITALS_FIELDS,
     )
     return service.latest_vitals(resident_id=resident_id, band=band, state=state)

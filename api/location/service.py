@@ -65,12 +65,22 @@ def _num(value: bytes | None, kind: type = int) -> int | float | None:
     return kind(value) if value not in (None, b"") else None
 
 
-async def band_state(*, redis: Redis, prefix: str, device_id: str | None) -> dict[bytes, bytes]:
-    """The latest state ingest keeps for a band (empty if none)."""
+LOCATION_FIELDS = (b"fix_t", b"lat", b"lon", b"acc_m", b"src", b"online", b"battery", b"last_seen")
+VITALS_FIELDS = (b"vitals_t", b"hr", b"sbp", b"dbp", b"steps", b"worn")
+
+
+async def band_state(
+    *, redis: Redis, prefix: str, device_id: str | None, fields: tuple[bytes, ...]
+) -> dict[bytes, bytes]:
+    """The given fields of the latest state ingest keeps for a band (absent ones left out).
+
+    HMGET of the fields a route needs, not HGETALL: parsing replies is a visible share of a
+    look-up's cost.
+    """
     if device_id is None:
         return {}
-    state: dict[bytes, bytes] = await redis.hgetall(f"{prefix}band:{device_id}")  # type: ignore[assignment]
-    return state
+    values = await redis.hmget(f"{prefix}band:{device_id}", list(fields))
+    return {field: value for field, value in zip(fields, values, strict=True) if value is not None}
 
 
 def latest_location(
