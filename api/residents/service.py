@@ -10,7 +10,7 @@ from psycopg.types.json import Jsonb
 from api.access import SCOPE_SQL, scope_params
 from api.db import DbConn
 from api.deps import Principal
-from api.errors import Conflict, NotFound
+from api.errors import Conflict, Invalid, NotFound
 
 RESIDENT_COLUMNS = """r.resident_id, r.full_name, r.created_at, r.birth_date, r.sex, r.address,
     r.phone, r.grid_id, r.living_alone, r.disabled, r.low_income, r.medical_notes, r.timezone,
@@ -30,6 +30,10 @@ UPDATABLE = (
     "medical_notes",
     "home_lat",
     "home_lon",
+)
+# Columns a PATCH may not set to null (the others are optional facts that can be cleared).
+NOT_NULLABLE = frozenset(
+    {"full_name", "address", "living_alone", "disabled", "low_income", "medical_notes"}
 )
 
 
@@ -85,6 +89,9 @@ async def list_visible(
 async def update(*, conn: DbConn, resident_id: int, changes: dict[str, Any]) -> dict:
     """Change the given fields of a resident."""
     changes = {k: v for k, v in changes.items() if k in UPDATABLE}
+    cleared = sorted(k for k, v in changes.items() if v is None and k in NOT_NULLABLE)
+    if cleared:
+        raise Invalid("these fields cannot be cleared", fields=cleared)
     if changes:
         # Column names come from the UPDATABLE allow-list, values are parameters.
         assignments = ", ".join(f"{name} = %({name})s" for name in changes)

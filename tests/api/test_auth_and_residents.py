@@ -219,3 +219,14 @@ def test_request_body_over_the_limit_is_413(client, family_world):
     huge = {"full_name": "x", "medical_notes": "y" * 200_000}
     resp = client.post("/residents", json=huge, headers=family_world["admin"].headers)
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "payload_too_large"
+
+
+def test_patch_cannot_null_a_required_field(client, family_world):
+    rid, worker = family_world["res_a"], family_world["worker_a"]
+    resp = client.patch(
+        f"/residents/{rid}", json={"full_name": None, "living_alone": None}, headers=worker.headers
+    )
+    assert resp.status_code == 422
+    assert resp.json()["error"]["detail"]["fields"] == ["full_name", "living_alone"]
+    cleared = client.patch(f"/residents/{rid}", json={"phone": None}, headers=worker.headers)
+    assert cleared.status_code == 200 and cleared.json()["phone"] is None
