@@ -8,6 +8,8 @@ iteration to well under a centimetre.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import numpy.typing as npt
 
@@ -73,3 +75,22 @@ def gcj02_to_wgs84(lat: npt.ArrayLike, lon: npt.ArrayLike) -> tuple[Array, Array
         if np.all(np.abs(err_lat) < 1e-10) and np.all(np.abs(err_lon) < 1e-10):
             break
     return wgs_lat, wgs_lon
+
+
+Datum = Literal["wgs84", "gcj02"]
+
+
+def to_datum(lat: float, lon: float, datum: Datum) -> tuple[float, float]:
+    """A stored WGS-84 point in the datum a caller asked for."""
+    if datum == "wgs84":
+        return lat, lon
+    out_lat, out_lon = wgs84_to_gcj02(lat, lon)
+    return float(out_lat), float(out_lon)
+
+
+def from_datum(lat: float, lon: float, datum: Datum) -> tuple[float, float]:
+    """A point given in `datum`, as WGS-84 for storage."""
+    if datum == "wgs84":
+        return lat, lon
+    out_lat, out_lon = gcj02_to_wgs84(lat, lon)
+    return float(out_lat), float(out_lon)

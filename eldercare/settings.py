@@ -78,7 +78,16 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment != "production":
             return self
-        for name in ("mqtt_url", "simulator_mqtt_url", "api_mqtt_url", "database_url"):
+        for name in (
+            "mqtt_url",
+            "simulator_mqtt_url",
+            "api_mqtt_url",
+            "database_url",
+            "api_jwt_secret",
+            "alerting_community_gateway_secret",
+            "alerting_family_gateway_secret",
+            "alerting_gateway_120_secret",
+        ):
             if PLACEHOLDER_MARK in getattr(self, name).get_secret_value():
                 raise ValueError(f"ELDERCARE_{name.upper()} still holds a development secret")
         return self
@@ -104,18 +113,18 @@ class Settings(BaseSettings):
     alerting_gateway_120_url: str = "http://127.0.0.1:18120/dispatch"
     alerting_gateway_120_secret: SecretStr = SecretStr("dev-gateway-120-secret")
 
-    @model_validator(mode="after")
-    def _refuse_placeholder_alerting_secrets(self) -> Settings:
-        if self.environment != "production":
-            return self
-        for name in (
-            "alerting_community_gateway_secret",
-            "alerting_family_gateway_secret",
-            "alerting_gateway_120_secret",
-        ):
-            if getattr(self, name).get_secret_value().startswith(PLACEHOLDER_MARK):
-                raise ValueError(f"ELDERCARE_{name.upper()} still holds a development secret")
-        return self
+    # --- api ---
+    api_jwt_secret: SecretStr = SecretStr("dev-api-jwt-secret-change-me-0123456789")
+    api_token_lifetime_s: int = 8 * 3600
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    api_max_body_bytes: int = 64 * 1024
+    api_location_retention_days: int = 30
+    api_location_history_max_hours: int = 7 * 24
+    api_login_rate_per_min: int = 10
+    api_location_rate_per_min: int = 120
+    api_db_pool_size: int = 10
+    api_dev_admin_password: SecretStr = SecretStr("dev-admin-password")
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,0 +1,197 @@
+"""The FastAPI application: routers, error mapping, request limits, pool lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from redis.asyncio import Redis
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.errors import ApiError, error_body
+from api.ratelimit import RateLimiter
+from eldercare.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Routes are matched in order: the hot family-location look-ups come first.
+ROUTER_MODULES = (
+    "api.location.routes",
+    "api.accounts.routes",
+    "api.audit.routes",
+    "api.residents.routes",
+    "api.devices.routes",
+    "api.geofences.routes",
+    "api.bookings.routes",
+    "api.timebank.routes",
+)
+# Added when the alerting engine lands (alert list, acknowledge, SSE, duty page).
+OPTIONAL_ROUTER_MODULES = ("api.alerts.routes",)
+RETENTION_INTERVAL_S = 3600
+
+
+class BodySizeLimit:
+    """Refuse request bodies over a byte limit, declared or streamed (413)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+            await _send_error(send, 413, "payload_too_large", "request body too large")
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _send_error(send, 413, "payload_too_large", "request body too large")
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _send_error(send: Send, status: int, code: str, message: str) -> None:
+    response = JSONResponse(error_body(code, message), status_code=status)
+    await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
+        headers = {}
+        if "retry_after_s" in exc.detail:
+            headers["Retry-After"] = str(exc.detail["retry_after_s"])
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.detail), status_code=exc.status, headers=headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", ""))}
+            for e in exc.errors()
+        ]
+        return JSONResponse(
+            error_body("invalid", "invalid request", {"errors": errors}), status_code=422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(psycopg.DataError)
+    async def out_of_range(_request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # Ids beyond bigint, NUL characters in text: bad input that only the database noticed.
+        return JSONResponse(
+            error_body("invalid", "a value is out of range or not storable"), status_code=422
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+
+
+async def _purge_location_history_forever(app: FastAPI) -> None:
+    """Delete location history past its retention period, hourly."""
+    from api.location.service import purge_expired_fixes
+
+    settings: Settings = app.state.settings
+    while True:
+        try:
+            async with app.state.pool.connection() as conn:
+                deleted = await purge_expired_fixes(
+                    conn=conn,
+                    retention_days=settings.api_location_retention_days,
+                    now=app.state.clock(),
+                )
+            log.info("location retention: deleted %s expired fixes", deleted)
+        except Exception:
+            log.exception("location retention purge failed; retrying next hour")
+        await asyncio.sleep(RETENTION_INTERVAL_S)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    run_retention: bool = True,
+) -> FastAPI:
+    """Build the application; the pool and Redis client open with its lifespan."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = AsyncConnectionPool(
+            settings.database_url.get_secret_value(),
+            min_size=2,
+            max_size=settings.api_db_pool_size,
+            kwargs={"autocommit": True, "row_factory": dict_row, "application_name": "api"},
+            open=False,
+        )
+        await pool.open(wait=True, timeout=10)
+        app.state.pool = pool
+        app.state.redis = Redis.from_url(
+            settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5
+        )
+        purge = asyncio.create_task(_purge_location_history_forever(app)) if run_retention else None
+        try:
+            yield
+        finally:
+            if purge is not None:
+                purge.cancel()
+            await app.state.redis.aclose()
+            await pool.close()
+
+    app = FastAPI(
+        title="Eldercare API",
+        version="1.0.0",
+        description="Residents, bands, family location, geofences, bookings and the time bank.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    app.state.login_limiter = RateLimiter(settings.api_login_rate_per_min)
+    app.state.login_ip_limiter = RateLimiter(settings.api_login_rate_per_min * 5)
+    app.state.location_limiter = RateLimiter(settings.api_location_rate_per_min)
+    _install_error_handlers(app)
+    for name in ROUTER_MODULES:
+        app.include_router(importlib.import_module(name).router)
+    for name in OPTIONAL_ROUTER_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if not exc.name or not name.startswith(exc.name):
+                raise
+            continue
+        app.include_router(module.router)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    return app

@@ -1,0 +1,49 @@
+"""The audit log, for administrators (and the data-protection officer's questions)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+
+from api.audit import service
+from api.deps import Conn, require_roles
+from api.errors import ERROR_RESPONSES
+from api.pagination import Page, PageParams, make_page, page_params
+
+router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
+
+
+class AuditEntry(BaseModel):
+    audit_id: int
+    at: datetime
+    account_id: int
+    role: str
+    resident_id: int
+    action: str
+    purpose: str
+    on_behalf: bool
+
+
+@router.get(
+    "/audit", response_model=Page[AuditEntry], dependencies=[Depends(require_roles("admin"))]
+)
+async def list_audit(
+    conn: Conn,
+    page: Annotated[PageParams, Depends(page_params)],
+    resident_id: Annotated[int | None, Query()] = None,
+    account_id: Annotated[int | None, Query()] = None,
+    since: Annotated[datetime | None, Query()] = None,
+) -> Page[AuditEntry]:
+    """Who read whose location or vitals, newest first (admin)."""
+    rows = await service.list_entries(
+        conn=conn,
+        resident_id=resident_id,
+        account_id=account_id,
+        since=since,
+        limit=page.limit + 1,
+        offset=page.offset,
+    )
+    return make_page(rows, page, AuditEntry)

@@ -1,0 +1,59 @@
+"""Shapes of the service catalog, providers and bookings at the edge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+ServiceCode = Literal["meal", "haircut", "housekeeping", "escort"]
+Status = Literal["requested", "confirmed", "in_progress", "completed", "cancelled"]
+
+
+class CatalogItem(BaseModel):
+    service: str
+    name: str
+    duration_min: int
+
+
+class ProviderCreate(BaseModel):
+    kind: Literal["company", "volunteer"]
+    name: str = Field(min_length=1, max_length=200)
+    account_id: int | None = Field(default=None, description="the volunteer's account")
+
+
+class ProviderRead(ProviderCreate):
+    provider_id: int
+
+
+class BookingCreate(BaseModel):
+    resident_id: int
+    service: ServiceCode
+    note: str = Field(default="", max_length=500)
+
+
+class BookingSchedule(BaseModel):
+    """Assign a provider and a start time; the slot lasts the service's duration."""
+
+    provider_id: int
+    start: AwareDatetime
+
+
+class BookingRead(BaseModel):
+    booking_id: int
+    resident_id: int
+    service: str
+    provider_id: int | None
+    slot_start: datetime | None
+    slot_end: datetime | None
+    status: Status
+    source: Literal["staff", "family", "band"]
+    created_by: int | None
+    device_id: str | None
+    event_id: str | None
+    requested_at: datetime
+    note: str
+    completion_confirmed_at: datetime | None
+    completion_confirmed_by: int | None
+    confirmed_on_behalf: bool

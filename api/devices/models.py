@@ -1,0 +1,60 @@
+"""Shapes of bands, their credentials, status and commands at the edge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+DeviceId = Annotated[str, Field(pattern=r"^[0-9]{15}$", description="IMEI")]
+
+
+class DeviceProvision(BaseModel):
+    device_id: DeviceId
+
+
+class DeviceRead(BaseModel):
+    device_id: str
+    resident_id: int | None
+    state: Literal["active", "revoked"]
+    registered_at: datetime
+    provisioned_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ProvisionedDevice(DeviceRead):
+    """Returned once: the password is not stored and cannot be shown again."""
+
+    mqtt_username: str
+    mqtt_password: str
+
+
+class DeviceStatus(DeviceRead):
+    online: bool | None
+    battery: int | None
+    charging: bool | None
+    last_seen: datetime | None
+
+
+class BindRequest(BaseModel):
+    resident_id: int
+
+
+class LocateCommand(BaseModel):
+    type: Literal["locate"]
+
+
+class ConfigCommand(BaseModel):
+    type: Literal["config"]
+    telemetry_interval_s: int = Field(ge=10, le=3600)
+    location_interval_s: int = Field(ge=30, le=86400)
+
+
+Command = Annotated[LocateCommand | ConfigCommand, Field(discriminator="type")]
+
+
+class CommandSent(BaseModel):
+    command_id: str
+    device_id: str
+    type: str

@@ -1,0 +1,161 @@
+"""Bands: provisioning into the broker, binding to residents, revocation, status, commands."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from api.db import DbConn
+from api.devices import broker
+from api.errors import Conflict, Invalid, NotFound
+from eldercare.broker_files import hash_password
+from eldercare.imei import is_valid_imei
+from eldercare.settings import Settings
+
+DEVICE_COLUMNS = "device_id, resident_id, state, registered_at, provisioned_at, revoked_at"
+
+
+async def get(*, conn: DbConn, device_id: str) -> dict | None:
+    """One band, or None."""
+    cur = await conn.execute(
+        f"SELECT {DEVICE_COLUMNS} FROM devices WHERE device_id = %s", (device_id,)
+    )
+    return await cur.fetchone()
+
+
+async def get_or_raise(*, conn: DbConn, device_id: str) -> dict:
+    """One band, or NotFound."""
+    row = await get(conn=conn, device_id=device_id)
+    if row is None:
+        raise NotFound("device not found", device_id=device_id)
+    return row
+
+
+async def list_devices(*, conn: DbConn, limit: int, offset: int) -> list[dict]:
+    """Bands by IMEI."""
+    cur = await conn.execute(
+        f"SELECT {DEVICE_COLUMNS} FROM devices ORDER BY device_id LIMIT %s OFFSET %s",
+        (limit, offset),
+    )
+    return await cur.fetchall()
+
+
+async def provision(*, conn: DbConn, settings: Settings, device_id: str) -> dict:
+    """Register a band and issue its MQTT password (returned once, stored only as a hash)."""
+    if not is_valid_imei(device_id):
+        raise Invalid("not a valid IMEI (15 digits with a Luhn check digit)", device_id=device_id)
+    password = secrets.token_urlsafe(24)
+    password_hash = await asyncio.to_thread(hash_password, password)
+    async with conn.transaction():
+        current = await (
+            await conn.execute(
+                "SELECT state, mqtt_password_hash FROM devices WHERE device_id = %s FOR UPDATE",
+                (device_id,),
+            )
+        ).fetchone()
+        if current is not None and current["mqtt_password_hash"] is not None:
+            raise Conflict(
+                "device already provisioned", device_id=device_id, state=current["state"]
+            )
+        await conn.execute(
+            """INSERT INTO devices (device_id, mqtt_password_hash, provisioned_at)
+               VALUES (%s, %s, now())
+               ON CONFLICT (device_id) DO UPDATE
+               SET mqtt_password_hash = EXCLUDED.mqtt_password_hash,
+                   provisioned_at = now(), state = 'active', revoked_at = NULL""",
+            (device_id, password_hash),
+        )
+        # Inside the transaction: if the file cannot be written, nothing is recorded.
+        await asyncio.to_thread(
+            broker.set_band_credentials,
+            state_dir=Path(settings.broker_state_dir),
+            device_id=device_id,
+            password_hash=password_hash,
+        )
+    row = await get_or_raise(conn=conn, device_id=device_id)
+    return {**row, "mqtt_username": device_id, "mqtt_password": password}
+
+
+async def revoke(*, conn: DbConn, settings: Settings, device_id: str) -> dict:
+    """Revoke a band: the broker refuses it from now on and ingest ignores it."""
+    async with conn.transaction():
+        cur = await conn.execute(
+            """UPDATE devices SET state = 'revoked', revoked_at = coalesce(revoked_at, now())
+               WHERE device_id = %s""",
+            (device_id,),
+        )
+        if cur.rowcount == 0:
+            raise NotFound("device not found", device_id=device_id)
+        await asyncio.to_thread(
+            broker.remove_band_credentials,
+            state_dir=Path(settings.broker_state_dir),
+            device_id=device_id,
+        )
+    return await get_or_raise(conn=conn, device_id=device_id)
+
+
+async def bind(*, conn: DbConn, device_id: str, resident_id: int) -> dict:
+    """Bind an active, unbound band to a resident."""
+    cur = await conn.execute(
+        """UPDATE devices
+           SET bound_at = CASE WHEN resident_id IS DISTINCT FROM %s THEN now() ELSE bound_at END,
+               resident_id = %s
+           WHERE device_id = %s AND state = 'active'
+             AND (resident_id IS NULL OR resident_id = %s)""",
+        (resident_id, resident_id, device_id, resident_id),
+    )
+    if cur.rowcount == 0:
+        raise Conflict("device is revoked or bound to another resident", device_id=device_id)
+    return await get_or_raise(conn=conn, device_id=device_id)
+
+
+async def unbind(*, conn: DbConn, device_id: str) -> dict:
+    """Unbind a band from its resident."""
+    await conn.execute(
+        "UPDATE devices SET resident_id = NULL, bound_at = NULL WHERE device_id = %s", (device_id,)
+    )
+    return await get_or_raise(conn=conn, device_id=device_id)
+
+
+def _ms(value: bytes | None) -> datetime | None:
+    return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
+
+
+async def status(*, conn: DbConn, redis: Redis, prefix: str, device: dict) -> dict:
+    """A band's online state, battery and last contact (Redis, else the last stored status)."""
+    state = await redis.hgetall(f"{prefix}band:{device['device_id']}")
+    if state:
+        online, charging = state.get(b"online"), state.get(b"charging")
+        return {
+            **device,
+            "online": None if online is None else online == b"1",
+            "battery": int(state[b"battery"]) if state.get(b"battery") else None,
+            "charging": None if charging is None else charging in (b"1", b"true"),
+            "last_seen": _ms(state.get(b"last_seen")),
+        }
+    row = await (
+        await conn.execute(
+            """SELECT online, battery, charging, received_at AS last_seen FROM device_status
+               WHERE device_id = %s""",
+            (device["device_id"],),
+        )
+    ).fetchone()
+    empty = {"online": None, "battery": None, "charging": None, "last_seen": None}
+    return {**device, **(row or empty)}
+
+
+async def send_command(*, settings: Settings, device: dict, command: dict) -> dict:
+    """Publish a locate or config command to an active band."""
+    if device["state"] != "active":
+        raise Conflict("device is revoked", device_id=device["device_id"])
+    command_id = uuid.uuid4().hex[:16]
+    payload = {"v": 1, "id": command_id, **command}
+    await asyncio.to_thread(
+        broker.publish_command, settings=settings, device_id=device["device_id"], payload=payload
+    )
+    return {"command_id": command_id, "device_id": device["device_id"], "type": command["type"]}

@@ -1,0 +1,74 @@
+"""Geofences at the edge: GeoJSON circles (Point + radius) and polygons, with a schedule."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, model_validator
+from shapely.geometry import Polygon as ShapelyPolygon
+
+Datum = Literal["wgs84", "gcj02"]
+Lon = Annotated[float, Field(ge=-180, le=180)]
+Lat = Annotated[float, Field(ge=-90, le=90)]
+Position = tuple[Lon, Lat]
+
+
+class PointGeometry(BaseModel):
+    type: Literal["Point"]
+    coordinates: Position
+
+
+class PolygonGeometry(BaseModel):
+    type: Literal["Polygon"]
+    coordinates: list[Annotated[list[Position], Field(min_length=4, max_length=500)]] = Field(
+        min_length=1, max_length=10
+    )
+
+    @model_validator(mode="after")
+    def _closed_and_simple(self) -> PolygonGeometry:
+        for ring in self.coordinates:
+            if ring[0] != ring[-1]:
+                raise ValueError("each polygon ring must end where it starts")
+        if not ShapelyPolygon(self.coordinates[0], self.coordinates[1:]).is_valid:
+            raise ValueError("polygon is not simple (self-intersecting or degenerate)")
+        return self
+
+
+Geometry = Annotated[PointGeometry | PolygonGeometry, Field(discriminator="type")]
+
+
+class Schedule(BaseModel):
+    """Local time of the resident; `until` before `from` spans midnight (22:00-06:00)."""
+
+    active_from: time
+    active_until: time
+
+
+class GeofenceWrite(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    crs: Datum = "wgs84"
+    geometry: Geometry
+    radius_m: float | None = Field(default=None, gt=0, le=50_000)
+    schedule: Schedule | None = None
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _radius_for_circles_only(self) -> GeofenceWrite:
+        if (self.geometry.type == "Point") != (self.radius_m is not None):
+            raise ValueError("a Point geometry needs radius_m; a Polygon must not have one")
+        return self
+
+
+class GeofenceRead(BaseModel):
+    geofence_id: int
+    resident_id: int
+    name: str
+    datum: Datum
+    input_crs: Datum
+    geometry: Geometry
+    radius_m: float | None
+    schedule: Schedule | None
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,54 @@
+"""Shapes of positions and vitals at the edge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+Datum = Literal["wgs84", "gcj02"]
+
+
+class Fix(BaseModel):
+    t: datetime
+    lat: float
+    lon: float
+    acc_m: float
+    src: str
+
+
+class LatestFix(Fix):
+    age_s: float
+
+
+class LatestLocation(BaseModel):
+    resident_id: int
+    device_id: str | None
+    datum: Datum
+    fix: LatestFix | None
+    online: bool | None
+    battery: int | None
+    last_seen: datetime | None
+
+
+class LocationHistory(BaseModel):
+    resident_id: int
+    datum: Datum
+    start: datetime
+    end: datetime
+    items: list[Fix]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+class LatestVitals(BaseModel):
+    resident_id: int
+    device_id: str | None
+    t: datetime | None
+    hr: int | None
+    sbp: int | None
+    dbp: int | None
+    steps: int | None
+    worn: bool | None

@@ -1,0 +1,135 @@
+"""Family location and vitals: every read is audited and rate-limited per caller."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from pydantic import AwareDatetime
+
+from api.deps import Conn, RedisDep, SettingsDep, TokenAccountId
+from api.errors import ERROR_RESPONSES, Invalid
+from api.location import service
+from api.location.models import Datum, LatestLocation, LatestVitals, LocationHistory
+from api.pagination import PageParams, page_params
+
+router = APIRouter(prefix="/residents", tags=["location"], responses=ERROR_RESPONSES)
+Purpose = Annotated[str | None, Query(min_length=1, max_length=200, description="why you ask")]
+DatumQuery = Annotated[Datum, Query(description="datum of the coordinates returned")]
+
+
+def _limit(request: Request, account_id: int) -> None:
+    request.app.state.location_limiter.hit(str(account_id))
+
+
+@router.get("/{resident_id}/location/latest", response_model=LatestLocation)
+async def latest_location(
+    resident_id: int,
+    request: Request,
+    conn: Conn,
+    redis: RedisDep,
+    settings: SettingsDep,
+    account_id: TokenAccountId,
+    datum: DatumQuery = "wgs84",
+    purpose: Purpose = None,
+) -> dict:
+    """The resident's latest position with its accuracy and age."""
+    _limit(request, account_id)
+    band = await service.reach_and_audit(
+        conn=conn,
+        account_id=account_id,
+        resident_id=resident_id,
+        action="location.latest",
+        purpose=purpose,
+    )
+    state = await service.band_state(
+        redis=redis,
+        prefix=settings.redis_prefix,
+        device_id=band["device_id"],
+        fields=service.LOCATION_FIELDS,
+    )
+    return service.latest_location(
+        resident_id=resident_id,
+        band=band,
+        state=state,
+        datum=datum,
+        now=request.app.state.clock(),
+    )
+
+
+@router.get("/{resident_id}/location/history", response_model=LocationHistory)
+async def location_history(
+    resident_id: int,
+    request: Request,
+    conn: Conn,
+    settings: SettingsDep,
+    account_id: TokenAccountId,
+    page: Annotated[PageParams, Depends(page_params)],
+    start: Annotated[AwareDatetime, Query(description="inclusive, with a timezone")],
+    end: Annotated[AwareDatetime | None, Query(description="exclusive; default now")] = None,
+    datum: DatumQuery = "wgs84",
+    purpose: Purpose = None,
+) -> dict:
+    """The resident's positions over a bounded time range, oldest first."""
+    _limit(request, account_id)
+    end = end or request.app.state.clock()
+    if not start < end:
+        raise Invalid("start must be before end")
+    if end - start > timedelta(hours=settings.api_location_history_max_hours):
+        raise Invalid("time range too long", max_hours=settings.api_location_history_max_hours)
+    await service.reach_and_audit(
+        conn=conn,
+        account_id=account_id,
+        resident_id=resident_id,
+        action="location.history",
+        purpose=purpose,
+    )
+    rows = await service.history(
+        conn=conn,
+        resident_id=resident_id,
+        start=start,
+        end=end,
+        datum=datum,
+        limit=page.limit + 1,
+        offset=page.offset,
+    )
+    more = len(rows) > page.limit
+    return {
+        "resident_id": resident_id,
+        "datum": datum,
+        "start": start,
+        "end": end,
+        "items": rows[: page.limit],
+        "limit": page.limit,
+        "offset": page.offset,
+        "next_offset": page.offset + page.limit if more else None,
+    }
+
+
+@router.get("/{resident_id}/vitals/latest", response_model=LatestVitals, tags=["vitals"])
+async def latest_vitals(
+    resident_id: int,
+    request: Request,
+    conn: Conn,
+    redis: RedisDep,
+    settings: SettingsDep,
+    account_id: TokenAccountId,
+    purpose: Purpose = None,
+) -> dict:
+    """The resident's latest vital signs."""
+    _limit(request, account_id)
+    band = await service.reach_and_audit(
+        conn=conn,
+        account_id=account_id,
+        resident_id=resident_id,
+        action="vitals.latest",
+        purpose=purpose,
+    )
+    state = await service.band_state(
+        redis=redis,
+        prefix=settings.redis_prefix,
+        device_id=band["device_id"],
+        fields=service.VITALS_FIELDS,
+    )
+    return service.latest_vitals(resident_id=resident_id, band=band, state=state)

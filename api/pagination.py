@@ -1,0 +1,43 @@
+"""Every list is paged: limit/offset in, items and next_offset out."""
+
+from __future__ import annotations
+
+from typing import Annotated, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+
+T = TypeVar("T")
+MAX_LIMIT = 100
+
+
+class PageParams(BaseModel):
+    limit: int
+    offset: int
+
+
+async def page_params(
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> PageParams:
+    """Query parameters of a paged list."""
+    return PageParams(limit=limit, offset=offset)
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    limit: int
+    offset: int
+    next_offset: int | None
+
+
+def make_page(rows: list, params: PageParams, model: type[T]) -> Page[T]:
+    """Build a page from rows fetched with limit+1 (the extra row says there is more)."""
+    more = len(rows) > params.limit
+    items = [model.model_validate(r) for r in rows[: params.limit]]  # type: ignore[attr-defined]
+    return Page[model](  # type: ignore[valid-type]
+        items=items,
+        limit=params.limit,
+        offset=params.offset,
+        next_offset=params.offset + params.limit if more else None,
+    )

@@ -1,0 +1,102 @@
+"""Shapes of residents, contacts, family links and threshold overrides at the edge."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+Text200 = Field(default="", max_length=200)
+
+
+class ResidentFields(BaseModel):
+    birth_date: date | None = None
+    sex: Literal["female", "male", "other"] | None = None
+    address: str = Field(default="", max_length=500)
+    phone: str | None = Field(default=None, max_length=40)
+    grid_id: int | None = None
+    living_alone: bool = False
+    disabled: bool = False
+    low_income: bool = False
+    medical_notes: str = Field(default="", max_length=5000)
+    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    home_lat: float | None = Field(default=None, ge=-90, le=90)
+    home_lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class ResidentCreate(ResidentFields):
+    full_name: str = Field(min_length=1, max_length=200)
+
+
+class ResidentUpdate(BaseModel):
+    """Only the fields given are changed."""
+
+    full_name: str | None = Field(default=None, min_length=1, max_length=200)
+    birth_date: date | None = None
+    sex: Literal["female", "male", "other"] | None = None
+    address: str | None = Field(default=None, max_length=500)
+    phone: str | None = Field(default=None, max_length=40)
+    grid_id: int | None = None
+    living_alone: bool | None = None
+    disabled: bool | None = None
+    low_income: bool | None = None
+    medical_notes: str | None = Field(default=None, max_length=5000)
+    home_lat: float | None = Field(default=None, ge=-90, le=90)
+    home_lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class ResidentRead(ResidentFields):
+    resident_id: int
+    full_name: str
+    created_at: datetime
+    device_ids: list[str]
+
+
+class ContactCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    relation: str = Field(default="", max_length=50)
+    phone: str = Field(min_length=3, max_length=40)
+    priority: int = Field(default=1, ge=1, le=9)
+
+
+class ContactRead(ContactCreate):
+    contact_id: int
+    resident_id: int
+
+
+class FamilyLinkCreate(BaseModel):
+    """Recording a family link is recording the resident's consent to it."""
+
+    account_id: int
+    relation: str = Field(default="", max_length=50)
+    consent_method: Literal["written", "verbal_witnessed", "in_app", "guardian"]
+    consent_note: str = Field(default="", max_length=500)
+
+
+class FamilyLinkRead(BaseModel):
+    link_id: int
+    resident_id: int
+    account_id: int
+    relation: str
+    consent_method: str
+    consent_note: str
+    consent_recorded_by: int
+    consent_given_at: datetime
+    withdrawn_at: datetime | None
+    withdrawn_by: int | None
+
+
+ThresholdValues = dict[str, float | int | bool | str | None]
+
+
+class Thresholds(BaseModel):
+    """Per-resident alert threshold overrides: rule name -> parameter values."""
+
+    overrides: dict[str, ThresholdValues] = Field(default={}, max_length=50)
+
+
+class ThresholdsRead(Thresholds):
+    resident_id: int
+    updated_at: datetime | None
+    updated_by: int | None

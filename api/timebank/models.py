@@ -1,0 +1,49 @@
+"""Shapes of time-bank postings and statements at the edge."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+IdempotencyKey = Field(min_length=8, max_length=100, description="unique per intended posting")
+
+
+class Redemption(BaseModel):
+    """Pay for a booking with minutes: the caller's own, or the resident's (staff, on behalf)."""
+
+    booking_id: int
+    pay_from: Literal["self", "resident"]
+    idempotency_key: str = IdempotencyKey
+
+
+class Donation(BaseModel):
+    resident_id: int
+    minutes: int = Field(gt=0, le=100_000)
+    idempotency_key: str = IdempotencyKey
+
+
+class Transaction(BaseModel):
+    txn_id: int
+    idempotency_key: str
+    kind: Literal["earn", "redeem", "donate"]
+    author_id: int
+    on_behalf_of: int | None
+    booking_id: int | None
+    memo: str
+    created_at: datetime
+
+
+class StatementLine(Transaction):
+    entry_id: int
+    amount_min: int
+
+
+class Statement(BaseModel):
+    tb_account_id: int
+    balance_min: int
+    items: list[StatementLine]
+    limit: int
+    offset: int
+    next_offset: int | None

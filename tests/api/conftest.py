@@ -1,0 +1,131 @@
+"""API fixtures: the app over the real test services, and factories for accounts,
+grids, residents, family links and bands."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from api.accounts.service import hash_password, issue_token
+from api.app import create_app
+from eldercare.settings import Settings
+
+TEST_PASSWORD = "pw-1234567890"  # noqa: S105 - test fixture
+_PASSWORD_HASH = hash_password(TEST_PASSWORD)
+
+
+@dataclass
+class Actor:
+    account_id: int
+    role: str
+    headers: dict[str, str]
+
+
+@pytest.fixture(scope="session")
+def api_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"api_location_rate_per_min": 100_000, "api_login_rate_per_min": 1000}
+    )
+
+
+@pytest.fixture(scope="session")
+def client(api_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(api_settings, run_retention=False)) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def make_actor(db: psycopg.Connection, api_settings: Settings):
+    """Factory: an account of `role` (optionally over grids) with a bearer token."""
+
+    def make(role: str, grid_ids: tuple[int, ...] = ()) -> Actor:
+        # One argon2 hash for every test account: hashing is deliberately slow.
+        account_id = db.execute(
+            """INSERT INTO accounts (username, password_hash, role) VALUES (%s, %s, %s)
+               RETURNING account_id""",
+            (f"{role[:10]}-{uuid.uuid4().hex[:10]}", _PASSWORD_HASH, role),
+        ).fetchone()[0]
+        for grid_id in grid_ids:
+            db.execute("INSERT INTO account_grids VALUES (%s, %s)", (account_id, grid_id))
+        token = issue_token(settings=api_settings, account_id=account_id)
+        return Actor(account_id, role, {"Authorization": f"Bearer {token}"})
+
+    return make
+
+
+@pytest.fixture
+def make_grid(db: psycopg.Connection):
+    def make() -> int:
+        name = f"grid-{uuid.uuid4().hex[:10]}"
+        return db.execute(
+            "INSERT INTO grids (name) VALUES (%s) RETURNING grid_id", (name,)
+        ).fetchone()[0]
+
+    return make
+
+
+@pytest.fixture
+def make_resident(db: psycopg.Connection):
+    def make(grid_id: int | None = None, name: str = "Wang Fang") -> int:
+        return db.execute(
+            "INSERT INTO residents (full_name, grid_id) VALUES (%s, %s) RETURNING resident_id",
+            (name, grid_id),
+        ).fetchone()[0]
+
+    return make
+
+
+@pytest.fixture
+def link_family(db: psycopg.Connection):
+    """Factory: a consented family link (recorded by its own account, for brevity)."""
+
+    def link(resident_id: int, account_id: int) -> int:
+        return db.execute(
+            """INSERT INTO family_links (resident_id, account_id, consent_method,
+                   consent_recorded_by) VALUES (%s, %s, 'written', %s) RETURNING link_id""",
+            (resident_id, account_id, account_id),
+        ).fetchone()[0]
+
+    return link
+
+
+@pytest.fixture
+def bind_band(db: psycopg.Connection, new_band_ids):
+    """Factory: a registered band bound to a resident; returns its IMEI."""
+
+    def bind(resident_id: int) -> str:
+        (device_id,) = new_band_ids(1)
+        db.execute(
+            "UPDATE devices SET resident_id = %s WHERE device_id = %s", (resident_id, device_id)
+        )
+        return device_id
+
+    return bind
+
+
+@pytest.fixture
+def family_world(make_actor, make_grid, make_resident, link_family):
+    """Two residents in two grids, each with a linked family member and a grid worker."""
+    grid_a, grid_b = make_grid(), make_grid()
+    res_a, res_b = make_resident(grid_a, "Resident A"), make_resident(grid_b, "Resident B")
+    fam_a, fam_b = make_actor("family"), make_actor("family")
+    link_family(res_a, fam_a.account_id)
+    link_family(res_b, fam_b.account_id)
+    return {
+        "grid_a": grid_a,
+        "grid_b": grid_b,
+        "res_a": res_a,
+        "res_b": res_b,
+        "fam_a": fam_a,
+        "fam_b": fam_b,
+        "worker_a": make_actor("grid_worker", (grid_a,)),
+        "worker_b": make_actor("grid_worker", (grid_b,)),
+        "admin": make_actor("admin"),
+        "duty": make_actor("duty_staff"),
+        "volunteer": make_actor("volunteer"),
+    }

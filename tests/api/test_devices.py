@@ -1,0 +1,185 @@
+"""Bands: provisioning into the real broker, revocation, binding, status, commands."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from eldercare.imei import make_imei
+
+
+def _fresh_imei() -> str:
+    return make_imei(uuid.uuid4().int % 1_000_000, tac="86111111")
+
+
+def _connect(port: int, username: str, password: str) -> tuple[mqtt.Client, object]:
+    """Connect as a band; return the client and the CONNACK reason code."""
+    done = threading.Event()
+    result: dict = {}
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv5
+    )
+    client.username_pw_set(username, password)
+
+    def on_connect(_c, _u, _f, reason_code, _p):
+        result["rc"] = reason_code
+        done.set()
+
+    client.on_connect = on_connect
+    client.connect("127.0.0.1", port, keepalive=10)
+    client.loop_start()
+    assert done.wait(5), "no CONNACK"
+    return client, result["rc"]
+
+
+def _can_connect(port: int, username: str, password: str) -> bool:
+    client, rc = _connect(port, username, password)
+    client.loop_stop()
+    client.disconnect()
+    return not rc.is_failure
+
+
+def test_provisioned_band_connects_and_revoked_band_cannot(client, family_world, broker, db):
+    admin = family_world["admin"]
+    imei = _fresh_imei()
+    resp = client.post("/devices", json={"device_id": imei}, headers=admin.headers)
+    assert resp.status_code == 201, resp.text
+    password = resp.json()["mqtt_password"]
+    stored = db.execute(
+        "SELECT mqtt_password_hash FROM devices WHERE device_id = %s", (imei,)
+    ).fetchone()[0]
+    assert password not in stored and stored.startswith("$7$")
+    time.sleep(0.3)  # SIGHUP is asynchronous
+    assert _can_connect(broker.port, imei, password)
+    assert not _can_connect(broker.port, imei, "wrong-password")
+    revoked = client.post(f"/devices/{imei}/revoke", headers=admin.headers)
+    assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
+    time.sleep(0.3)
+    assert not _can_connect(broker.port, imei, password)
+
+
+def test_provisioning_refuses_bad_luhn_digit_and_second_provisioning(client, family_world):
+    admin = family_world["admin"]
+    imei = _fresh_imei()
+    bad = imei[:14] + str((int(imei[14]) + 1) % 10)
+    assert (
+        client.post("/devices", json={"device_id": bad}, headers=admin.headers).status_code == 422
+    )
+    assert (
+        client.post("/devices", json={"device_id": imei}, headers=admin.headers).status_code == 201
+    )
+    again = client.post("/devices", json={"device_id": imei}, headers=admin.headers)
+    assert again.status_code == 409
+
+
+@pytest.mark.parametrize("role", ["duty_staff", "grid_worker", "family", "volunteer"])
+def test_only_admin_provisions_and_revokes(client, make_actor, role, new_band_ids):
+    actor = make_actor(role)
+    (imei,) = new_band_ids(1)
+    assert (
+        client.post(
+            "/devices", json={"device_id": _fresh_imei()}, headers=actor.headers
+        ).status_code
+        == 403
+    )
+    assert client.post(f"/devices/{imei}/revoke", headers=actor.headers).status_code == 403
+
+
+def test_grid_worker_binds_a_band_to_own_resident_only(client, family_world, new_band_ids):
+    (imei,) = new_band_ids(1)
+    worker = family_world["worker_a"]
+    other = client.post(
+        f"/devices/{imei}/bind", json={"resident_id": family_world["res_b"]}, headers=worker.headers
+    )
+    assert other.status_code == 404
+    own = client.post(
+        f"/devices/{imei}/bind", json={"resident_id": family_world["res_a"]}, headers=worker.headers
+    )
+    assert own.status_code == 200 and own.json()["resident_id"] == family_world["res_a"]
+    profile = client.get(f"/residents/{family_world['res_a']}", headers=worker.headers).json()
+    assert imei in profile["device_ids"]
+    # Now bound: worker B cannot see it, nor steal it for their resident.
+    assert (
+        client.get(f"/devices/{imei}", headers=family_world["worker_b"].headers).status_code == 404
+    )
+    steal = client.post(
+        f"/devices/{imei}/bind",
+        json={"resident_id": family_world["res_b"]},
+        headers=family_world["worker_b"].headers,
+    )
+    assert steal.status_code == 404
+    unbound = client.post(f"/devices/{imei}/unbind", headers=worker.headers)
+    assert unbound.status_code == 200 and unbound.json()["resident_id"] is None
+
+
+def test_band_status_shows_online_battery_last_seen_to_its_family_only(
+    client, family_world, bind_band, redis_client, api_settings
+):
+    imei = bind_band(family_world["res_a"])
+    redis_client.hset(
+        f"{api_settings.redis_prefix}band:{imei}",
+        mapping={"online": "1", "battery": "57", "last_seen": "1795420800000"},
+    )
+    mine = client.get(f"/devices/{imei}", headers=family_world["fam_a"].headers)
+    assert mine.status_code == 200
+    assert (mine.json()["online"], mine.json()["battery"]) == (True, 57)
+    assert mine.json()["last_seen"].startswith("2026-11-23T08:00:00")
+    assert client.get(f"/devices/{imei}", headers=family_world["fam_b"].headers).status_code == 404
+    assert (
+        client.get(f"/devices/{_fresh_imei()}", headers=family_world["fam_b"].headers).status_code
+        == 404
+    )
+
+
+def test_locate_command_reaches_the_band_topic(client, family_world, bind_band, broker):
+    imei = bind_band(family_world["res_a"])
+    received: queue.Queue = queue.Queue()
+    band = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
+    )
+    band.username_pw_set("simulator", "dev-simulator-secret")
+    subscribed = threading.Event()
+    band.on_subscribe = lambda *_a: subscribed.set()
+    band.on_message = lambda _c, _u, msg: received.put(json.loads(msg.payload))
+    band.on_connect = lambda c, *_a: c.subscribe(f"eldercare/v1/{imei}/cmd", qos=1)
+    band.connect("127.0.0.1", broker.port)
+    band.loop_start()
+    try:
+        assert subscribed.wait(5)
+        resp = client.post(
+            f"/devices/{imei}/commands",
+            json={"type": "locate"},
+            headers=family_world["fam_a"].headers,
+        )
+        assert resp.status_code == 202, resp.text
+        message = received.get(timeout=5)
+        assert message["type"] == "locate" and message["id"] == resp.json()["command_id"]
+    finally:
+        band.loop_stop()
+        band.disconnect()
+
+
+def test_family_cannot_configure_and_other_family_cannot_locate(client, family_world, bind_band):
+    imei = bind_band(family_world["res_a"])
+    config = {"type": "config", "telemetry_interval_s": 60, "location_interval_s": 300}
+    assert (
+        client.post(
+            f"/devices/{imei}/commands", json=config, headers=family_world["fam_a"].headers
+        ).status_code
+        == 403
+    )
+    assert (
+        client.post(
+            f"/devices/{imei}/commands",
+            json={"type": "locate"},
+            headers=family_world["fam_b"].headers,
+        ).status_code
+        == 404
+    )

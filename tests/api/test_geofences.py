@@ -1,0 +1,101 @@
+"""Geofences: circles and polygons, WGS-84 or GCJ-02 in, WGS-84 stored, per resident."""
+
+from __future__ import annotations
+
+import pytest
+
+from eldercare.datum import gcj02_to_wgs84
+
+SQUARE = [[[122.99, 41.10], [123.00, 41.10], [123.00, 41.11], [122.99, 41.11], [122.99, 41.10]]]
+
+
+def test_family_draws_a_gcj02_circle_stored_as_wgs84(client, family_world, db):
+    rid = family_world["res_a"]
+    body = {
+        "name": "home",
+        "crs": "gcj02",
+        "radius_m": 200,
+        "geometry": {"type": "Point", "coordinates": [123.0, 41.1]},
+        "schedule": {"active_from": "22:00:00", "active_until": "06:00:00"},
+    }
+    resp = client.post(
+        f"/residents/{rid}/geofences", json=body, headers=family_world["fam_a"].headers
+    )
+    assert resp.status_code == 201, resp.text
+    assert resp.json()["geometry"]["coordinates"] == pytest.approx([123.0, 41.1], abs=1e-7)
+    stored = db.execute(
+        "SELECT center_lat, center_lon, input_crs FROM geofences WHERE geofence_id = %s",
+        (resp.json()["geofence_id"],),
+    ).fetchone()
+    assert stored[:2] == pytest.approx(gcj02_to_wgs84(41.1, 123.0)) and stored[2] == "gcj02"
+
+
+def test_polygon_lifecycle(client, family_world):
+    rid, worker = family_world["res_a"], family_world["worker_a"]
+    body = {"name": "park", "geometry": {"type": "Polygon", "coordinates": SQUARE}}
+    created = client.post(f"/residents/{rid}/geofences", json=body, headers=worker.headers)
+    assert created.status_code == 201, created.text
+    gid = created.json()["geofence_id"]
+    body["name"], body["enabled"] = "park (winter)", False
+    changed = client.put(f"/residents/{rid}/geofences/{gid}", json=body, headers=worker.headers)
+    assert changed.json()["name"] == "park (winter)" and changed.json()["enabled"] is False
+    listed = client.get(f"/residents/{rid}/geofences", headers=family_world["fam_a"].headers)
+    assert [g["geofence_id"] for g in listed.json()["items"]] == [gid]
+    assert (
+        client.delete(f"/residents/{rid}/geofences/{gid}", headers=worker.headers).status_code
+        == 204
+    )
+    assert (
+        client.get(f"/residents/{rid}/geofences/{gid}", headers=worker.headers).status_code == 404
+    )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "x", "geometry": {"type": "Point", "coordinates": [123.0, 41.1]}},  # no radius
+        {"name": "x", "radius_m": 5, "geometry": {"type": "Polygon", "coordinates": SQUARE}},
+        {"name": "x", "geometry": {"type": "Polygon", "coordinates": [SQUARE[0][:-1]]}},  # open
+        {
+            "name": "x",
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]],
+            },
+        },  # bow-tie
+        {"name": "x", "radius_m": 5, "geometry": {"type": "Point", "coordinates": [200, 41]}},
+    ],
+)
+def test_bad_geometries_are_refused(client, family_world, body):
+    resp = client.post(
+        f"/residents/{family_world['res_a']}/geofences",
+        json=body,
+        headers=family_world["worker_a"].headers,
+    )
+    assert resp.status_code == 422
+
+
+def test_geofences_of_another_resident_are_404(client, family_world):
+    body = {"name": "x", "radius_m": 50, "geometry": {"type": "Point", "coordinates": [123, 41]}}
+    created = client.post(
+        f"/residents/{family_world['res_b']}/geofences",
+        json=body,
+        headers=family_world["fam_b"].headers,
+    ).json()
+    gid, rid_b, fam_a = created["geofence_id"], family_world["res_b"], family_world["fam_a"]
+    assert client.get(f"/residents/{rid_b}/geofences", headers=fam_a.headers).status_code == 404
+    assert (
+        client.put(
+            f"/residents/{rid_b}/geofences/{gid}", json=body, headers=fam_a.headers
+        ).status_code
+        == 404
+    )
+    assert (
+        client.delete(f"/residents/{rid_b}/geofences/{gid}", headers=fam_a.headers).status_code
+        == 404
+    )
+    # Through one's own resident, another resident's geofence id does not resolve either.
+    rid_a = family_world["res_a"]
+    assert (
+        client.get(f"/residents/{rid_a}/geofences/{gid}", headers=fam_a.headers).status_code == 404
+    )
