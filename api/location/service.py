@@ -80,7 +80,7 @@ async def band_state(
     if device_id is None:
         return {}
     values = await redis.hmget(f"{prefix}band:{device_id}", list(fields))
-    return {field: value for field, value in zip(fields, values, strict=True) if value is not None}
+    return {f: v for f, v in zip(fields, values, strict=True) if isinstance(v, bytes)}
 
 
 def latest_location(
