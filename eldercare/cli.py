@@ -74,6 +74,36 @@ def cmd_api(_args: argparse.Namespace) -> int:
     return run_api(load_settings())
 
 
+MIN_PASSWORD_LENGTH = 12
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    """Create an admin account; the password comes from a prompt or the first line of stdin."""
+    import getpass
+
+    from api.accounts.service import create_account
+    from api.errors import Conflict
+    from eldercare.db import connect
+
+    if sys.stdin.isatty():
+        password = getpass.getpass(f"password for {args.username}: ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        log.error("password too short: at least %s characters", MIN_PASSWORD_LENGTH)
+        return 2
+    with connect(load_settings()) as conn:
+        try:
+            account_id = create_account(
+                conn=conn, username=args.username, password=password, role="admin"
+            )
+        except Conflict:
+            log.error("an account named %s exists already", args.username)
+            return 1
+    log.info("admin account %s created (id %s)", args.username, account_id)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eldercare", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=cmd_simulate)
     sub.add_parser("alerting", help="anomaly engine and escalation").set_defaults(func=cmd_alerting)
     sub.add_parser("api", help="HTTP API and duty console").set_defaults(func=cmd_api)
+    admin = sub.add_parser(
+        "create-admin", help="create an admin account (password from prompt or stdin)"
+    )
+    admin.add_argument("username")
+    admin.set_defaults(func=cmd_create_admin)
     run = sub.add_parser("run", help="migrate, then run every service with a simulated fleet")
     run.add_argument("--bands", type=int, default=50, help="size of the simulated fleet")
     run.set_defaults(func=cmd_run)

@@ -1,0 +1,73 @@
+"""Bookings from bands' `service_request` events, picked up from what ingest stored.
+
+A sweep over recent events rather than a stream consumer: `create_from_band_request` is
+idempotent, so a restart, a missed notification or two API processes cannot lose or
+double a request. A request for a meal can wait the few seconds between sweeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+
+from api.bookings.service import create_from_band_request
+from eldercare.db import connect
+from eldercare.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SWEEP_INTERVAL_S = 5.0
+LOOKBACK = timedelta(days=1)
+
+# Only events the band sent while bound to its current resident: a band handed on to
+# someone else must not book for them.
+_PENDING_SQL = """
+SELECT e.device_id, e.event_id, e.service, e.t
+FROM device_events e
+JOIN devices d ON d.device_id = e.device_id
+WHERE e.type = 'service_request'
+  AND e.received_at > %(since)s
+  AND d.resident_id IS NOT NULL
+  AND e.t >= coalesce(d.bound_at, '-infinity')
+  AND NOT EXISTS (
+      SELECT 1 FROM bookings b WHERE b.device_id = e.device_id AND b.event_id = e.event_id)
+ORDER BY e.received_at
+LIMIT 500"""
+
+
+def book_pending_requests(*, conn: psycopg.Connection, now: datetime) -> list[int]:
+    """Book every recent band service request that has no booking yet; return booking ids."""
+    rows = conn.execute(_PENDING_SQL, {"since": now - LOOKBACK}).fetchall()
+    booked = []
+    for device_id, event_id, service, t in rows:  # a handful per sweep, not a hot path
+        booking_id = create_from_band_request(
+            conn=conn, device_id=device_id, event_id=event_id, service=service, requested_at=t
+        )
+        if booking_id is not None:
+            booked.append(booking_id)
+    conn.commit()
+    return booked
+
+
+def run_band_request_sweeper(settings: Settings, stop: threading.Event) -> None:
+    """Sweep every few seconds until `stop` is set; database errors are logged and retried."""
+    while not stop.wait(SWEEP_INTERVAL_S):
+        try:
+            with connect(settings) as conn:
+                booked = book_pending_requests(conn=conn, now=datetime.now(UTC))
+            if booked:
+                log.info("booked %s service requests from bands", len(booked))
+        except psycopg.Error:
+            log.exception("sweeping band service requests failed; retrying")
+
+
+def start_band_request_sweeper(settings: Settings) -> threading.Event:
+    """Run the sweeper in a daemon thread; set the returned event to stop it."""
+    stop = threading.Event()
+    threading.Thread(
+        target=run_band_request_sweeper, args=(settings, stop), name="band-requests", daemon=True
+    ).start()
+    return stop
