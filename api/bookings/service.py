@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 
 from api.access import SCOPE_SQL, scope_params
-from api.db import DbConn
+from api.db import DbConn, returned_row
 from api.deps import Principal
 from api.errors import Conflict, Invalid, NotFound
 
@@ -123,7 +123,7 @@ async def create_provider(*, conn: DbConn, fields: dict[str, Any]) -> dict:
         )
     except psycopg.errors.UniqueViolation:
         raise Conflict("this account is already a provider") from None
-    return await cur.fetchone()
+    return await returned_row(cur)
 
 
 async def list_providers(*, conn: DbConn, limit: int, offset: int) -> list[dict]:
@@ -146,7 +146,7 @@ async def create(
            VALUES (%s, %s, %s, %s, %s) RETURNING booking_id""",
         (resident_id, service, source, principal.account_id, note),
     )
-    return await get_or_raise(conn=conn, booking_id=(await cur.fetchone())["booking_id"])
+    return await get_or_raise(conn=conn, booking_id=(await returned_row(cur))["booking_id"])
 
 
 async def get_or_raise(*, conn: DbConn, booking_id: int) -> dict:
