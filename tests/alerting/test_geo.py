@@ -11,7 +11,16 @@ from psycopg.types.json import Jsonb
 from alerting.alerts import service as alerts
 from alerting.engine import apply_findings
 from alerting.geo.datum import gcj02_to_wgs84, wgs84_to_gcj02
-from alerting.geo.fences import FenceSpec, build_fence_set, signed_distance_m
+from alerting.geo.fences import (
+    AMBIGUOUS,
+    EARTH_RADIUS_M,
+    INSIDE,
+    OUTSIDE,
+    FenceSpec,
+    build_fence_set,
+    classify_points,
+    signed_distance_m,
+)
 from tests.alerting.factories import HOME, T0, insert_fixes, make_resident, minutes
 
 M_PER_DEG_LAT = 111_195.0
@@ -52,6 +61,77 @@ def test_polygon_containment_agrees_with_shapely():
     expected = shapely.contains_xy(shapely.Polygon(ring), lon, lat)
     near_edge = np.abs(sd) < 0.5  # projection differences at centimetre level
     assert ((sd < 0) == expected)[~near_edge].all()
+
+
+def _edge_test_fences(rng):
+    """Concave stars, tiny and thin fences, an axis-aligned square: rings (lon, lat), closed."""
+    rings = []
+    for i in range(60):
+        lat0, lon0 = 41.1 + 0.01 * i, 122.9 + 0.003 * i
+        k = int(rng.integers(3, 25))
+        scale = [0.5, 3.0, 40.0, 300.0][i % 4]  # metres: tiny to street-sized
+        angles = np.sort(rng.uniform(0, 2 * np.pi, k))
+        radius = scale * rng.uniform(0.2, 1.0, k)  # spiky, mostly concave
+        lat, lon = offset(lat0, lon0, radius * np.sin(angles), radius * np.cos(angles))
+        rings.append(np.column_stack([lon, lat]))
+    lat, lon = offset(41.3, 123.1, np.array([0, 0, 1, 1]) * 50.0, np.array([0, 2, 2, 0]) * 50.0)
+    rings.append(np.column_stack([lon, lat]))  # axis-aligned: edges along the ray direction
+    lat, lon = offset(41.4, 123.2, np.array([0, 0.2, 0.2, 0.0]), np.array([0, 0, 200, 200.0]))
+    rings.append(np.column_stack([lon, lat]))  # 20 cm wide, 200 m long
+    return [np.vstack([r, r[:1]]) for r in rings]
+
+
+def _points_near_edges(rng, rings):
+    """Per fence: its vertices, points on its edges, and points within metres of them."""
+    fence, lat, lon = [], [], []
+    for i, ring in enumerate(rings):
+        a, b = ring[:-1], ring[1:]
+        t = rng.uniform(0, 1, (40, len(a), 1))
+        on_edge = (a + t * (b - a)).reshape(-1, 2)
+        midpoints = (a + b) / 2  # exactly on the axis-aligned square's edges
+        near = np.repeat(on_edge[:400], 4, axis=0)
+        shift_m = rng.normal(0, 1, (len(near), 2)) * rng.choice(
+            [0.01, 0.3, 5.0, 40.0], (len(near), 1)
+        )
+        n_lat, n_lon = offset(near[:, 1], near[:, 0], shift_m[:, 0], shift_m[:, 1])
+        pts = np.vstack([a, midpoints, on_edge, np.column_stack([n_lon, n_lat])])
+        fence.append(np.full(len(pts), i))
+        lon.append(pts[:, 0])
+        lat.append(pts[:, 1])
+    return np.concatenate(fence), np.concatenate(lat), np.concatenate(lon)
+
+
+def test_fast_classification_agrees_with_shapely_near_fence_edges():
+    rng = np.random.default_rng(7)
+    rings = _edge_test_fences(rng)
+    fences = build_fence_set(
+        [FenceSpec(i, i, "polygon", ring=r.tolist()) for i, r in enumerate(rings)]
+    )
+    f, lat, lon = _points_near_edges(rng, rings)
+    acc = rng.choice([0.0, 0.05, 1.0, 5.0, 30.0], len(f)) * rng.uniform(0.5, 1.0, len(f))
+    acc[rng.random(len(f)) < 0.2] = 0.0
+    # Shapely's answers: containment on the fence as drawn; distance in the fence's local metres.
+    inside = shapely.contains_xy(np.array([shapely.Polygon(r) for r in rings])[f], lon, lat)
+    k_lat = np.pi / 180 * EARTH_RADIUS_M
+    k_lon = k_lat * np.cos(np.radians(fences.origin_lat))
+    rings_m = [
+        np.column_stack(
+            [(r[:, 0] - fences.origin_lon[i]) * k_lon[i], (r[:, 1] - fences.origin_lat[i]) * k_lat]
+        )
+        for i, r in enumerate(rings)
+    ]
+    x, y = (lon - fences.origin_lon[f]) * k_lon[f], (lat - fences.origin_lat[f]) * k_lat
+    gap = shapely.distance(np.array([shapely.Polygon(r) for r in rings_m])[f], shapely.points(x, y))
+    expected = np.where(inside, INSIDE, np.where(gap >= acc, OUTSIDE, AMBIGUOUS))
+
+    assert (classify_points(fences, f, lat, lon, 0.0) == INSIDE).tolist() == inside.tolist()
+    state = classify_points(fences, f, lat, lon, acc)
+    tie = (acc > 0) & (np.abs(gap - acc) < 1e-6)  # two float computations of one distance
+    assert (state == expected)[~tie].all()
+    assert tie.sum() < 5
+    on_boundary = (gap == 0) & ~inside  # on an edge or vertex (metres): not contained
+    assert on_boundary.sum() > 500 and (state[on_boundary & (acc > 0)] == AMBIGUOUS).all()
+    assert min(np.bincount(state, minlength=3)) > 10_000
 
 
 def test_gcj02_fence_is_stored_where_it_really_is():
