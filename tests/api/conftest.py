@@ -129,3 +129,69 @@ def family_world(make_actor, make_grid, make_resident, link_family):
         "duty": make_actor("duty_staff"),
         "volunteer": make_actor("volunteer"),
     }
+
+
+@pytest.fixture
+def open_alert(db: psycopg.Connection):
+    """Factory: an alert raised through the alerting package's public entry point."""
+    from datetime import UTC, datetime
+
+    from alerting.alerts.service import apply_finding
+    from alerting.rules.common import Finding
+
+    def make(device_id: str, rule: str = "tachycardia", severity: int = 3, **fields) -> int:
+        now = datetime.now(UTC)
+        finding = Finding(
+            rule=rule,
+            device_id=device_id,
+            observed_at_ms=int(now.timestamp() * 1000),
+            severity=severity,
+            title=fields.pop("title", f"{rule} (test)"),
+            source_event_id=uuid.uuid4().hex if rule in ("sos", "fall") else None,
+            **fields,
+        )
+        return apply_finding(db, finding=finding, now=now)
+
+    return make
+
+
+@pytest.fixture
+def deliver_changes(db: psycopg.Connection, api_settings: Settings, redis_url: str):
+    """Run the dispatcher once over the 'changes' channel (outbox -> Redis stream)."""
+    from datetime import UTC, datetime
+
+    import redis
+
+    from alerting.dispatcher import Dispatcher
+
+    client = redis.Redis.from_url(redis_url)
+    dispatcher = Dispatcher(api_settings, client)
+
+    def deliver() -> int:
+        return dispatcher.run_once(db, now=datetime.now(UTC), channels=("changes",))
+
+    yield deliver
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def live_api(api_settings: Settings) -> Iterator[str]:
+    """The API under uvicorn on a free loopback port (streams need a real server)."""
+    import threading
+
+    import uvicorn
+
+    from tests.support.services import free_port, wait_for_port
+
+    app = create_app(api_settings, run_retention=False)
+    app.state.alert_stream_keepalive_s = 1.0
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for_port(port)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
