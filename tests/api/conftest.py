@@ -195,3 +195,13 @@ def live_api(api_settings: Settings) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture
+def alert_world(family_world, bind_band, open_alert):
+    """family_world plus a band and an open alert for each of its two residents."""
+    w = family_world
+    w["band_a"], w["band_b"] = bind_band(w["res_a"]), bind_band(w["res_b"])
+    w["alert_a"] = open_alert(w["band_a"], lat=41.1, lon=122.9, acc_m=8.0)
+    w["alert_b"] = open_alert(w["band_b"], rule="sos", severity=4)
+    return w

@@ -5,16 +5,6 @@ from __future__ import annotations
 import pytest
 
 
-@pytest.fixture
-def alert_world(family_world, bind_band, open_alert):
-    """family_world plus a band and an open alert for each of its two residents."""
-    w = family_world
-    w["band_a"], w["band_b"] = bind_band(w["res_a"]), bind_band(w["res_b"])
-    w["alert_a"] = open_alert(w["band_a"], lat=41.1, lon=122.9, acc_m=8.0)
-    w["alert_b"] = open_alert(w["band_b"], rule="sos", severity=4)
-    return w
-
-
 def _ids(response) -> set[int]:
     assert response.status_code == 200, response.text
     return {item["alert_id"] for item in response.json()["items"]}
