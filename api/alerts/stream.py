@@ -15,7 +15,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 import orjson
@@ -121,6 +121,7 @@ async def alert_stream(
     if principal.role not in ALERT_CONSOLE_ROLES:
         raise Forbidden("your role has no alert console", role=principal.role)
     changes = alert_changes(
+        state=request.app.state,
         pool=request.app.state.pool,
         redis=request.app.state.redis,
         key=f"{settings.redis_prefix}alerts:changes",
@@ -167,6 +168,7 @@ def _event(entry_id: str, change: dict, alert: dict) -> bytes:
 
 async def alert_changes(
     *,
+    state: Any,
     pool,
     redis: Redis,
     key: str,
@@ -179,8 +181,37 @@ async def alert_changes(
     """SSE bytes: changes of alerts the account may see, deduplicated, with keep-alives.
 
     Ends when the client goes away or the token expires (the browser then reconnects and is
-    told 401, so an expired session cannot keep watching).
+    told 401, so an expired session cannot keep watching). `state.open_alert_streams` counts
+    the streams being served.
     """
+    state.open_alert_streams = getattr(state, "open_alert_streams", 0) + 1
+    try:
+        async for chunk in _changes(
+            pool=pool,
+            redis=redis,
+            key=key,
+            account_id=account_id,
+            start=start,
+            expires_at=expires_at,
+            keepalive_s=keepalive_s,
+            is_disconnected=is_disconnected,
+        ):
+            yield chunk
+    finally:
+        state.open_alert_streams -= 1
+
+
+async def _changes(
+    *,
+    pool,
+    redis: Redis,
+    key: str,
+    account_id: int,
+    start: str | None,
+    expires_at: float,
+    keepalive_s: float,
+    is_disconnected: Callable[[], Awaitable[bool]],
+) -> AsyncIterator[bytes]:
     last_id = start or await _last_entry_id(redis, key)
     seen: OrderedDict[bytes, None] = OrderedDict()
     yield b"retry: %d\n: connected\n\n" % RETRY_MS

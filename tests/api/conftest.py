@@ -175,7 +175,15 @@ def deliver_changes(db: psycopg.Connection, api_settings: Settings, redis_url: s
 
 
 @pytest.fixture(scope="session")
-def live_api(api_settings: Settings) -> Iterator[str]:
+def live_api_app(api_settings: Settings):
+    """The application `live_api` serves (keep-alives every second)."""
+    app = create_app(api_settings, run_retention=False)
+    app.state.alert_stream_keepalive_s = 1.0
+    return app
+
+
+@pytest.fixture(scope="session")
+def live_api(live_api_app) -> Iterator[str]:
     """The API under uvicorn on a free loopback port (streams need a real server)."""
     import threading
 
@@ -183,8 +191,7 @@ def live_api(api_settings: Settings) -> Iterator[str]:
 
     from tests.support.services import free_port, wait_for_port
 
-    app = create_app(api_settings, run_retention=False)
-    app.state.alert_stream_keepalive_s = 1.0
+    app = live_api_app
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)

@@ -102,3 +102,18 @@ def test_stream_opens_with_the_session_cookie_and_refuses_without_credentials(
             assert next(response.iter_lines()).startswith("retry:")
         bad = http.get("/alerts/stream", headers={"Last-Event-ID": "x; DROP"})
         assert bad.status_code == 422
+
+
+def test_stream_ends_when_the_client_goes_away(live_api, stream_world, live_api_app):
+    state = live_api_app.state
+    before = getattr(state, "open_alert_streams", 0)
+    with (
+        httpx.Client(base_url=live_api, timeout=10) as http,
+        http.stream("GET", "/alerts/stream", headers=stream_world["duty"].headers) as response,
+    ):
+        assert next(response.iter_lines()).startswith("retry:")
+        assert state.open_alert_streams == before + 1
+    deadline = time.monotonic() + 6
+    while state.open_alert_streams > before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert state.open_alert_streams == before
