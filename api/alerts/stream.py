@@ -161,6 +161,21 @@ def _parse(fields: dict[bytes, bytes], seen: OrderedDict[bytes, None]) -> dict |
     return change
 
 
+async def _read(
+    redis: Redis, key: str, last_id: str, block_ms: int, seen: OrderedDict[bytes, None]
+) -> tuple[str, list[tuple[str, dict]]]:
+    """New changes after `last_id` (waiting up to block_ms), and the id to read after next."""
+    reply = await redis.xread({key: last_id}, count=200, block=block_ms)
+    batch = []
+    for _stream, entries in reply or ():
+        for entry_id, fields in entries:
+            last_id = entry_id.decode()
+            change = _parse(fields, seen)
+            if change is not None:
+                batch.append((last_id, change))
+    return last_id, batch
+
+
 def _event(entry_id: str, change: dict, alert: dict) -> bytes:
     data = orjson.dumps({"change": change, "alert": jsonable_encoder(alert)})
     return b"id: %s\nevent: alert\ndata: %s\n\n" % (entry_id.encode(), data)
@@ -186,59 +201,28 @@ async def alert_changes(
     """
     state.open_alert_streams = getattr(state, "open_alert_streams", 0) + 1
     try:
-        async for chunk in _changes(
-            pool=pool,
-            redis=redis,
-            key=key,
-            account_id=account_id,
-            start=start,
-            expires_at=expires_at,
-            keepalive_s=keepalive_s,
-            is_disconnected=is_disconnected,
-        ):
-            yield chunk
+        last_id = start or await _last_entry_id(redis, key)
+        seen: OrderedDict[bytes, None] = OrderedDict()
+        yield b"retry: %d\n: connected\n\n" % RETRY_MS
+        quiet_since = time.monotonic()
+        while time.time() < expires_at and not await is_disconnected():
+            until_keepalive_ms = (keepalive_s - (time.monotonic() - quiet_since)) * 1000
+            block_ms = int(max(50, min(BLOCK_MS, until_keepalive_ms)))
+            last_id, batch = await _read(redis, key, last_id, block_ms, seen)
+            if batch:
+                async with pool.connection() as conn:
+                    visible = await service.visible_summaries(
+                        conn=conn,
+                        account_id=account_id,
+                        alert_ids=sorted({int(c["alert_id"]) for _, c in batch}),
+                    )
+                for entry_id, change in batch:
+                    alert = visible.get(int(change["alert_id"]))
+                    if alert is not None:
+                        yield _event(entry_id, change, alert)
+                        quiet_since = time.monotonic()
+            if time.monotonic() - quiet_since >= keepalive_s:
+                yield b": keep-alive\n\n"
+                quiet_since = time.monotonic()
     finally:
         state.open_alert_streams -= 1
-
-
-async def _changes(
-    *,
-    pool,
-    redis: Redis,
-    key: str,
-    account_id: int,
-    start: str | None,
-    expires_at: float,
-    keepalive_s: float,
-    is_disconnected: Callable[[], Awaitable[bool]],
-) -> AsyncIterator[bytes]:
-    last_id = start or await _last_entry_id(redis, key)
-    seen: OrderedDict[bytes, None] = OrderedDict()
-    yield b"retry: %d\n: connected\n\n" % RETRY_MS
-    quiet_since = time.monotonic()
-    while time.time() < expires_at and not await is_disconnected():
-        until_keepalive_ms = (keepalive_s - (time.monotonic() - quiet_since)) * 1000
-        block_ms = int(max(50, min(BLOCK_MS, until_keepalive_ms)))
-        reply = await redis.xread({key: last_id}, count=200, block=block_ms)
-        batch = []
-        for _stream, entries in reply or ():
-            for entry_id, fields in entries:
-                last_id = entry_id.decode()
-                change = _parse(fields, seen)
-                if change is not None:
-                    batch.append((last_id, change))
-        if batch:
-            async with pool.connection() as conn:
-                visible = await service.visible_summaries(
-                    conn=conn,
-                    account_id=account_id,
-                    alert_ids=sorted({int(c["alert_id"]) for _, c in batch}),
-                )
-            for entry_id, change in batch:
-                alert = visible.get(int(change["alert_id"]))
-                if alert is not None:
-                    yield _event(entry_id, change, alert)
-                    quiet_since = time.monotonic()
-        if time.monotonic() - quiet_since >= keepalive_s:
-            yield b": keep-alive\n\n"
-            quiet_since = time.monotonic()
