@@ -30,7 +30,7 @@ from api.alerts.models import (
     TimelineEntry,
 )
 from api.deps import ALERT_CONSOLE_ROLES, Conn, Principal, RedisDep, SettingsDep, require_roles
-from api.errors import ERROR_RESPONSES
+from api.errors import ERROR_RESPONSES, NotFound
 from api.pagination import Page, PageParams, make_page, page_params
 
 
@@ -140,6 +140,8 @@ async def _act(request: Request, conn: Conn, principal: Principal, alert_id: int
     summaries = await service.visible_summaries(
         conn=conn, account_id=principal.account_id, alert_ids=[alert_id]
     )
+    if alert_id not in summaries:  # moved out of reach meanwhile (its resident changed grid)
+        raise NotFound("alert not found", alert_id=alert_id)
     return summaries[alert_id]
 
 
