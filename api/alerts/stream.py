@@ -161,6 +161,16 @@ def _parse(fields: dict[bytes, bytes], seen: OrderedDict[bytes, None]) -> dict |
     return change
 
 
+async def _still_allowed(pool, account_id: int) -> bool:
+    """True while the account exists, is enabled and holds a console role."""
+    async with pool.connection() as conn:
+        try:
+            principal = await get_principal(conn, account_id)
+        except Unauthorized:
+            return False
+    return principal.role in ALERT_CONSOLE_ROLES
+
+
 async def _read(
     redis: Redis, key: str, last_id: str, block_ms: int, seen: OrderedDict[bytes, None]
 ) -> tuple[str, list[tuple[str, dict]]]:
@@ -222,6 +232,8 @@ async def alert_changes(
                         yield _event(entry_id, change, alert)
                         quiet_since = time.monotonic()
             if time.monotonic() - quiet_since >= keepalive_s:
+                if not await _still_allowed(pool, account_id):
+                    return  # disabled meanwhile: the reconnect is refused with 401
                 yield b": keep-alive\n\n"
                 quiet_since = time.monotonic()
     finally:

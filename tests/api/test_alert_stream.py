@@ -117,3 +117,23 @@ def test_stream_ends_when_the_client_goes_away(live_api, stream_world, live_api_
     while state.open_alert_streams > before and time.monotonic() < deadline:
         time.sleep(0.1)
     assert state.open_alert_streams == before
+
+
+def test_disabling_an_account_ends_its_stream(live_api, stream_world, make_actor, db):
+    duty = make_actor("duty_staff")
+    with httpx.Client(base_url=live_api, timeout=10) as http:
+        with http.stream("GET", "/alerts/stream", headers=duty.headers) as response:
+            lines = response.iter_lines()
+            assert next(lines).startswith("retry:")
+            db.execute(
+                "UPDATE accounts SET disabled = true WHERE account_id = %s", (duty.account_id,)
+            )
+            started, rest, ended = time.monotonic(), [], True
+            for line in lines:  # keep-alives every second let the deadline be checked
+                rest.append(line)
+                if time.monotonic() - started > 5:
+                    ended = False
+                    break
+        assert ended, "the stream outlived the account being disabled"
+        assert not any(line.startswith("data:") for line in rest)
+        assert http.get("/alerts/stream", headers=duty.headers).status_code == 401
