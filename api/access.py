@@ -27,6 +27,17 @@ SCOPE_SQL = """EXISTS (
               AND f.withdrawn_at IS NULL))))"""
 
 
+# A WHERE fragment over `a` (alerts) LEFT JOIN `r` (residents): the alerts a caller may see
+# on the console. Admin and duty staff see every alert, including those of unbound bands and
+# the system; grid-scoped roles see the alerts of residents they reach under SCOPE_SQL;
+# family members and volunteers see none (the console is not theirs).
+ALERT_SCOPE_SQL = f"""EXISTS (
+    SELECT 1 FROM accounts ca WHERE ca.account_id = %(scope_account)s AND NOT ca.disabled AND (
+        ca.role IN ('admin', 'duty_staff')
+        OR (ca.role IN ('grid_worker', 'community_director', 'street_officer')
+            AND r.resident_id IS NOT NULL AND {SCOPE_SQL})))"""
+
+
 def scope_params(principal: Principal | int) -> dict[str, object]:
     """Parameters for SCOPE_SQL, from a Principal or a bare account id."""
     account_id = principal if isinstance(principal, int) else principal.account_id

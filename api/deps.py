@@ -21,6 +21,7 @@ STAFF_ALL = frozenset({"admin", "duty_staff"})
 GRID_SCOPED = frozenset({"grid_worker", "community_director", "street_officer"})
 RESIDENT_EDITORS = frozenset({"admin", "duty_staff", "grid_worker"})
 RESIDENT_READERS = STAFF_ALL | GRID_SCOPED | {"family"}
+ALERT_CONSOLE_ROLES = STAFF_ALL | GRID_SCOPED
 
 
 @dataclass(frozen=True)
@@ -57,22 +58,33 @@ RedisDep = Annotated[Redis, Depends(get_redis)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+def decode_token(settings: Settings, token: str, *, audience: str | None = None) -> dict:
+    """The claims of a valid token; Unauthorized otherwise.
+
+    Without `audience`, a token that names one (e.g. the alert stream's cookie token) is
+    refused, so a narrow token never works as a general bearer token.
+    """
+    try:
+        claims = jwt.decode(
+            token,
+            settings.api_jwt_secret.get_secret_value(),
+            algorithms=["HS256"],
+            audience=audience,
+            options={"require": ["exp", "sub"]},
+        )
+        int(claims["sub"])
+    except (jwt.PyJWTError, ValueError):
+        raise Unauthorized("invalid or expired token") from None
+    return claims
+
+
 async def get_token_account_id(
     settings: SettingsDep, token: Annotated[str | None, Depends(oauth2_scheme)]
 ) -> int:
     """The account id a valid bearer token speaks for (the account itself is checked later)."""
     if not token:
         raise Unauthorized("not authenticated")
-    try:
-        claims = jwt.decode(
-            token,
-            settings.api_jwt_secret.get_secret_value(),
-            algorithms=["HS256"],
-            options={"require": ["exp", "sub"]},
-        )
-        return int(claims["sub"])
-    except (jwt.PyJWTError, ValueError):
-        raise Unauthorized("invalid or expired token") from None
+    return int(decode_token(settings, token)["sub"])
 
 
 TokenAccountId = Annotated[int, Depends(get_token_account_id)]

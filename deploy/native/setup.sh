@@ -29,6 +29,9 @@ apt_install() {
 ensure_packages() {
   apt_install postgresql-$pg_version postgresql-client-$pg_version redis-server mosquitto \
     mosquitto-clients python3-venv
+  # Headless Chromium for the duty console's browser test (driven by Python playwright with
+  # executable_path=/usr/bin/chromium; playwright's own browser download is never used).
+  apt_install chromium
 }
 
 ensure_postgres_running() {

@@ -129,3 +129,86 @@ def family_world(make_actor, make_grid, make_resident, link_family):
         "duty": make_actor("duty_staff"),
         "volunteer": make_actor("volunteer"),
     }
+
+
+@pytest.fixture
+def open_alert(db: psycopg.Connection):
+    """Factory: an alert raised through the alerting package's public entry point."""
+    from datetime import UTC, datetime
+
+    from alerting.alerts.service import apply_finding
+    from alerting.rules.common import Finding
+
+    def make(device_id: str, rule: str = "tachycardia", severity: int = 3, **fields) -> int:
+        now = datetime.now(UTC)
+        finding = Finding(
+            rule=rule,
+            device_id=device_id,
+            observed_at_ms=int(now.timestamp() * 1000),
+            severity=severity,
+            title=fields.pop("title", f"{rule} (test)"),
+            source_event_id=uuid.uuid4().hex if rule in ("sos", "fall") else None,
+            **fields,
+        )
+        return apply_finding(db, finding=finding, now=now)
+
+    return make
+
+
+@pytest.fixture
+def deliver_changes(db: psycopg.Connection, api_settings: Settings, redis_url: str):
+    """Run the dispatcher once over the 'changes' channel (outbox -> Redis stream)."""
+    from datetime import UTC, datetime
+
+    import redis
+
+    from alerting.dispatcher import Dispatcher
+
+    client = redis.Redis.from_url(redis_url)
+    dispatcher = Dispatcher(api_settings, client)
+
+    def deliver() -> int:
+        return dispatcher.run_once(db, now=datetime.now(UTC), channels=("changes",))
+
+    yield deliver
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def live_api_app(api_settings: Settings):
+    """The application `live_api` serves (keep-alives every second)."""
+    app = create_app(api_settings, run_retention=False)
+    app.state.alert_stream_keepalive_s = 1.0
+    return app
+
+
+@pytest.fixture(scope="session")
+def live_api(live_api_app) -> Iterator[str]:
+    """The API under uvicorn on a free loopback port (streams need a real server)."""
+    import threading
+
+    import uvicorn
+
+    from tests.support.services import free_port, wait_for_port
+
+    app = live_api_app
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for_port(port)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def alert_world(family_world, bind_band, open_alert):
+    """family_world plus a band and an open alert for each of its two residents."""
+    w = family_world
+    w["band_a"], w["band_b"] = bind_band(w["res_a"]), bind_band(w["res_b"])
+    w["alert_a"] = open_alert(w["band_a"], lat=41.1, lon=122.9, acc_m=8.0)
+    w["alert_b"] = open_alert(w["band_b"], rule="sos", severity=4)
+    return w

@@ -2,45 +2,18 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
-from api.app import create_app
-from tests.support.services import free_port, wait_for_port
-
 
 @pytest.fixture(scope="session")
-def served_api(api_settings) -> Iterator[str]:
-    """The API on a loopback port, in a thread of this process."""
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(api_settings, run_retention=False),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        access_log=False,
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="session")
-def api_schema(served_api):
-    return schemathesis.openapi.from_url(f"{served_api}/openapi.json")
+def api_schema(live_api):
+    return schemathesis.openapi.from_url(f"{live_api}/openapi.json")
 
 
 @pytest.fixture(scope="session")
