@@ -149,12 +149,12 @@ def _build_raster(fences: FenceSet) -> None:
     n = len(fences)
     w = np.maximum((fences.bbox[:, 2] - fences.bbox[:, 0]) / GRID, 1e-6)
     h = np.maximum((fences.bbox[:, 3] - fences.bbox[:, 1]) / GRID, 1e-6)
-    cell_sd = np.zeros((n, GRID * GRID))
+    cell_sd_2d = np.zeros((n, GRID * GRID))
     poly = np.flatnonzero(~fences.is_circle)
     for a in range(0, len(poly), 64):  # cache-sized pieces
         chunk = poly[a : a + 64]
-        cell_sd[chunk] = _cell_centre_signed_distance(fences, chunk, w[chunk], h[chunk])
-    cell_sd = cell_sd.ravel()
+        cell_sd_2d[chunk] = _cell_centre_signed_distance(fences, chunk, w[chunk], h[chunk])
+    cell_sd = cell_sd_2d.ravel()
     f = np.repeat(np.arange(n), GRID * GRID)
     # Slack covers rounding in the projection, the grid coordinates and the float32 table.
     half = np.repeat(0.5 * np.hypot(w, h), GRID * GRID) * (1 + 1e-9) + 1e-6
