@@ -8,23 +8,14 @@ and the two must produce identical findings. Usage: python bench/engine_throughp
 from __future__ import annotations
 
 import sys
-import time
 
 import numpy as np
+from timing import best_of
 
 from alerting.rules.reference import evaluate_vitals_reference
 from alerting.rules.synthetic import synthetic_fleet
 from alerting.rules.thresholds import Params
 from alerting.rules.vitals import evaluate_vitals
-
-
-def best_of(fn, repeats: int) -> tuple[float, list]:
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def main() -> None:

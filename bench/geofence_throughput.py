@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 import shapely
+from timing import best_of
 
 from alerting.geo.fences import (
     AMBIGUOUS,
@@ -46,15 +47,6 @@ def make_fences(rng: np.random.Generator, n_fences: int):
         rings.append(ring)
         specs.append(FenceSpec(i, i, "polygon", ring=ring.tolist()))
     return specs, rings
-
-
-def best_of(fn, repeats=3):
-    best, out = float("inf"), None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - start)
-    return best, out
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlsplit
 from pydantic import BaseModel, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+MIN_JWT_SECRET_BYTES = 32
 PLACEHOLDER_MARK = "dev-"
 
 
@@ -90,6 +91,11 @@ class Settings(BaseSettings):
         ):
             if PLACEHOLDER_MARK in getattr(self, name).get_secret_value():
                 raise ValueError(f"ELDERCARE_{name.upper()} still holds a development secret")
+        if len(self.api_jwt_secret.get_secret_value().encode()) < MIN_JWT_SECRET_BYTES:
+            # RFC 7518 3.2: an HS256 key shorter than the hash output weakens the signature.
+            raise ValueError(
+                f"ELDERCARE_API_JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes"
+            )
         return self
 
     # --- alerting ---

@@ -223,10 +223,14 @@ class IngestService:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def start(self) -> threading.Thread:
-        """Connect and start receiving; returns the flush thread."""
+    def connect(self, blocking: bool) -> None:
+        """Resume the persistent session (never clean-start) and run paho's network loop.
+
+        Blocking raises at once if the broker is unreachable; otherwise paho keeps retrying.
+        """
         target = self.settings.mqtt
-        self.client.connect_async(
+        connect = self.client.connect if blocking else self.client.connect_async
+        connect(
             target.host,
             target.port,
             keepalive=30,
@@ -234,6 +238,10 @@ class IngestService:
             properties=self._connect_properties(),
         )
         self.client.loop_start()
+
+    def start(self) -> threading.Thread:
+        """Connect and start receiving; returns the flush thread."""
+        self.connect(blocking=False)
         flusher = threading.Thread(target=self.flush_forever, name="ingest-flush", daemon=True)
         flusher.start()
         return flusher
@@ -278,15 +286,7 @@ def declare_session(settings: Settings, timeout_s: float = 10.0) -> None:
     service = IngestService(settings)
     subscribed = threading.Event()
     service.client.on_subscribe = lambda *_: subscribed.set()
-    target = settings.mqtt
-    service.client.connect(
-        target.host,
-        target.port,
-        keepalive=30,
-        clean_start=False,
-        properties=service._connect_properties(),
-    )
-    service.client.loop_start()
+    service.connect(blocking=True)
     try:
         if not subscribed.wait(timeout_s):
             raise RuntimeError("broker did not confirm ingest's subscription")

@@ -20,6 +20,22 @@ def test_production_refuses_the_development_jwt_secret(settings):
         )
 
 
+def test_production_refuses_a_jwt_secret_shorter_than_32_bytes():
+    real = {
+        "environment": "production",
+        "database_url": "postgresql://eldercare:real@db/eldercare",
+        "mqtt_url": "mqtt://ingest:real@broker:1883",
+        "simulator_mqtt_url": "mqtt://simulator:real@broker:1883",
+        "api_mqtt_url": "mqtt://api:real@broker:1883",
+        "alerting_community_gateway_secret": "real-community-secret",
+        "alerting_family_gateway_secret": "real-family-secret",
+        "alerting_gateway_120_secret": "real-120-secret",
+    }
+    with pytest.raises(ValidationError, match="at least 32 bytes"):
+        Settings(**real, api_jwt_secret="x" * 31)
+    assert Settings(**real, api_jwt_secret="x" * 32).environment == "production"
+
+
 def test_dev_admin_is_seeded_only_in_development(db, settings):
     assert seed_dev_admin(conn=db, settings=settings) is False  # environment=test
     dev = settings.model_copy(update={"environment": "development"})

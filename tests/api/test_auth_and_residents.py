@@ -54,7 +54,7 @@ def test_requests_without_or_with_forged_tokens_are_401(client, family_world, ap
     res = family_world["res_a"]
     assert client.get(f"/residents/{res}").status_code == 401
     forged = api_settings.model_copy(
-        update={"api_jwt_secret": SecretStr("another-secret-0123456789abcdef")}
+        update={"api_jwt_secret": SecretStr("another-secret-0123456789abcdef-forged")}
     )
     token = issue_token(settings=forged, account_id=family_world["admin"].account_id)
     resp = client.get(f"/residents/{res}", headers={"Authorization": f"Bearer {token}"})
