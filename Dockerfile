@@ -3,7 +3,7 @@ FROM python:3.11-slim-bookworm
 RUN apt-get update && apt-get install -y --no-install-recommends mosquitto-clients \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml constraints.txt README.md ./
 COPY eldercare eldercare
 COPY ingest ingest
 COPY alerting alerting
@@ -12,7 +12,7 @@ COPY simulators simulators
 COPY migrations migrations
 COPY firmware-contracts firmware-contracts
 COPY deploy deploy
-RUN pip install --no-cache-dir -e .
+RUN pip install --no-cache-dir -c constraints.txt -e .
 RUN useradd --system --uid 10001 eldercare
 USER eldercare
 ENTRYPOINT ["eldercare"]

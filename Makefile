@@ -10,7 +10,7 @@ TEST_ENV  := ELDERCARE_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/po
              ELDERCARE_TEST_REDIS_URL=redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: run test services setup lint bench clean
+.PHONY: run test services setup lint bench clean lock
 
 run: setup
 	$(BIN)/eldercare run
@@ -24,10 +24,10 @@ setup: services $(VENV)/.installed
 services:
 	bash deploy/native/setup.sh
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
 
 lint: $(VENV)/.installed
@@ -35,6 +35,14 @@ lint: $(VENV)/.installed
 
 bench: setup
 	$(BIN)/python bench/ingest_throughput.py
+
+# After changing pyproject.toml: re-resolve in a fresh virtualenv and pin what it installed.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q -e '.[dev]'
+	{ echo "# Every package the project installs, pinned (direct ones are also pinned in pyproject.toml)."; \
+	  echo "# Regenerate with: make lock"; .lock-venv/bin/pip freeze --exclude-editable; } > constraints.txt
+	rm -rf .lock-venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache
