@@ -177,6 +177,12 @@ def _get(path: str, token: str | None = None) -> bytes:
     return f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode()
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -229,8 +235,12 @@ def main() -> None:
         )
         _wait_for(port)
         asyncio.run(load(port, location, 2, args.connections))  # warm-up: pool, caches
+        cpu_before = _cpu_seconds(server.pid)
         bare = asyncio.run(load(port, [_get("/bare")], args.seconds, args.connections))
+        cpu_between = _cpu_seconds(server.pid)
         loc = asyncio.run(load(port, location, args.seconds, args.connections))
+        bare["server_cpu_us"] = (cpu_between - cpu_before) / bare["n"] * 1e6
+        loc["server_cpu_us"] = (_cpu_seconds(server.pid) - cpu_between) / loc["n"] * 1e6
         print(
             f"uvicorn 1 worker, {args.connections} keep-alive connections, {args.seconds:.0f}s "
             f"per route, {os.cpu_count()} cores shared by server and load generator"
@@ -238,7 +248,8 @@ def main() -> None:
         for label, r in (("bare constant route", bare), ("family latest location", loc)):
             print(
                 f"{label:24s} {r['rps']:8.0f} req/s   p50 {r['p50']:6.2f} ms   "
-                f"p99 {r['p99']:6.2f} ms   n={r['n']}  statuses={r['statuses']}"
+                f"p99 {r['p99']:6.2f} ms   server CPU {r['server_cpu_us']:5.0f} us/req   "
+                f"n={r['n']}  statuses={r['statuses']}"
             )
         print(
             f"ratio location/bare throughput: {loc['rps'] / bare['rps']:.2f} (target >= 0.5); "
