@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import psycopg
@@ -39,6 +41,17 @@ DEFAULTS: dict[str, float] = {
     "fence_dwell_s": 300,
     "max_speed_mps": 55,  # fixes implying a faster move are ignored
 }
+
+
+def override_error(name: str, value: float) -> str | None:
+    """Why an override cannot be used (None if it can): unknown name or value out of range."""
+    if name not in DEFAULTS:
+        return f"unknown threshold {name!r}"
+    if not math.isfinite(value) or value < 0:
+        return f"{name} must be a finite number >= 0"
+    if name.endswith("_h") and value > 24:
+        return f"{name} is an hour of the day (0-24)"
+    return None
 
 
 def load_overrides(conn: psycopg.Connection) -> pd.DataFrame:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
+
+from alerting.rules.thresholds import DEFAULTS, override_error
 
 Text200 = Field(default="", max_length=200)
 
@@ -87,16 +89,28 @@ class FamilyLinkRead(BaseModel):
     withdrawn_by: int | None
 
 
-ThresholdValues = dict[str, float | int | bool | str | None]
-
-
 class Thresholds(BaseModel):
-    """Per-resident alert threshold overrides: rule name -> parameter values."""
+    """Per-resident overrides of the alerting engine's thresholds: name -> value.
 
-    overrides: dict[str, ThresholdValues] = Field(default={}, max_length=50)
+    Names and units are those of the engine's defaults (`defaults` in the GET response);
+    a name left out uses its default.
+    """
+
+    overrides: dict[str, float] = Field(
+        default={}, max_length=len(DEFAULTS), examples=[{"tachycardia_bpm": 130}]
+    )
+
+    @field_validator("overrides")
+    @classmethod
+    def _known_and_in_range(cls, overrides: dict[str, float]) -> dict[str, float]:
+        errors = [e for name, v in overrides.items() if (e := override_error(name, v))]
+        if errors:
+            raise ValueError("; ".join(errors))
+        return overrides
 
 
 class ThresholdsRead(Thresholds):
     resident_id: int
+    defaults: dict[str, float]
     updated_at: datetime | None
     updated_by: int | None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
+from alerting.rules.thresholds import DEFAULTS as THRESHOLD_DEFAULTS
 from api.access import SCOPE_SQL, scope_params
 from api.db import DbConn
 from api.deps import Principal
@@ -208,32 +208,37 @@ async def withdraw_consent(*, conn: DbConn, link_id: int, withdrawn_by: int) -> 
 
 
 async def get_thresholds(*, conn: DbConn, resident_id: int) -> dict:
-    """Threshold overrides of a resident ({} when none)."""
-    row = await (
+    """A resident's threshold overrides, the engine's defaults, and the last change."""
+    rows = await (
         await conn.execute(
-            """SELECT resident_id, overrides, updated_at, updated_by FROM resident_thresholds
-               WHERE resident_id = %s""",
+            """SELECT name, value, updated_at, updated_by FROM alert_thresholds
+               WHERE resident_id = %s ORDER BY updated_at DESC, name""",
             (resident_id,),
         )
-    ).fetchone()
-    return row or {
+    ).fetchall()
+    return {
         "resident_id": resident_id,
-        "overrides": {},
-        "updated_at": None,
-        "updated_by": None,
+        "overrides": {r["name"]: r["value"] for r in rows},
+        "defaults": THRESHOLD_DEFAULTS,
+        "updated_at": rows[0]["updated_at"] if rows else None,
+        "updated_by": rows[0]["updated_by"] if rows else None,
     }
 
 
 async def put_thresholds(
-    *, conn: DbConn, resident_id: int, overrides: dict[str, Any], updated_by: int
+    *, conn: DbConn, resident_id: int, overrides: dict[str, float], updated_by: int
 ) -> dict:
-    """Replace a resident's threshold overrides."""
-    cur = await conn.execute(
-        """INSERT INTO resident_thresholds (resident_id, overrides, updated_by)
-           VALUES (%s, %s, %s)
-           ON CONFLICT (resident_id) DO UPDATE SET overrides = EXCLUDED.overrides,
-               updated_at = now(), updated_by = EXCLUDED.updated_by
-           RETURNING resident_id, overrides, updated_at, updated_by""",
-        (resident_id, Jsonb(overrides), updated_by),
-    )
-    return await cur.fetchone()
+    """Replace a resident's threshold overrides (the engine reads them on its next refresh)."""
+    async with conn.transaction():
+        # One replacement at a time per resident: two at once would collide on the same names.
+        await conn.execute(
+            "SELECT 1 FROM residents WHERE resident_id = %s FOR UPDATE", (resident_id,)
+        )
+        await conn.execute("DELETE FROM alert_thresholds WHERE resident_id = %s", (resident_id,))
+        async with conn.cursor() as cur:
+            await cur.executemany(
+                """INSERT INTO alert_thresholds (resident_id, name, value, updated_by)
+                   VALUES (%s, %s, %s, %s)""",
+                [(resident_id, name, value, updated_by) for name, value in overrides.items()],
+            )
+    return await get_thresholds(conn=conn, resident_id=resident_id)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from pydantic import SecretStr
 
+from alerting.rules.thresholds import Params, load_overrides
 from api.accounts.service import issue_token
 
 
@@ -156,7 +158,7 @@ def test_family_member_cannot_edit_a_resident(client, family_world):
         ("post", "/residents/{rid}/contacts", {"name": "Son", "phone": "13800000000"}),
         ("get", "/residents/{rid}/family-links", None),
         ("get", "/residents/{rid}/thresholds", None),
-        ("put", "/residents/{rid}/thresholds", {"overrides": {"hr_high": {"bpm": 120}}}),
+        ("put", "/residents/{rid}/thresholds", {"overrides": {"tachycardia_bpm": 130}}),
         ("get", "/residents/{rid}/location/latest", None),
         ("get", "/residents/{rid}/vitals/latest", None),
         (
@@ -184,13 +186,14 @@ def test_contacts_and_thresholds_round_trip(client, family_world):
     assert added.status_code == 201
     listed = client.get(f"/residents/{rid}/contacts", headers=family_world["fam_a"].headers)
     assert [c["name"] for c in listed.json()["items"]] == ["Son"]
-    overrides = {"hr_high": {"bpm": 125, "sustain_s": 120}, "geofence_exit": {"enabled": False}}
+    overrides = {"tachycardia_bpm": 130.0, "fence_dwell_s": 600.0}
     put = client.put(
         f"/residents/{rid}/thresholds", json={"overrides": overrides}, headers=worker.headers
     )
     assert put.status_code == 200
     got = client.get(f"/residents/{rid}/thresholds", headers=worker.headers).json()
     assert got["overrides"] == overrides and got["updated_by"] == worker.account_id
+    assert got["defaults"]["tachycardia_bpm"] == 120
     cid = added.json()["contact_id"]
     assert (
         client.delete(f"/residents/{rid}/contacts/{cid}", headers=worker.headers).status_code == 204
@@ -230,3 +233,44 @@ def test_patch_cannot_null_a_required_field(client, family_world):
     assert resp.json()["error"]["detail"]["fields"] == ["full_name", "living_alone"]
     cleared = client.patch(f"/residents/{rid}", json={"phone": None}, headers=worker.headers)
     assert cleared.status_code == 200 and cleared.json()["phone"] is None
+
+
+def test_threshold_overrides_are_the_ones_the_engine_reads(client, family_world, db):
+    rid, worker = family_world["res_a"], family_world["worker_a"]
+    put = client.put(
+        f"/residents/{rid}/thresholds",
+        json={"overrides": {"tachycardia_bpm": 100}},
+        headers=worker.headers,
+    )
+    assert put.status_code == 200
+    params = Params(np.array([rid, rid + 10**9]), load_overrides(db))
+    assert params.per_band("tachycardia_bpm").tolist() == [100.0, 120.0]
+    cleared = client.put(
+        f"/residents/{rid}/thresholds", json={"overrides": {}}, headers=worker.headers
+    )
+    assert cleared.json()["overrides"] == {}
+    params = Params(np.array([rid]), load_overrides(db))
+    assert params.per_band("tachycardia_bpm").tolist() == [120.0]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"hr_high": 120}, "unknown threshold 'hr_high'"),
+        ({"tachycardia_bpm": -5}, "tachycardia_bpm must be a finite number >= 0"),
+        ({"inactivity_deadline_h": 30}, "inactivity_deadline_h is an hour of the day"),
+        ({"tachycardia_bpm": "fast"}, "valid number"),
+    ],
+)
+def test_threshold_overrides_the_engine_cannot_use_are_refused(
+    client, family_world, overrides, message
+):
+    rid, worker = family_world["res_a"], family_world["worker_a"]
+    before = client.get(f"/residents/{rid}/thresholds", headers=worker.headers).json()
+    resp = client.put(
+        f"/residents/{rid}/thresholds", json={"overrides": overrides}, headers=worker.headers
+    )
+    assert resp.status_code == 422
+    assert message in resp.text
+    after = client.get(f"/residents/{rid}/thresholds", headers=worker.headers).json()
+    assert after["overrides"] == before["overrides"]

@@ -42,3 +42,28 @@ def test_an_edited_applied_migration_is_refused(empty_database, tmp_path):
         first.write_text(first.read_text() + "\n-- edited\n")
         with pytest.raises(MigrationError, match="has changed"):
             apply_all(conn, copy)
+
+
+def test_thresholds_entered_before_023_move_to_the_engines_table(empty_database, tmp_path):
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if path.name < "023":
+            shutil.copy(path, before / path.name)
+    with psycopg.connect(empty_database) as conn:
+        apply_all(conn, before)
+        rid = conn.execute(
+            "INSERT INTO residents (full_name) VALUES ('R') RETURNING resident_id"
+        ).fetchone()[0]
+        conn.execute(
+            "INSERT INTO resident_thresholds (resident_id, overrides) VALUES (%s, %s)",
+            (rid, '{"tachycardia": {"bpm": 130, "note": "x"}, "geofence_exit": true}'),
+        )
+        conn.commit()
+        assert apply_all(conn) == ["023_one_threshold_table.sql"]
+        moved = conn.execute(
+            "SELECT resident_id, name, value FROM alert_thresholds ORDER BY name"
+        ).fetchall()
+        gone = conn.execute("SELECT to_regclass('resident_thresholds')").fetchone()[0]
+    assert moved == [(rid, "tachycardia_bpm", 130.0)]
+    assert gone is None
