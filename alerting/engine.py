@@ -106,8 +106,10 @@ class Engine:
     def _load_fences(self, conn) -> tuple[list[FenceSpec], tuple]:
         residents = [int(r) for r in np.unique(self.fleet.resident_ids) if r >= 0]
         rows = conn.execute(
+            # Stored in WGS-84 whatever datum they were drawn in (input_crs only records that),
+            # so the specs keep FenceSpec's WGS-84 default: converting again would move them.
             """SELECT geofence_id, resident_id, shape, center_lat, center_lon, radius_m, polygon,
-                      input_crs, active_from, active_until, updated_at
+                      active_from, active_until, updated_at
                FROM geofences WHERE enabled AND resident_id = ANY(%s) ORDER BY geofence_id""",
             (residents,),
         ).fetchall()
@@ -115,7 +117,7 @@ class Engine:
         def minute(t) -> int:
             return -1 if t is None else t.hour * 60 + t.minute
 
-        signature = tuple((r[0], r[1], r[10]) for r in rows)
+        signature = tuple((r[0], r[1], r[9]) for r in rows)
         return [
             FenceSpec(
                 fence_id=r[0],
@@ -125,9 +127,8 @@ class Engine:
                 center_lon=r[4],
                 radius_m=r[5],
                 ring=(r[6][0] if r[6] else None),
-                input_crs=r[7],
-                active_from_min=minute(r[8]),
-                active_until_min=minute(r[9]),
+                active_from_min=minute(r[7]),
+                active_until_min=minute(r[8]),
             )
             for r in rows
         ], signature

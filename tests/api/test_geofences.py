@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+import numpy as np
 import pytest
 
-from eldercare.datum import gcj02_to_wgs84
+from alerting.engine import Engine
+from alerting.geo.fences import signed_distance_m
+from eldercare.datum import gcj02_to_wgs84, wgs84_to_gcj02
 
 SQUARE = [[[122.99, 41.10], [123.00, 41.10], [123.00, 41.11], [122.99, 41.11], [122.99, 41.10]]]
 
@@ -28,6 +33,33 @@ def test_family_draws_a_gcj02_circle_stored_as_wgs84(client, family_world, db):
         (resp.json()["geofence_id"],),
     ).fetchone()
     assert stored[:2] == pytest.approx(gcj02_to_wgs84(41.1, 123.0)) and stored[2] == "gcj02"
+
+
+def test_a_gcj02_fence_is_where_the_engine_looks(client, family_world, db, settings, new_band_ids):
+    home = (41.108, 122.994)  # WGS-84: where the resident really is
+    g_lat, g_lon = wgs84_to_gcj02(*home)  # what a Chinese map app shows for that spot
+    rid = family_world["res_a"]
+    (band,) = new_band_ids(1)
+    db.execute("UPDATE devices SET resident_id = %s WHERE device_id = %s", (rid, band))
+    body = {
+        "name": "home",
+        "crs": "gcj02",
+        "radius_m": 100,
+        "geometry": {"type": "Point", "coordinates": [float(g_lon), float(g_lat)]},
+    }
+    created = client.post(
+        f"/residents/{rid}/geofences", json=body, headers=family_world["fam_a"].headers
+    )
+    assert created.status_code == 201, created.text
+    engine = Engine(settings)
+    engine.refresh(db, now=datetime.now(UTC))
+    (i,) = [
+        k for k, fid in enumerate(engine.fences.fence_ids) if fid == created.json()["geofence_id"]
+    ]
+    distance = signed_distance_m(
+        engine.fences, np.array([i]), np.array([home[0]]), np.array([home[1]])
+    )
+    assert distance[0] < -99  # home is at the centre, not a GCJ-02 offset (hundreds of m) away
 
 
 def test_polygon_lifecycle(client, family_world):
