@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 EVENT_RULES = {"sos": "SOS button pressed", "fall": "Fall detected"}
 
 
+# A band's samples and fixes from before it was bound to its resident belong to whoever
+# wore it then (over `s` JOIN devices `d`).
+SINCE_BOUND = "s.t >= coalesce(d.bound_at, '-infinity')"
+
+
 def shard_of(device_id: str, shard_count: int) -> int:
     """The engine shard that owns a band."""
     return zlib.crc32(device_id.encode()) % max(shard_count, 1)
@@ -167,10 +172,10 @@ class Engine:
     ) -> Telemetry:
         """Samples of the given bands since `since`, as sorted columns."""
         rows = conn.execute(
-            """SELECT device_id, (extract(epoch FROM t) * 1000)::bigint, hr, sbp, dbp, steps,
+            f"""SELECT device_id, (extract(epoch FROM t) * 1000)::bigint, hr, sbp, dbp, steps,
                       CASE WHEN worn IS NULL THEN NULL WHEN worn THEN 1 ELSE 0 END
-               FROM telemetry_samples
-               WHERE device_id = ANY(%s) AND t >= %s AND received_at <= %s""",
+               FROM telemetry_samples s JOIN devices d USING (device_id)
+               WHERE device_id = ANY(%s) AND t >= %s AND received_at <= %s AND {SINCE_BOUND}""",
             (device_ids, since, now),
         ).fetchall()
         codes = self.fleet.codes_of([r[0] for r in rows])
@@ -180,8 +185,9 @@ class Engine:
     def load_fixes(self, conn, device_ids: list[str], since: datetime, now: datetime) -> Fixes:
         """Fixes of the given bands since `since`, as sorted columns (WGS-84)."""
         rows = conn.execute(
-            """SELECT device_id, (extract(epoch FROM t) * 1000)::bigint, lat, lon, acc_m
-               FROM location_fixes WHERE device_id = ANY(%s) AND t >= %s AND received_at <= %s""",
+            f"""SELECT device_id, (extract(epoch FROM t) * 1000)::bigint, lat, lon, acc_m
+               FROM location_fixes s JOIN devices d USING (device_id)
+               WHERE device_id = ANY(%s) AND t >= %s AND received_at <= %s AND {SINCE_BOUND}""",
             (device_ids, since, now),
         ).fetchall()
         codes = self.fleet.codes_of([r[0] for r in rows])
@@ -277,9 +283,10 @@ class Engine:
         if not ids:
             return []
         rows = conn.execute(
-            """SELECT device_id, (extract(epoch FROM t) * 1000)::bigint, steps
-               FROM telemetry_samples WHERE device_id = ANY(%s) AND t >= %s
-               AND steps IS NOT NULL AND received_at <= %s""",
+            f"""SELECT device_id, (extract(epoch FROM t) * 1000)::bigint, steps
+               FROM telemetry_samples s JOIN devices d USING (device_id)
+               WHERE device_id = ANY(%s) AND t >= %s
+               AND steps IS NOT NULL AND received_at <= %s AND {SINCE_BOUND}""",
             (ids, now - timedelta(hours=24), now),
         ).fetchall()
         codes, t = self.fleet.codes_of([r[0] for r in rows]), _col(rows, 1, np.int64)

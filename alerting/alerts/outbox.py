@@ -129,8 +129,10 @@ def _location(conn, alert: dict) -> dict | None:
     )
     if lat is None and alert["device_id"]:
         row = conn.execute(
-            """SELECT lat, lon, acc_m, t, src::text FROM location_fixes WHERE device_id = %s
-               ORDER BY t DESC LIMIT 1""",
+            """SELECT f.lat, f.lon, f.acc_m, f.t, f.src::text
+               FROM location_fixes f JOIN devices d USING (device_id)
+               WHERE f.device_id = %s AND f.t >= coalesce(d.bound_at, '-infinity')
+               ORDER BY f.t DESC LIMIT 1""",
             (alert["device_id"],),
         ).fetchone()
         if row:

@@ -310,3 +310,24 @@ def test_engines_split_the_bands_between_them_by_device_hash(clean_alerts, new_b
         fleets.append(set(shard.fleet.device_ids.tolist()))
     assert sorted(b for fleet in fleets for b in fleet) == sorted(bands)  # each band exactly once
     assert all(fleets)  # and every engine has some
+
+
+def test_vitals_of_a_bands_previous_wearer_raise_nothing_for_the_next(
+    clean_alerts, engine, new_band_ids
+):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    t = minutes(T0, 12)  # previous wearer: HR 140 at rest for 12 minutes
+    insert_telemetry(db, band, t, hr=np.full(12, 140), steps=np.full(12, 3), worn=np.ones(12))
+    set_status(db, band, t[-1])
+    newcomer = make_resident(db)
+    db.execute(
+        "UPDATE devices SET resident_id = %s, bound_at = %s WHERE device_id = %s",
+        (newcomer, t[-1] + timedelta(seconds=1), band),
+    )
+    run_engine(db, engine, t[-1] + timedelta(seconds=5), [band])
+    assert open_alerts(db, "tachycardia") == []
+    db.execute("UPDATE devices SET bound_at = NULL WHERE device_id = %s", (band,))
+    run_engine(db, engine, t[-1] + timedelta(seconds=5), [band])
+    assert [a["resident_id"] for a in open_alerts(db, "tachycardia")] == [newcomer]

@@ -22,7 +22,14 @@ from alerting.alerts import service as alerts
 from alerting.dispatcher import Dispatcher
 from alerting.engine import Engine, apply_findings
 from alerting.rules.common import Finding
-from tests.alerting.factories import HOME, T0, add_contact, insert_event, make_resident
+from tests.alerting.factories import (
+    HOME,
+    T0,
+    add_contact,
+    insert_event,
+    insert_fixes,
+    make_resident,
+)
 from tests.alerting.receivers import Receiver
 
 SCHEMA = Path(__file__).resolve().parents[2] / "alerting/channels/schemas/dispatch_120.schema.json"
@@ -192,6 +199,30 @@ def test_sos_reaches_console_family_and_120_signed_with_documented_payload(
     assert len(console) == 1
     changes = redis_client.xrange(f"{settings.redis_prefix}alerts:changes")
     assert any(json.loads(f[b"data"])["kind"] == "opened" for _, f in changes)
+
+
+def test_120_never_gets_a_position_from_the_bands_previous_wearer(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band, full_name="Previous Wearer")
+    elsewhere = (HOME[0] + 0.05, HOME[1] + 0.05)  # about 7 km away
+    insert_fixes(db, band, [T0 - timedelta(hours=2)], [elsewhere[0]], [elsewhere[1]], [10.0])
+    resident = make_resident(db, full_name="New Wearer")
+    db.execute(
+        "UPDATE devices SET resident_id = %s, bound_at = %s WHERE device_id = %s",
+        (resident, T0 - timedelta(hours=1), band),
+    )
+    engine = Engine(settings)
+    engine.refresh(db, now=T0)
+    event = insert_event(db, band, "b-rebound", "sos", T0)  # pressed with no fix of its own
+    apply_findings(db, engine.findings_from_events([event]), now=T0)
+    Dispatcher(settings, redis_client).run_once(db, now=T0)
+    (call,) = recv["g120"].received
+    assert call.json["resident"]["name"] == "New Wearer"
+    assert call.json["location"] is None  # not the previous wearer's last fix
 
 
 def test_gateway_down_for_ten_minutes_everything_delivered_when_it_returns(
