@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 DeviceId = Annotated[str, Field(pattern=r"^[0-9]{15}$", description="IMEI")]
 
@@ -46,9 +46,17 @@ class LocateCommand(BaseModel):
 
 
 class ConfigCommand(BaseModel):
+    """New reporting intervals (the contract's ranges); either may be left out."""
+
     type: Literal["config"]
-    telemetry_interval_s: int = Field(ge=10, le=3600)
-    location_interval_s: int = Field(ge=30, le=86400)
+    telemetry_interval_s: int | None = Field(default=None, ge=10, le=3600)
+    location_interval_s: int | None = Field(default=None, ge=10, le=86400)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ConfigCommand:
+        if self.telemetry_interval_s is None and self.location_interval_s is None:
+            raise ValueError("give telemetry_interval_s, location_interval_s or both")
+        return self
 
 
 Command = Annotated[LocateCommand | ConfigCommand, Field(discriminator="type")]

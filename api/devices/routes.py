@@ -115,4 +115,6 @@ async def send_command(
     device = await _device_in_reach(conn, principal, device_id)
     if body.type == "config" and principal.role not in RESIDENT_EDITORS:
         raise Forbidden("your role may not configure bands")
-    return await service.send_command(settings=settings, device=device, command=body.model_dump())
+    return await service.send_command(
+        settings=settings, device=device, command=body.model_dump(exclude_none=True)
+    )

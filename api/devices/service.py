@@ -10,6 +10,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from alerting.rules.thresholds import DEFAULTS as THRESHOLD_DEFAULTS
 from api.db import DbConn
 from api.devices import broker
 from api.errors import Conflict, Invalid, NotFound
@@ -149,10 +150,21 @@ async def status(*, conn: DbConn, redis: Redis, prefix: str, device: dict) -> di
     return {**device, **(row or empty)}
 
 
+def slowest_telemetry_interval_s(settings: Settings) -> int:
+    """Half the silence after which the engine calls a band offline, so one late report is not."""
+    return int(settings.alerting_band_interval_s * THRESHOLD_DEFAULTS["offline_factor"]) // 2
+
+
 async def send_command(*, settings: Settings, device: dict, command: dict) -> dict:
     """Publish a locate or config command to an active band."""
     if device["state"] != "active":
         raise Conflict("device is revoked", device_id=device["device_id"])
+    slowest = slowest_telemetry_interval_s(settings)
+    if command.get("telemetry_interval_s", 0) > slowest:
+        raise Invalid(
+            "the alerting engine would report a band this slow as offline",
+            max_telemetry_interval_s=slowest,
+        )
     command_id = uuid.uuid4().hex[:16]
     payload = {"v": 1, "id": command_id, **command}
     await asyncio.to_thread(

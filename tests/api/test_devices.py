@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -138,8 +140,9 @@ def test_band_status_shows_online_battery_last_seen_to_its_family_only(
     )
 
 
-def test_locate_command_reaches_the_band_topic(client, family_world, bind_band, broker):
-    imei = bind_band(family_world["res_a"])
+@contextlib.contextmanager
+def band_commands(broker, imei: str) -> Iterator[queue.Queue]:
+    """Commands published on a band's cmd topic, as they arrive."""
     received: queue.Queue = queue.Queue()
     band = mqtt.Client(
         CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
@@ -153,6 +156,15 @@ def test_locate_command_reaches_the_band_topic(client, family_world, bind_band, 
     band.loop_start()
     try:
         assert subscribed.wait(5)
+        yield received
+    finally:
+        band.loop_stop()
+        band.disconnect()
+
+
+def test_locate_command_reaches_the_band_topic(client, family_world, bind_band, broker):
+    imei = bind_band(family_world["res_a"])
+    with band_commands(broker, imei) as received:
         resp = client.post(
             f"/devices/{imei}/commands",
             json={"type": "locate"},
@@ -160,10 +172,37 @@ def test_locate_command_reaches_the_band_topic(client, family_world, bind_band, 
         )
         assert resp.status_code == 202, resp.text
         message = received.get(timeout=5)
-        assert message["type"] == "locate" and message["id"] == resp.json()["command_id"]
-    finally:
-        band.loop_stop()
-        band.disconnect()
+    assert message["type"] == "locate" and message["id"] == resp.json()["command_id"]
+
+
+def test_config_command_may_change_one_interval(client, family_world, bind_band, broker):
+    imei = bind_band(family_world["res_a"])
+    config = {"type": "config", "location_interval_s": 10}
+    with band_commands(broker, imei) as received:
+        resp = client.post(
+            f"/devices/{imei}/commands", json=config, headers=family_world["worker_a"].headers
+        )
+        assert resp.status_code == 202, resp.text
+        message = received.get(timeout=5)
+    assert message["location_interval_s"] == 10 and "telemetry_interval_s" not in message
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"type": "config"}, "give telemetry_interval_s, location_interval_s or both"),
+        ({"type": "config", "telemetry_interval_s": 900}, "would report a band this slow"),
+        ({"type": "config", "location_interval_s": 5}, "greater than or equal to 10"),
+    ],
+)
+def test_config_commands_the_system_cannot_live_with_are_refused(
+    client, family_world, bind_band, config, message
+):
+    imei = bind_band(family_world["res_a"])
+    resp = client.post(
+        f"/devices/{imei}/commands", json=config, headers=family_world["worker_a"].headers
+    )
+    assert resp.status_code == 422 and message in resp.text
 
 
 def test_family_cannot_configure_and_other_family_cannot_locate(client, family_world, bind_band):
