@@ -88,7 +88,7 @@ class Engine:
         for tz in {r[5] for r in rows}:
             try:
                 offset = now.astimezone(ZoneInfo(tz)).utcoffset() or timedelta(0)
-            except (KeyError, ValueError):
+            except (KeyError, ValueError, OSError):  # OSError: a folder name such as Asia
                 offset = timedelta(hours=8)
             offsets[tz] = int(offset.total_seconds() * 1000)
         self.fleet = Fleet(
@@ -353,17 +353,22 @@ def refresh_baselines(conn: psycopg.Connection, *, now: datetime, weeks: int = 4
 
     Only worn readings count, and the last day is left out so an ongoing episode does not
     become the normal it is measured against. Returns the number of (resident, hour) rows.
+    A zone PostgreSQL does not know by name (stored before the API checked zones) is read as
+    Asia/Shanghai, the UTC+8 that `Engine.refresh` falls back to, rather than failing for all.
     """
     with conn.transaction():
         cur = conn.execute(
-            """INSERT INTO resident_baselines
+            """WITH zone AS (
+                   SELECT r.resident_id, coalesce(n.name, 'Asia/Shanghai') AS name
+                   FROM residents r LEFT JOIN pg_timezone_names n ON n.name = r.timezone)
+               INSERT INTO resident_baselines
                    (resident_id, hour, hr_mean, hr_std, hr_n, days, computed_at)
-               SELECT d.resident_id, extract(hour FROM s.t AT TIME ZONE r.timezone)::smallint,
+               SELECT d.resident_id, extract(hour FROM s.t AT TIME ZONE z.name)::smallint,
                       avg(s.hr), coalesce(stddev_samp(s.hr), 0), count(*),
-                      count(DISTINCT (s.t AT TIME ZONE r.timezone)::date), %(now)s
+                      count(DISTINCT (s.t AT TIME ZONE z.name)::date), %(now)s
                FROM telemetry_samples s
                JOIN devices d ON d.device_id = s.device_id
-               JOIN residents r ON r.resident_id = d.resident_id
+               JOIN zone z ON z.resident_id = d.resident_id
                WHERE s.t >= %(now)s - make_interval(weeks => %(weeks)s)
                  AND s.t < %(now)s - interval '1 day'
                  AND s.hr IS NOT NULL AND s.worn IS NOT FALSE

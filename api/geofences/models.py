@@ -22,7 +22,9 @@ class PointGeometry(BaseModel):
 class PolygonGeometry(BaseModel):
     type: Literal["Polygon"]
     coordinates: list[Annotated[list[Position], Field(min_length=4, max_length=500)]] = Field(
-        min_length=1, max_length=10
+        min_length=1,
+        max_length=10,  # fences stored before holes were refused may read back with them
+        description="The outer ring only: polygon holes are not supported.",
     )
 
     @model_validator(mode="after")
@@ -39,7 +41,10 @@ Geometry = Annotated[PointGeometry | PolygonGeometry, Field(discriminator="type"
 
 
 class Schedule(BaseModel):
-    """Local time of the resident; `until` before `from` spans midnight (22:00-06:00)."""
+    """Local time of the resident; `until` before `from` spans midnight (22:00-06:00).
+
+    The two differ: an always-active fence has no schedule.
+    """
 
     active_from: time
     active_until: time
@@ -57,6 +62,18 @@ class GeofenceWrite(BaseModel):
     def _radius_for_circles_only(self) -> GeofenceWrite:
         if (self.geometry.type == "Point") != (self.radius_m is not None):
             raise ValueError("a Point geometry needs radius_m; a Polygon must not have one")
+        return self
+
+    # Checked on writes only, so fences stored before these checks still read back.
+    @model_validator(mode="after")
+    def _what_the_engine_honours(self) -> GeofenceWrite:
+        if self.geometry.type == "Polygon" and len(self.geometry.coordinates) > 1:
+            raise ValueError("polygon holes are not supported; draw the outer ring only")
+        if self.schedule and self.schedule.active_from == self.schedule.active_until:
+            raise ValueError(
+                "a schedule must end at another time than it starts;"
+                " leave the schedule out for a fence that is always active"
+            )
         return self
 
 

@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
+from zoneinfo import available_timezones
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from alerting.rules.thresholds import DEFAULTS, override_error
 
 Text200 = Field(default="", max_length=200)
+
+# `localtime` is the host's own zone, not a place.
+ZONE_NAMES = frozenset(available_timezones() - {"localtime"})
+# POSIX-style offsets read backwards: Etc/GMT-8 is UTC+8, and PostgreSQL takes UTC+8 as UTC-8.
+OFFSET_NAME = re.compile(r"(^|/)(UTC|GMT)[+-]")
+
+
+def _place_zone(name: str) -> str:
+    if name not in ZONE_NAMES or OFFSET_NAME.search(name):
+        raise ValueError(
+            f"unknown time zone {name!r}: give an IANA place name such as Asia/Shanghai"
+            " (offsets such as UTC+8 are refused: their sign is read reversed)"
+        )
+    return name
+
+
+TimeZone = Annotated[
+    str,
+    Field(max_length=64, description="IANA time zone name", examples=["Asia/Shanghai"]),
+    AfterValidator(_place_zone),
+]
 
 
 class ResidentFields(BaseModel):
@@ -22,7 +45,7 @@ class ResidentFields(BaseModel):
     disabled: bool = False
     low_income: bool = False
     medical_notes: str = Field(default="", max_length=5000)
-    timezone: str = Field(default="Asia/Shanghai", max_length=64)
+    timezone: TimeZone = "Asia/Shanghai"
     home_lat: float | None = Field(default=None, ge=-90, le=90)
     home_lon: float | None = Field(default=None, ge=-180, le=180)
 
@@ -44,12 +67,14 @@ class ResidentUpdate(BaseModel):
     disabled: bool | None = None
     low_income: bool | None = None
     medical_notes: str | None = Field(default=None, max_length=5000)
+    timezone: TimeZone | None = None
     home_lat: float | None = Field(default=None, ge=-90, le=90)
     home_lon: float | None = Field(default=None, ge=-180, le=180)
 
 
 class ResidentRead(ResidentFields):
     resident_id: int
+    timezone: str  # rows stored before zones were checked must still read
     full_name: str
     created_at: datetime
     device_ids: list[str]

@@ -64,7 +64,7 @@ async def get_resident(resident_id: int, conn: Conn, principal: Reader) -> dict:
 async def update_resident(
     resident_id: int, body: ResidentUpdate, conn: Conn, principal: CurrentUser
 ) -> dict:
-    """Change a resident's profile, risk flags, medical notes or grid."""
+    """Change a resident's profile, time zone, risk flags, medical notes or grid."""
     await edit_or_raise(conn=conn, principal=principal, resident_id=resident_id)
     changes = body.model_dump(exclude_unset=True)
     if "grid_id" in changes:

@@ -28,12 +28,13 @@ UPDATABLE = (
     "disabled",
     "low_income",
     "medical_notes",
+    "timezone",
     "home_lat",
     "home_lon",
 )
 # Columns a PATCH may not set to null (the others are optional facts that can be cleared).
 NOT_NULLABLE = frozenset(
-    {"full_name", "address", "living_alone", "disabled", "low_income", "medical_notes"}
+    {"full_name", "address", "living_alone", "disabled", "low_income", "medical_notes", "timezone"}
 )
 
 

@@ -264,6 +264,42 @@ def test_deviation_from_own_baseline_for_a_resident_whose_normal_is_not_textbook
     assert [(a["rule"], a["device_id"]) for a in raised] == [("baseline_deviation", athlete)]
 
 
+@pytest.mark.parametrize("zone", ["Asia/Beijing", "UTC+8"])
+def test_baselines_survive_a_resident_zone_stored_before_zones_were_checked(
+    clean_alerts, new_band_ids, zone
+):
+    from alerting.engine import refresh_baselines
+
+    db = clean_alerts
+    stray_band, typical_band = new_band_ids(2)
+    stray = make_resident(db, stray_band, timezone=zone)
+    typical = make_resident(db, typical_band)
+    for day in range(2, 5):  # the last day is left out of baselines
+        t = minutes(T0 - timedelta(days=day), 60)  # 08:00-09:00 in Asia/Shanghai
+        for band in (stray_band, typical_band):
+            insert_telemetry(db, band, t, hr=np.full(60, 70), worn=np.ones(60))
+    refresh_baselines(db, now=T0)
+    rows = db.execute(
+        """SELECT resident_id, hour, days FROM resident_baselines
+           WHERE resident_id = ANY(%s) ORDER BY resident_id""",
+        ([stray, typical],),
+    ).fetchall()
+    # The unknown zone is read as UTC+8, as the engine reads it.
+    assert rows == [(stray, 8, 3), (typical, 8, 3)]
+
+
+@pytest.mark.parametrize("zone", ["Asia/Beijing", "Asia", ""])
+def test_engine_reads_a_zone_it_does_not_know_as_utc8(clean_alerts, engine, new_band_ids, zone):
+    db = clean_alerts
+    stray_band, typical_band = new_band_ids(2)
+    make_resident(db, stray_band, timezone=zone)
+    make_resident(db, typical_band, timezone="Europe/Berlin")
+    engine.refresh(db, now=T0)
+    fleet = engine.fleet
+    offsets_h = dict(zip(fleet.device_ids, fleet.utc_offset_ms / 3_600_000, strict=True))
+    assert offsets_h == {stray_band: 8, typical_band: 1}
+
+
 def test_per_resident_override_changes_the_threshold_for_that_resident_only(
     clean_alerts, engine, new_band_ids
 ):

@@ -235,6 +235,43 @@ def test_patch_cannot_null_a_required_field(client, family_world):
     assert cleared.status_code == 200 and cleared.json()["phone"] is None
 
 
+@pytest.mark.parametrize("zone", ["Asia/Beijing", "UTC+8", "Etc/GMT-8"])
+def test_resident_time_zone_must_be_an_iana_place_name(client, family_world, zone):
+    worker = family_world["worker_a"]
+    body = {"full_name": "Wang Fang", "grid_id": family_world["grid_a"], "timezone": zone}
+    created = client.post("/residents", json=body, headers=worker.headers)
+    assert created.status_code == 422
+    assert "such as Asia/Shanghai" in created.json()["error"]["detail"]["errors"][0]["msg"]
+    rid = family_world["res_a"]
+    patched = client.patch(f"/residents/{rid}", json={"timezone": zone}, headers=worker.headers)
+    assert patched.status_code == 422
+
+
+def test_resident_time_zone_is_set_and_changed(client, family_world):
+    worker = family_world["worker_a"]
+    body = {"full_name": "Ma Lin", "grid_id": family_world["grid_a"], "timezone": "Asia/Shanghai"}
+    created = client.post("/residents", json=body, headers=worker.headers)
+    assert created.status_code == 201 and created.json()["timezone"] == "Asia/Shanghai"
+    rid = created.json()["resident_id"]
+    patched = client.patch(
+        f"/residents/{rid}", json={"timezone": "Asia/Urumqi"}, headers=worker.headers
+    )
+    assert patched.status_code == 200 and patched.json()["timezone"] == "Asia/Urumqi"
+    cleared = client.patch(f"/residents/{rid}", json={"timezone": None}, headers=worker.headers)
+    assert cleared.status_code == 422
+
+
+def test_resident_stored_with_a_bad_zone_before_the_check_still_reads(client, family_world, db):
+    rid, worker = family_world["res_a"], family_world["worker_a"]
+    db.execute("UPDATE residents SET timezone = 'Asia/Beijing' WHERE resident_id = %s", (rid,))
+    resp = client.get(f"/residents/{rid}", headers=worker.headers)
+    assert resp.status_code == 200 and resp.json()["timezone"] == "Asia/Beijing"
+    fixed = client.patch(
+        f"/residents/{rid}", json={"timezone": "Asia/Shanghai"}, headers=worker.headers
+    )
+    assert fixed.json()["timezone"] == "Asia/Shanghai"
+
+
 def test_threshold_overrides_are_the_ones_the_engine_reads(client, family_world, db):
     rid, worker = family_world["res_a"], family_world["worker_a"]
     put = client.put(

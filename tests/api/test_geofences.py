@@ -107,6 +107,38 @@ def test_bad_geometries_are_refused(client, family_world, body):
     assert resp.status_code == 422
 
 
+def post_fence(client, family_world, body):
+    return client.post(
+        f"/residents/{family_world['res_a']}/geofences",
+        json=body,
+        headers=family_world["worker_a"].headers,
+    )
+
+
+def test_polygon_with_a_hole_is_refused_since_the_engine_would_ignore_it(client, family_world):
+    hole = [[122.994, 41.104], [122.996, 41.104], [122.996, 41.106], [122.994, 41.104]]
+    body = {"name": "park", "geometry": {"type": "Polygon", "coordinates": [SQUARE[0], hole]}}
+    resp = post_fence(client, family_world, body)
+    assert resp.status_code == 422
+    assert "holes are not supported" in resp.json()["error"]["detail"]["errors"][0]["msg"]
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["PolygonGeometry"]
+    assert "holes are not supported" in schema["properties"]["coordinates"]["description"]
+
+
+def test_schedule_starting_when_it_ends_is_refused_since_it_would_never_be_active(
+    client, family_world
+):
+    body = {
+        "name": "home",
+        "radius_m": 200,
+        "geometry": {"type": "Point", "coordinates": [123.0, 41.1]},
+        "schedule": {"active_from": "08:00:00", "active_until": "08:00:00"},
+    }
+    resp = post_fence(client, family_world, body)
+    assert resp.status_code == 422
+    assert "leave the schedule out" in resp.json()["error"]["detail"]["errors"][0]["msg"]
+
+
 def test_geofences_of_another_resident_are_404(client, family_world):
     body = {"name": "x", "radius_m": 50, "geometry": {"type": "Point", "coordinates": [123, 41]}}
     created = client.post(
