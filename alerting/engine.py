@@ -355,10 +355,11 @@ def refresh_baselines(conn: psycopg.Connection, *, now: datetime, weeks: int = 4
     become the normal it is measured against. Returns the number of (resident, hour) rows.
     A zone PostgreSQL does not know by name (stored before the API checked zones) is read as
     Asia/Shanghai, the UTC+8 that `Engine.refresh` falls back to, rather than failing for all.
+    Readings from before a band was bound to its resident are someone else's normal.
     """
     with conn.transaction():
         cur = conn.execute(
-            """WITH zone AS (
+            f"""WITH zone AS (
                    SELECT r.resident_id, coalesce(n.name, 'Asia/Shanghai') AS name
                    FROM residents r LEFT JOIN pg_timezone_names n ON n.name = r.timezone)
                INSERT INTO resident_baselines
@@ -371,7 +372,7 @@ def refresh_baselines(conn: psycopg.Connection, *, now: datetime, weeks: int = 4
                JOIN zone z ON z.resident_id = d.resident_id
                WHERE s.t >= %(now)s - make_interval(weeks => %(weeks)s)
                  AND s.t < %(now)s - interval '1 day'
-                 AND s.hr IS NOT NULL AND s.worn IS NOT FALSE
+                 AND s.hr IS NOT NULL AND s.worn IS NOT FALSE AND {SINCE_BOUND}
                GROUP BY 1, 2
                ON CONFLICT (resident_id, hour) DO UPDATE SET hr_mean = EXCLUDED.hr_mean,
                    hr_std = EXCLUDED.hr_std, hr_n = EXCLUDED.hr_n, days = EXCLUDED.days,

@@ -367,3 +367,24 @@ def test_vitals_of_a_bands_previous_wearer_raise_nothing_for_the_next(
     db.execute("UPDATE devices SET bound_at = NULL WHERE device_id = %s", (band,))
     run_engine(db, engine, t[-1] + timedelta(seconds=5), [band])
     assert [a["resident_id"] for a in open_alerts(db, "tachycardia")] == [newcomer]
+
+
+def test_a_bands_previous_wearer_is_not_the_next_ones_baseline(clean_alerts, new_band_ids):
+    from alerting.engine import refresh_baselines
+
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    for day in range(2, 5):  # three days of the previous wearer, 08:00-09:00 local
+        t = minutes(T0 - timedelta(days=day), 60)
+        insert_telemetry(db, band, t, hr=np.full(60, 70), worn=np.ones(60))
+    newcomer = make_resident(db)
+    db.execute(
+        "UPDATE devices SET resident_id = %s, bound_at = %s WHERE device_id = %s",
+        (newcomer, T0 - timedelta(days=1, hours=12), band),
+    )
+    refresh_baselines(db, now=T0)
+    rows = db.execute(
+        "SELECT count(*) FROM resident_baselines WHERE resident_id = %s", (newcomer,)
+    ).fetchone()
+    assert rows == (0,)
