@@ -15,7 +15,7 @@ from alerting.alerts.outbox import enqueue_notifications
 from alerting.rules.common import SEVERITY_NAMES, Finding
 
 # Rules whose alert the engine resolves itself when the condition clears.
-AUTO_RESOLVE_RULES = {"band_not_worn", "device_offline", "low_battery"}
+AUTO_RESOLVE_RULES = frozenset({"band_not_worn", "device_offline", "low_battery"})
 # A new SOS or fall event on an already open alert pages these again.
 REPAGE_ON_REPEAT = {
     "sos": ["duty_console", "grid_worker", "family"],
@@ -64,9 +64,9 @@ def _subject(conn: psycopg.Connection, device_id: str) -> dict[str, Any]:
 def apply_finding(conn: psycopg.Connection, *, finding: Finding, now: datetime) -> int | None:
     """Open, update, or (for a cleared condition) resolve the alert; return its id or None."""
     with conn.transaction():
-        subject = _subject(conn, finding.device_id)
         if finding.clear:
-            return _auto_resolve(conn, subject, finding, now)
+            return _auto_resolve(conn, finding, now)
+        subject = _subject(conn, finding.device_id)
         if finding.source_event_id is not None:
             fresh = conn.execute(
                 """INSERT INTO alerting_seen_events (device_id, event_id, seen_at)
@@ -153,11 +153,20 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
     if finding.source_event_id is None:
         # An observation already covered by a resolved alert (or older than a person's
         # resolution) does not open a new one; a fresh one after an automatic resolution does.
+        # A device-state alert is the band's: its resolution holds across a change of wearer.
         stale = conn.execute(
-            """SELECT 1 FROM alerts WHERE subject_key = %s AND rule = %s AND status = 'resolved'
+            """SELECT 1 FROM alerts WHERE rule = %s AND status = 'resolved'
+               AND (subject_key = %s OR (%s AND device_id = %s))
                AND (last_seen_at >= %s OR (resolved_by <> 'engine' AND resolved_at >= %s))
                LIMIT 1""",
-            (subject["subject_key"], finding.rule, observed, observed),
+            (
+                finding.rule,
+                subject["subject_key"],
+                finding.rule in AUTO_RESOLVE_RULES,
+                finding.device_id,
+                observed,
+                observed,
+            ),
         ).fetchone()
         if stale:
             return None
@@ -204,18 +213,43 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
     return alert_id
 
 
-def _auto_resolve(conn, subject, finding: Finding, now: datetime) -> int | None:
+def _auto_resolve(conn, finding: Finding, now: datetime) -> int | None:
     if finding.rule not in AUTO_RESOLVE_RULES:
         return None
-    row = conn.execute(
-        """SELECT alert_id FROM alerts WHERE subject_key = %s AND rule = %s
-           AND status <> 'resolved' FOR UPDATE""",
-        (subject["subject_key"], finding.rule),
-    ).fetchone()
-    if row is None:
-        return None
-    set_resolved(conn, row[0], actor="engine", resolution="condition cleared", now=now)
-    return row[0]
+    # By band, not subject: the band may have changed wearer since the alert opened.
+    resolved = resolve_band_alerts(
+        conn,
+        device_id=finding.device_id,
+        rules=frozenset({finding.rule}),
+        actor="engine",
+        resolution="condition cleared",
+        now=now,
+    )
+    return resolved[-1] if resolved else None
+
+
+def resolve_band_alerts(
+    conn: psycopg.Connection,
+    *,
+    device_id: str,
+    actor: str,
+    resolution: str,
+    now: datetime,
+    rules: frozenset[str] = AUTO_RESOLVE_RULES,
+) -> list[int]:
+    """Resolve the band's open device-state alerts (offline, low battery, not worn); their ids.
+
+    Alerts that people resolve (SOS, falls, vital signs, ...) are left alone.
+    """
+    with conn.transaction():
+        rows = conn.execute(
+            """SELECT alert_id FROM alerts WHERE device_id = %s AND rule = ANY(%s)
+               AND status <> 'resolved' ORDER BY alert_id FOR UPDATE""",
+            (device_id, sorted(rules)),
+        ).fetchall()
+        for (alert_id,) in rows:
+            set_resolved(conn, alert_id, actor=actor, resolution=resolution, now=now)
+    return [alert_id for (alert_id,) in rows]
 
 
 def raise_system_alert(

@@ -22,6 +22,7 @@ from alerting.alerts.raising import (
     apply_finding,
     priority_of,
     raise_system_alert,
+    resolve_band_alerts,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "raise_system_alert",
     "record",
     "resolve",
+    "resolve_band_alerts",
     "timeline",
 ]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Request
 
 from api.access import can_reach, edit_or_raise
+from api.alerts.service import actor_of
 from api.deps import (
     RESIDENT_EDITORS,
     RESIDENT_READERS,
@@ -93,18 +94,39 @@ async def bind_device(
 
 
 @router.post("/{device_id}/unbind", response_model=DeviceRead)
-async def unbind_device(device_id: DeviceIdPath, conn: Conn, principal: CurrentUser) -> dict:
-    """Unbind a band from its resident."""
+async def unbind_device(
+    device_id: DeviceIdPath, request: Request, conn: Conn, principal: CurrentUser
+) -> dict:
+    """Unbind a band from its resident; its offline, low-battery and not-worn alerts end."""
     if principal.role not in RESIDENT_EDITORS:
         raise Forbidden("your role may not unbind bands")
     await _device_in_reach(conn, principal, device_id)
-    return await service.unbind(conn=conn, device_id=device_id)
+    return await service.unbind(
+        conn=conn,
+        pool=request.app.state.alert_action_pool,
+        device_id=device_id,
+        actor=actor_of(principal),
+        now=request.app.state.clock(),
+    )
 
 
-@router.post("/{device_id}/revoke", response_model=DeviceRead, dependencies=[Admin])
-async def revoke_device(device_id: DeviceIdPath, conn: Conn, settings: SettingsDep) -> dict:
-    """Revoke a band: it can no longer connect to the broker (admin)."""
-    return await service.revoke(conn=conn, settings=settings, device_id=device_id)
+@router.post("/{device_id}/revoke", response_model=DeviceRead)
+async def revoke_device(
+    device_id: DeviceIdPath,
+    request: Request,
+    conn: Conn,
+    settings: SettingsDep,
+    principal: Annotated[Principal, Admin],
+) -> dict:
+    """Revoke a band: it can no longer connect to the broker; its device alerts end (admin)."""
+    return await service.revoke(
+        conn=conn,
+        pool=request.app.state.alert_action_pool,
+        settings=settings,
+        device_id=device_id,
+        actor=actor_of(principal),
+        now=request.app.state.clock(),
+    )
 
 
 @router.post("/{device_id}/commands", response_model=CommandSent, status_code=202)

@@ -8,9 +8,13 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
+from psycopg_pool import ConnectionPool
 from redis.asyncio import Redis
 
+from alerting.alerts import service as alerts
 from alerting.rules.thresholds import DEFAULTS as THRESHOLD_DEFAULTS
+from api.alerts.service import run_action
 from api.db import DbConn
 from api.devices import broker
 from api.errors import Conflict, Invalid, NotFound
@@ -82,22 +86,40 @@ async def provision(*, conn: DbConn, settings: Settings, device_id: str) -> dict
     return {**row, "mqtt_username": device_id, "mqtt_password": password}
 
 
-async def revoke(*, conn: DbConn, settings: Settings, device_id: str) -> dict:
-    """Revoke a band: the broker refuses it from now on and ingest ignores it."""
-    async with conn.transaction():
-        cur = await conn.execute(
+async def revoke(
+    *,
+    conn: DbConn,
+    pool: ConnectionPool,
+    settings: Settings,
+    device_id: str,
+    actor: str,
+    now: datetime,
+) -> dict:
+    """Revoke a band: the broker refuses it, ingest ignores it, its device-state alerts end."""
+    await run_action(pool, _revoke, settings=settings, device_id=device_id, actor=actor, now=now)
+    return await get_or_raise(conn=conn, device_id=device_id)
+
+
+# On a sync connection, as alerting's functions take one: the band and its device-state
+# alerts (offline, low battery, not worn) change in one transaction.
+def _revoke(
+    sync: psycopg.Connection, *, settings: Settings, device_id: str, actor: str, now: datetime
+) -> None:
+    with sync.transaction():
+        cur = sync.execute(
             """UPDATE devices SET state = 'revoked', revoked_at = coalesce(revoked_at, now())
                WHERE device_id = %s""",
             (device_id,),
         )
         if cur.rowcount == 0:
             raise NotFound("device not found", device_id=device_id)
-        await asyncio.to_thread(
-            broker.remove_band_credentials,
-            state_dir=Path(settings.broker_state_dir),
-            device_id=device_id,
+        alerts.resolve_band_alerts(
+            sync, device_id=device_id, actor=actor, resolution="band revoked", now=now
         )
-    return await get_or_raise(conn=conn, device_id=device_id)
+        # Inside the transaction: if the file cannot be written, nothing is recorded.
+        broker.remove_band_credentials(
+            state_dir=Path(settings.broker_state_dir), device_id=device_id
+        )
 
 
 async def bind(*, conn: DbConn, device_id: str, resident_id: int) -> dict:
@@ -115,12 +137,23 @@ async def bind(*, conn: DbConn, device_id: str, resident_id: int) -> dict:
     return await get_or_raise(conn=conn, device_id=device_id)
 
 
-async def unbind(*, conn: DbConn, device_id: str) -> dict:
-    """Unbind a band from its resident."""
-    await conn.execute(
-        "UPDATE devices SET resident_id = NULL, bound_at = NULL WHERE device_id = %s", (device_id,)
-    )
+async def unbind(
+    *, conn: DbConn, pool: ConnectionPool, device_id: str, actor: str, now: datetime
+) -> dict:
+    """Unbind a band from its resident; its device-state alerts end (SOS, falls, vitals stay)."""
+    await run_action(pool, _unbind, device_id=device_id, actor=actor, now=now)
     return await get_or_raise(conn=conn, device_id=device_id)
+
+
+def _unbind(sync: psycopg.Connection, *, device_id: str, actor: str, now: datetime) -> None:
+    with sync.transaction():
+        sync.execute(
+            "UPDATE devices SET resident_id = NULL, bound_at = NULL WHERE device_id = %s",
+            (device_id,),
+        )
+        alerts.resolve_band_alerts(
+            sync, device_id=device_id, actor=actor, resolution="band unbound", now=now
+        )
 
 
 def _ms(value: bytes | None) -> datetime | None:

@@ -388,3 +388,41 @@ def test_a_bands_previous_wearer_is_not_the_next_ones_baseline(clean_alerts, new
         "SELECT count(*) FROM resident_baselines WHERE resident_id = %s", (newcomer,)
     ).fetchone()
     assert rows == (0,)
+
+
+def offline_band(db, engine, new_band_ids) -> str:
+    """A resident's band, silent since T0, whose offline alert opened at T0 + 10 min."""
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    set_status(db, band, T0)
+    run_engine(db, engine, T0 + timedelta(minutes=10, seconds=1))
+    assert len(open_alerts(db, "device_offline")) == 1
+    return band
+
+
+def test_band_back_online_resolves_its_offline_alert_after_changing_resident(
+    clean_alerts, engine, new_band_ids
+):
+    db = clean_alerts
+    band = offline_band(db, engine, new_band_ids)
+    (alert,) = open_alerts(db)
+    make_resident(db, band, full_name="Next Wearer")  # rebound behind the API's back
+    set_status(db, band, T0 + timedelta(minutes=11))
+    run_engine(db, engine, T0 + timedelta(minutes=11, seconds=5))
+    assert open_alerts(db) == []
+    assert alerts.get(db, alert_id=alert["alert_id"])["resolved_by"] == "engine"
+
+
+def test_unbinding_an_offline_band_does_not_reraise_the_same_silence(
+    clean_alerts, engine, new_band_ids
+):
+    db = clean_alerts
+    band = offline_band(db, engine, new_band_ids)
+    unbound_at = T0 + timedelta(minutes=12)
+    db.execute("UPDATE devices SET resident_id = NULL WHERE device_id = %s", (band,))
+    resolved = alerts.resolve_band_alerts(
+        db, device_id=band, actor="account:1", resolution="band unbound", now=unbound_at
+    )
+    assert len(resolved) == 1
+    run_engine(db, engine, unbound_at + timedelta(seconds=30))
+    assert open_alerts(db) == []

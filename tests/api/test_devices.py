@@ -14,6 +14,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from alerting.alerts import service as alerts
 from eldercare.imei import make_imei
 
 
@@ -222,3 +223,31 @@ def test_family_cannot_configure_and_other_family_cannot_locate(client, family_w
         ).status_code
         == 404
     )
+
+
+@pytest.mark.parametrize(
+    ("action", "actor", "resolution"),
+    [("unbind", "worker_a", "band unbound"), ("revoke", "admin", "band revoked")],
+)
+def test_unbound_or_revoked_band_stops_its_device_alerts_not_the_residents_emergencies(
+    client, family_world, bind_band, open_alert, db, action, actor, resolution
+):
+    imei = bind_band(family_world["res_a"])
+    offline = open_alert(imei, rule="device_offline", severity=2)
+    sos, vital = open_alert(imei, rule="sos", severity=4), open_alert(imei, rule="tachycardia")
+    account = family_world[actor]
+    resp = client.post(f"/devices/{imei}/{action}", headers=account.headers)
+    assert resp.status_code == 200, resp.text
+    who = f"account:{account.account_id}"
+    gone = alerts.get(db, alert_id=offline)
+    assert (gone["status"], gone["resolved_by"]) == ("resolved", who)
+    assert gone["esc_due_at"] is None  # escalation stopped
+    last = alerts.timeline(db, alert_id=offline)[-1]
+    assert (last["kind"], last["actor"], last["data"]) == (
+        "resolved",
+        who,
+        {"resolution": resolution},
+    )
+    for alert_id in (sos, vital):
+        kept = alerts.get(db, alert_id=alert_id)
+        assert (kept["status"], kept["esc_due_at"] is not None) == ("open", True)
