@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 # Routes are matched in order: the hot family-location look-ups come first.
 ROUTER_MODULES = (
+    "api.health",
     "api.location.routes",
     "api.accounts.routes",
     "api.audit.routes",
@@ -35,9 +36,8 @@ ROUTER_MODULES = (
     "api.geofences.routes",
     "api.bookings.routes",
     "api.timebank.routes",
+    "api.alerts.routes",
 )
-# Added when the alerting engine lands (alert list, acknowledge, SSE, duty page).
-OPTIONAL_ROUTER_MODULES = ("api.alerts.routes",)
 RETENTION_INTERVAL_S = 3600
 
 
@@ -185,13 +185,5 @@ def create_app(
     _install_error_handlers(app)
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
-    for name in OPTIONAL_ROUTER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not exc.name or not name.startswith(exc.name):
-                raise
-            continue
-        app.include_router(module.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
     return app
