@@ -134,8 +134,9 @@ class Thresholds(BaseModel):
         return overrides
 
 
-class ThresholdsRead(Thresholds):
+class ThresholdsRead(BaseModel):
     resident_id: int
+    overrides: dict[str, float]  # not re-checked: names stored before the check still read
     defaults: dict[str, float]
     updated_at: datetime | None
     updated_by: int | None

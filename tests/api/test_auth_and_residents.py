@@ -311,3 +311,13 @@ def test_threshold_overrides_the_engine_cannot_use_are_refused(
     assert message in resp.text
     after = client.get(f"/residents/{rid}/thresholds", headers=worker.headers).json()
     assert after["overrides"] == before["overrides"]
+
+
+def test_a_stored_override_the_engine_does_not_know_still_reads(client, family_world, db):
+    rid, worker = family_world["res_a"], family_world["worker_a"]
+    db.execute(  # as migration 023 moves a name entered before names were checked
+        "INSERT INTO alert_thresholds (resident_id, name, value) VALUES (%s, 'hr_high_bpm', 125)",
+        (rid,),
+    )
+    got = client.get(f"/residents/{rid}/thresholds", headers=worker.headers)
+    assert got.status_code == 200 and got.json()["overrides"] == {"hr_high_bpm": 125.0}
