@@ -341,6 +341,7 @@ class Engine:
                 "lat": r[4],
                 "lon": r[5],
                 "acc_m": r[6],
+                "received_at": r[7],
             }
             for r in rows
             if self.owns(r[0])
@@ -383,15 +384,29 @@ def refresh_baselines(conn: psycopg.Connection, *, now: datetime, weeks: int = 4
 
 
 def apply_findings(
-    conn: psycopg.Connection, findings: list[Finding], *, now: datetime
+    conn: psycopg.Connection,
+    findings: list[Finding],
+    *,
+    now: datetime,
+    failed: list[Finding] | None = None,
 ) -> list[int]:
-    """Apply findings (SOS and falls first); return ids of alerts opened or changed."""
+    """Apply findings (SOS and falls first); return ids of alerts opened or changed.
+
+    A finding that fails is logged and appended to `failed` (for the caller to retry); the
+    others are still applied. A broken connection is raised: every later finding would fail too.
+    """
     changed = []
     for finding in sorted(findings, key=lambda f: -f.severity):
         try:
             alert_id = alerts.apply_finding(conn, finding=finding, now=now)
-        except psycopg.Error:
-            log.exception("applying a %s finding failed", finding.rule)
+        except (psycopg.Error, alerts.AlertError):
+            if conn.broken:
+                raise
+            log.exception(
+                "applying a %s finding of band %s failed", finding.rule, finding.device_id
+            )
+            if failed is not None:
+                failed.append(finding)
             continue
         if alert_id is not None:
             changed.append(alert_id)

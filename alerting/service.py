@@ -3,10 +3,11 @@
 Loops (each a named thread with its own connection, restarted with jittered backoff):
 - stream: XREADGROUP on `{prefix}stream:stored`, group `alerting-shard-{i}-of-{n}`; SOS/fall
   events are applied at once, touched bands are handed to the band worker; entries are
-  acknowledged after that.
+  acknowledged after that, except those with an SOS/fall that failed: read again after 5 s.
 - bands: evaluates the bands with fresh data (bursts coalesced), off the SOS path.
 - sweep: every alerting_sweep_s, all bands of the shard (catches lost stream entries and
-  conditions completed by time: not worn, geofence dwell) and SOS/fall events past the watermark.
+  conditions completed by time: not worn, geofence dwell) and SOS/fall events past the watermark
+  (which stops short of the first event that failed, so the next sweep retries it).
 - tick: every alerting_tick_s, device health; once a minute, inactivity and context reload.
 - escalation: due steps every second; watchdog for overdue steps.
 - dispatch-<lane>: the outbox, one thread per gateway, woken by `{prefix}outbox:wake:<lane>`
@@ -16,6 +17,7 @@ Loops (each a named thread with its own connection, restarted with jittered back
 from __future__ import annotations
 
 import logging
+import math
 import random
 import signal
 import threading
@@ -32,10 +34,14 @@ import redis
 from alerting.alerts import escalation
 from alerting.dispatcher import Dispatcher, purge_delivered
 from alerting.engine import Engine, apply_findings, refresh_baselines
+from alerting.rules.common import Finding
 from eldercare.cache import connect_redis
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
+
+# How soon stored-stream entries held back after a failure are read again.
+STREAM_RETRY_S = 5.0
 
 # One dispatcher thread per lane, so a hanging gateway never delays another one's messages
 # (an SOS to 120 never waits behind a slow SMS gateway).
@@ -69,6 +75,7 @@ class AlertingService:
         self._dirty: set[str] = set()
         self._dirty_lock = threading.Lock()
         self._dirty_event = threading.Event()
+        self.failed_events = 0  # SOS/fall events whose alert could not be written, so far
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(
@@ -134,24 +141,36 @@ class AlertingService:
                 raise
         engine = Engine(self.settings)  # only its shard test is used on this path
         with self._connect() as conn:
-            pending_first = "0"  # our own unacknowledged entries from before a restart
+            # "0": walk our own unacknowledged entries (from before a restart, or held back after
+            # a failure) from the start, then read new ones (">").
+            after, retry_at = "0", math.inf
             while not self.stopping.is_set():
+                if time.monotonic() >= retry_at:
+                    after, retry_at = "0", math.inf
                 reply: Any = r.xreadgroup(
-                    self.group, consumer, {self.stream: pending_first}, count=200, block=1000
+                    self.group, consumer, {self.stream: after}, count=200, block=1000
                 )
                 entries: list[Any] = reply[0][1] if reply else []
-                if pending_first == "0" and not entries:
-                    pending_first = ">"
+                if after != ">":
+                    after = entries[-1][0] if entries else ">"
+                if not entries:
                     continue
-                if entries:
-                    self.process_entries(conn, engine, entries, r)
-                    r.xack(self.stream, self.group, *[e[0] for e in entries])
+                held = self.process_entries(conn, engine, entries, r)
+                done = [e[0] for e in entries if e[0] not in held]
+                if done:
+                    r.xack(self.stream, self.group, *done)
+                if held:
+                    retry_at = min(retry_at, time.monotonic() + STREAM_RETRY_S)
 
-    def process_entries(self, conn, engine: Engine, entries, r: redis.Redis) -> list[int]:
-        """Handle stored-stream entries: SOS/fall now; touched bands go to the band worker."""
-        events: list[dict] = []
+    def process_entries(self, conn, engine: Engine, entries, r: redis.Redis) -> set[Any]:
+        """Handle stored-stream entries: SOS/fall now; touched bands go to the band worker.
+
+        Returns the ids of entries whose SOS/fall could not be applied (not to be acknowledged).
+        """
+        events_of: dict[Any, list[dict]] = {}
         bands: set[str] = set()
-        for _entry_id, fields in entries:
+        for entry_id, fields in entries:
+            fields = fields or {}  # none: trimmed from the stream while still pending
             raw = fields.get(b"batch") or fields.get("batch")
             if raw is None:
                 continue
@@ -160,17 +179,35 @@ class AlertingService:
             except orjson.JSONDecodeError:
                 log.error("unreadable stored-stream entry skipped")
                 continue
-            events += [e for e in batch.get("events", []) if engine.owns(e["device_id"])]
+            events_of[entry_id] = [
+                e for e in batch.get("events", []) if engine.owns(e["device_id"])
+            ]
             for key in ("telemetry", "location", "status"):
                 bands.update(d for d in batch.get(key, []) if engine.owns(d))
-        changed = apply_findings(conn, engine.findings_from_events(events), now=self.clock())
+        events = [e for found in events_of.values() for e in found]
+        changed, failed = self._apply_events(conn, engine, events, now=self.clock())
         if changed:
             self._wake_dispatcher(r)
         if bands:
             with self._dirty_lock:
                 self._dirty.update(bands)
             self._dirty_event.set()
-        return changed
+        return {i for i, found in events_of.items() if any(_key(e) in failed for e in found)}
+
+    def _apply_events(
+        self, conn, engine: Engine, events: list[dict], *, now: datetime
+    ) -> tuple[list[int], set[tuple[str, str]]]:
+        """Apply SOS/fall events; return the alerts changed and the keys of events that failed."""
+        failed: list[Finding] = []
+        changed = apply_findings(conn, engine.findings_from_events(events), now=now, failed=failed)
+        if failed:
+            self.failed_events += len(failed)
+            log.error(
+                "%s SOS/fall events failed and are held for retry (%s since start)",
+                len(failed),
+                self.failed_events,
+            )
+        return changed, {(f.device_id, str(f.source_event_id)) for f in failed}
 
     def _bands_loop(self) -> None:
         """Evaluate bands with fresh data, coalescing bursts; never in the way of an SOS."""
@@ -196,7 +233,6 @@ class AlertingService:
     def _sweep_loop(self) -> None:
         r = connect_redis(self.settings)
         engine = Engine(self.settings)
-        mark = f"events:{self.group}"
         baselines_at = 0.0
         with self._connect() as conn:
             while not self.stopping.is_set():
@@ -209,22 +245,32 @@ class AlertingService:
                     purge_delivered(conn, now=now)
                     baselines_at = time.monotonic()
                 engine.refresh(conn, now=now)
-                row = conn.execute(
-                    "SELECT value FROM alerting_watermarks WHERE name = %s", (mark,)
-                ).fetchone()
-                since = row[0] if row else now - timedelta(hours=1)
-                events, newest = engine.load_events_since(conn, since=since)
-                changed = apply_findings(conn, engine.findings_from_events(events), now=now)
-                if newest is not None:
-                    conn.execute(
-                        """INSERT INTO alerting_watermarks (name, value) VALUES (%s, %s)
-                           ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value""",
-                        (mark, newest),
-                    )
+                changed = self.sweep_events(conn, engine, now=now)
                 changed += apply_findings(conn, engine.evaluate_bands(conn, now=now), now=now)
                 if changed:
                     self._wake_dispatcher(r)
                 self.stopping.wait(self.settings.alerting_sweep_s)
+
+    def sweep_events(self, conn, engine: Engine, *, now: datetime) -> list[int]:
+        """Apply SOS/fall events past the watermark; it stops short of the first that failed."""
+        mark = f"events:{self.group}"
+        row = conn.execute(
+            "SELECT value FROM alerting_watermarks WHERE name = %s", (mark,)
+        ).fetchone()
+        since = row[0] if row else now - timedelta(hours=1)
+        events, newest = engine.load_events_since(conn, since=since)
+        changed, failed = self._apply_events(conn, engine, events, now=now)
+        if failed:
+            # received_at has microsecond precision: the next sweep re-reads the failed event.
+            first = min(e["received_at"] for e in events if _key(e) in failed)
+            newest = first - timedelta(microseconds=1)
+        if newest is not None:
+            conn.execute(
+                """INSERT INTO alerting_watermarks (name, value) VALUES (%s, %s)
+                   ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value""",
+                (mark, newest),
+            )
+        return changed
 
     def _tick_loop(self) -> None:
         r = connect_redis(self.settings)
@@ -265,6 +311,10 @@ class AlertingService:
             while not self.stopping.is_set():
                 dispatcher.run_once(conn, now=self.clock(), channels=DISPATCH_LANES[lane])
                 r.blpop([f"{self.wake_key}:{lane}"], timeout=0.5)
+
+
+def _key(event: dict) -> tuple[str, str]:
+    return (event["device_id"], str(event["event_id"]))
 
 
 def run_alerting(settings: Settings) -> int:

@@ -7,10 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 
 import orjson
+from psycopg import sql
 
+from alerting.engine import Engine
 from alerting.service import AlertingService
 from tests.alerting.factories import HOME, add_contact, insert_event, make_resident
 from tests.alerting.receivers import Receiver
@@ -148,3 +151,85 @@ def test_escalation_steps_fire_once_at_their_time_across_a_service_restart(
         assert steps() == [0, 2, 4]
     finally:
         restarted.stop()
+
+
+@contextmanager
+def sos_writes_fail_for(db, band: str):
+    """A real database error for every SOS/fall of `band` (its dedup insert raises)."""
+    db.execute(
+        """CREATE FUNCTION test_refuse_band() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+               IF NEW.device_id = TG_ARGV[0] THEN RAISE EXCEPTION 'refused for the test'; END IF;
+               RETURN NEW;
+           END $$"""
+    )
+    db.execute(
+        sql.SQL(
+            "CREATE TRIGGER test_refuse_band BEFORE INSERT ON alerting_seen_events"
+            " FOR EACH ROW EXECUTE FUNCTION test_refuse_band({})"
+        ).format(sql.Literal(band))
+    )
+    try:
+        yield
+    finally:
+        db.execute("DROP TRIGGER test_refuse_band ON alerting_seen_events")
+        db.execute("DROP FUNCTION test_refuse_band()")
+
+
+def sos_alerts(db, band: str) -> int:
+    return db.execute(
+        "SELECT count(*) FROM alerts WHERE device_id = %s AND rule = 'sos'", (band,)
+    ).fetchone()[0]
+
+
+def test_sos_the_database_refused_stays_on_the_stream_and_is_retried(
+    clean_alerts, new_band_ids, settings, redis_client
+):
+    db = clean_alerts
+    bad, good = new_band_ids(2)
+    make_resident(db, bad)
+    make_resident(db, good)
+    configured = settings.model_copy(update={"alerting_consumer_name": "retry-test"})
+    stream = f"{configured.redis_prefix}stream:stored"
+    service = AlertingService(configured)
+    service.start()
+    try:
+        time.sleep(1.5)  # consumer group created
+        now = datetime.now(UTC)
+        # Not stored in device_events: only the stream entry can deliver these presses.
+        events = [
+            {"device_id": band, "event_id": f"retry-{band}", "type": "sos",
+             "t_ms": int(now.timestamp() * 1000), "lat": None, "lon": None, "acc_m": None}
+            for band in (bad, good)
+        ]  # fmt: skip
+        batch = {"committed_at_ms": 0, "telemetry": [], "location": [], "status": []}
+        with sos_writes_fail_for(db, bad):
+            redis_client.xadd(stream, {"batch": orjson.dumps({**batch, "events": events})})
+            assert wait_for(lambda: sos_alerts(db, good) == 1)  # the other SOS is not held up
+            time.sleep(0.3)
+            assert sos_alerts(db, bad) == 0
+            assert redis_client.xpending(stream, service.group)["pending"] == 1
+            assert service.failed_events >= 1
+        assert wait_for(lambda: sos_alerts(db, bad) == 1, timeout_s=10)
+        assert wait_for(lambda: redis_client.xpending(stream, service.group)["pending"] == 0)
+    finally:
+        service.stop()
+
+
+def test_sweep_holds_its_watermark_before_an_sos_the_database_refused(
+    clean_alerts, new_band_ids, settings
+):
+    db = clean_alerts
+    bad, good = new_band_ids(2)
+    make_resident(db, bad)
+    make_resident(db, good)
+    t0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    insert_event(db, bad, "sweep-1", "sos", t0 - timedelta(minutes=2))
+    insert_event(db, good, "sweep-2", "sos", t0 - timedelta(minutes=1))  # received after
+    service, engine = AlertingService(settings), Engine(settings)
+    with sos_writes_fail_for(db, bad):
+        service.sweep_events(db, engine, now=t0)
+        service.sweep_events(db, engine, now=t0 + timedelta(seconds=30))
+    assert (sos_alerts(db, bad), sos_alerts(db, good)) == (0, 1)
+    service.sweep_events(db, engine, now=t0 + timedelta(seconds=60))
+    assert sos_alerts(db, bad) == 1
