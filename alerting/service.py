@@ -9,7 +9,9 @@ Loops (each a named thread with its own connection, restarted with jittered back
   conditions completed by time: not worn, geofence dwell) and SOS/fall events past the watermark
   (which stops short of the first event that failed, so the next sweep retries it).
 - tick: every alerting_tick_s, device health; once a minute, inactivity and context reload.
-- escalation: due steps every second; watchdog for overdue steps.
+- escalation: due steps every second.
+- watchdog: every 30 s, raises an alert when escalation steps are overdue (its own thread and
+  connection, so a failing or stuck escalation loop cannot silence it).
 - dispatch-<lane>: the outbox, one thread per gateway, woken by `{prefix}outbox:wake:<lane>`
   or every 0.5 s.
 """
@@ -103,6 +105,7 @@ class AlertingService:
             ("sweep", self._sweep_loop),
             ("tick", self._tick_loop),
             ("escalation", self._escalation_loop),
+            ("watchdog", self._watchdog_loop),
             *((f"dispatch-{lane}", partial(self._dispatch_loop, lane)) for lane in DISPATCH_LANES),
         ):
             thread = threading.Thread(
@@ -292,17 +295,19 @@ class AlertingService:
     def _escalation_loop(self) -> None:
         r = connect_redis(self.settings)
         with self._connect() as conn:
-            last_watch = 0.0
             while not self.stopping.is_set():
-                now = self.clock()
-                if escalation.run_due(conn, now=now):
+                if escalation.run_due(conn, now=self.clock()):
                     self._wake_dispatcher(r)
-                if time.monotonic() - last_watch > 30:
-                    escalation.check_overdue(
-                        conn, now=now, grace_s=self.settings.alerting_escalation_grace_s
-                    )
-                    last_watch = time.monotonic()
                 self.stopping.wait(1.0)
+
+    def _watchdog_loop(self) -> None:
+        """Report overdue escalation steps, whatever state the escalation loop is in."""
+        with self._connect() as conn:
+            while not self.stopping.is_set():
+                escalation.check_overdue(
+                    conn, now=self.clock(), grace_s=self.settings.alerting_escalation_grace_s
+                )
+                self.stopping.wait(30.0)
 
     def _dispatch_loop(self, lane: str) -> None:
         r = connect_redis(self.settings)

@@ -113,20 +113,31 @@ def _timeline(conn, alert_id, at, kind, data) -> None:
 
 
 def run_due(conn: psycopg.Connection, *, now: datetime, limit: int = 200) -> int:
-    """Advance every alert whose next step is due; safe to run from several processes."""
+    """Advance every alert whose next step is due; safe to run from several processes.
+
+    Each alert advances in its own savepoint: one whose ladder cannot advance is logged and
+    left due (the watchdog reports it) while the others climb on.
+    """
     total = 0
+    stuck: list[int] = []
     while True:
         with conn.transaction():
             ids = [
                 r[0]
                 for r in conn.execute(
                     """SELECT alert_id FROM alerts WHERE esc_due_at <= %s
+                       AND alert_id <> ALL(%s)
                        ORDER BY esc_due_at LIMIT %s FOR UPDATE SKIP LOCKED""",
-                    (now, limit),
+                    (now, stuck, limit),
                 )
             ]
             for alert_id in ids:
-                total += advance(conn, alert_id=alert_id, now=now)
+                try:
+                    with conn.transaction():
+                        total += advance(conn, alert_id=alert_id, now=now)
+                except Exception:
+                    log.exception("escalation of alert %s failed; it stays due", alert_id)
+                    stuck.append(alert_id)
         if len(ids) < limit:
             return total
 

@@ -233,3 +233,59 @@ def test_sweep_holds_its_watermark_before_an_sos_the_database_refused(
     assert (sos_alerts(db, bad), sos_alerts(db, good)) == (0, 1)
     service.sweep_events(db, engine, now=t0 + timedelta(seconds=60))
     assert sos_alerts(db, bad) == 1
+
+
+def test_an_alert_whose_ladder_breaks_stalls_no_other_and_the_watchdog_reports_it(
+    clean_alerts, new_band_ids, settings
+):
+    from alerting.alerts import service as alerts
+    from alerting.rules.common import Finding
+
+    db = clean_alerts
+    stuck_band, band = new_band_ids(2)
+    make_resident(db, stuck_band)
+    make_resident(db, band)
+    t0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    ms = int(t0.timestamp() * 1000)
+    broken = [
+        {"action": "notify", "targets": ["duty_console"]},
+        {"action": "wait", "seconds": 60},
+        {"action": "repeat", "to_step": 0, "times": "often"},  # cannot advance past here
+    ]
+    db.execute(
+        "INSERT INTO escalation_policies (policy_id, steps) VALUES ('test_broken', %s)",
+        (orjson.dumps(broken).decode(),),
+    )
+    db.execute("INSERT INTO escalation_rule_policies VALUES ('bradycardia', 'test_broken')")
+    try:
+        stuck = alerts.apply_finding(
+            db,
+            finding=Finding(rule="bradycardia", device_id=stuck_band, observed_at_ms=ms),
+            now=t0,
+        )
+    finally:  # the alert keeps its copy of the ladder
+        db.execute("DELETE FROM escalation_rule_policies WHERE rule = 'bradycardia'")
+        db.execute("DELETE FROM escalation_policies WHERE policy_id = 'test_broken'")
+    alert_id = alerts.apply_finding(
+        db, finding=Finding(rule="tachycardia", device_id=band, observed_at_ms=ms), now=t0
+    )
+
+    def steps():
+        return [e["data"]["step"] for e in alerts.timeline(db, alert_id=alert_id)
+                if e["kind"] == "notified"]  # fmt: skip
+
+    def watchdog_reports():
+        row = db.execute(
+            "SELECT details FROM alerts WHERE rule = 'escalation_overdue' AND status = 'open'"
+        ).fetchone()
+        return row and row[0]["alert_ids"]
+
+    clock = Clock(t0 + timedelta(minutes=60, seconds=1))  # the director's step is due
+    configured = settings.model_copy(update={"alerting_consumer_name": "stuck-test"})
+    service = AlertingService(configured, clock=clock)
+    service.start()
+    try:
+        assert wait_for(lambda: steps() == [0, 2])
+        assert wait_for(lambda: watchdog_reports() == [stuck])
+    finally:
+        service.stop()
