@@ -136,19 +136,7 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
                 data={"step": None, "targets": sent, "event_id": finding.source_event_id},
             )
         if finding.severity > severity:
-            conn.execute(
-                """UPDATE alerts SET severity = %s, priority = least(priority, %s), updated_at = %s
-                   WHERE alert_id = %s""",
-                (finding.severity, priority, now, alert_id),
-            )
-            record(
-                conn,
-                alert_id=alert_id,
-                at=now,
-                actor="engine",
-                kind="severity_raised",
-                data={"from": SEVERITY_NAMES[severity], "to": SEVERITY_NAMES[finding.severity]},
-            )
+            _raise_severity(conn, alert_id, finding.severity, priority, now)
         return alert_id
     if finding.source_event_id is None:
         # An observation already covered by a resolved alert (or older than a person's
@@ -211,6 +199,77 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
     )
     escalation.advance(conn, alert_id=alert_id, now=now)
     return alert_id
+
+
+def _raise_severity(conn, alert_id: int, severity: int, priority: int, now: datetime) -> None:
+    """Raise the alert's severity and page its ladder's first targets again.
+
+    An acknowledged alert returns to open and its ladder climbs again from now: whoever
+    acknowledged the lesser condition may not be on this one.
+    """
+    old, status, steps, repeats = conn.execute(
+        "SELECT severity, status, policy_steps, esc_repeats FROM alerts WHERE alert_id = %s",
+        (alert_id,),
+    ).fetchone()
+    conn.execute(
+        """UPDATE alerts SET severity = %s, priority = least(priority, %s), updated_at = %s
+           WHERE alert_id = %s""",
+        (severity, priority, now, alert_id),
+    )
+    reopened = status == "acknowledged"
+    record(
+        conn,
+        alert_id=alert_id,
+        at=now,
+        actor="engine",
+        kind="severity_raised",
+        data={"from": SEVERITY_NAMES[old], "to": SEVERITY_NAMES[severity], "reopened": reopened},
+    )
+    if reopened:
+        _restart_ladder(conn, alert_id, steps, repeats, now)
+    # 120 was called when the alert opened, if its ladder calls 120 at all.
+    targets = [t for t in _first_notify(steps)[1] if t != "gateway_120"]
+    sent = enqueue_notifications(
+        conn,
+        alert_id=alert_id,
+        targets=targets,
+        step=-1,
+        repetition=0,
+        now=now,
+        key_base=f"severity-{severity}",
+    )
+    record(
+        conn,
+        alert_id=alert_id,
+        at=now,
+        actor="engine",
+        kind="notified",
+        data={"step": None, "targets": sent, "severity": SEVERITY_NAMES[severity]},
+    )
+
+
+def _first_notify(steps: list[dict]) -> tuple[int, list[str]]:
+    """Index and targets of the ladder's first notify step."""
+    for i, spec in enumerate(steps):
+        if spec.get("action") == "notify":
+            return i, spec.get("targets", [])
+    return len(steps), []
+
+
+def _restart_ladder(conn, alert_id: int, steps: list[dict], repeats: dict, now: datetime) -> None:
+    """Open again, the ladder climbing from just after its first notify step (re-paged now)."""
+    # Ladder pages are keyed step-<i>-rep-<n>: fresh repetition numbers keep them from
+    # colliding with pages already sent; repeat steps count afresh.
+    fresh = {
+        str(i): int(repeats.get(str(i), 0)) + 1 if spec.get("action") == "notify" else 0
+        for i, spec in enumerate(steps)
+    }
+    conn.execute(
+        """UPDATE alerts SET status = 'open', acknowledged_at = NULL, acknowledged_by = NULL,
+                  esc_step = %s, esc_due_at = %s, esc_repeats = %s WHERE alert_id = %s""",
+        (_first_notify(steps)[0] + 1, now, Jsonb(fresh), alert_id),
+    )
+    escalation.advance(conn, alert_id=alert_id, now=now)
 
 
 def _auto_resolve(conn, finding: Finding, now: datetime) -> int | None:

@@ -1,0 +1,58 @@
+"""Findings -> alerts against the real database: what a raise, a repeat or late data changes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from alerting.alerts import escalation
+from alerting.alerts import service as alerts
+from alerting.rules.common import CRITICAL, HIGH, Finding
+from tests.alerting.factories import T0, make_resident
+
+
+def finding(band, rule, at, severity, **fields) -> Finding:
+    ms = int(at.timestamp() * 1000)
+    return Finding(rule=rule, device_id=band, observed_at_ms=ms, severity=severity, **fields)
+
+
+def pages(db, alert_id) -> list[str]:
+    """Idempotency keys of the notifications queued for the alert, oldest first."""
+    rows = db.execute(
+        """SELECT idempotency_key FROM outbox WHERE alert_id = %s AND channel <> 'changes'
+           ORDER BY outbox_id""",
+        (alert_id,),
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_crisis_going_critical_reopens_the_acknowledged_alert_and_pages_again(
+    clean_alerts, new_band_ids
+):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    alert_id = alerts.apply_finding(
+        db, finding=finding(band, "hypertensive_crisis", T0, HIGH), now=T0
+    )
+    alerts.acknowledge(db, alert_id=alert_id, actor="duty:wang", now=T0 + timedelta(minutes=5))
+    escalation.run_due(db, now=T0 + timedelta(hours=1, minutes=1))  # director step skipped
+    before = pages(db, alert_id)
+    raised_at = T0 + timedelta(hours=2)
+    critical = finding(band, "hypertensive_crisis", raised_at, CRITICAL)  # SBP >= 220
+    alerts.apply_finding(db, finding=critical, now=raised_at)
+    alert = alerts.get(db, alert_id=alert_id)
+    assert (alert["severity"], alert["status"], alert["acknowledged_by"]) == (4, "open", None)
+    assert pages(db, alert_id)[len(before) :] == [
+        f"alert-{alert_id}-severity-4-duty_console",
+        f"alert-{alert_id}-severity-4-grid_worker",
+    ]
+    # Open again, the ladder applies again: the director hears an hour later if nobody answers.
+    escalation.run_due(db, now=raised_at + timedelta(hours=1, seconds=1))
+    assert pages(db, alert_id)[-1] == f"alert-{alert_id}-step-2-rep-1-community_director"
+    # The same severity again pages nobody twice.
+    count = len(pages(db, alert_id))
+    again = finding(band, "hypertensive_crisis", raised_at + timedelta(minutes=1), CRITICAL)
+    alerts.apply_finding(db, finding=again, now=raised_at + timedelta(minutes=1))
+    assert len(pages(db, alert_id)) == count
+    kinds = [e["kind"] for e in alerts.timeline(db, alert_id=alert_id)]
+    assert kinds.count("severity_raised") == 1 and kinds.count("notified") == 3
