@@ -140,13 +140,14 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
         return alert_id
     if finding.source_event_id is None:
         # An observation already covered by a resolved alert (or older than a person's
-        # resolution) does not open a new one; a fresh one after an automatic resolution does.
+        # resolution) does not open a new one, unless it is more severe than what was resolved;
+        # a fresh one after an automatic resolution does.
         # A device-state alert is the band's: its resolution holds across a change of wearer.
         stale = conn.execute(
             """SELECT 1 FROM alerts WHERE rule = %s AND status = 'resolved'
                AND (subject_key = %s OR (%s AND device_id = %s))
                AND (last_seen_at >= %s OR (resolved_by <> 'engine' AND resolved_at >= %s))
-               LIMIT 1""",
+               AND severity >= %s LIMIT 1""",
             (
                 finding.rule,
                 subject["subject_key"],
@@ -154,6 +155,7 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
                 finding.device_id,
                 observed,
                 observed,
+                finding.severity,
             ),
         ).fetchone()
         if stale:

@@ -56,3 +56,28 @@ def test_crisis_going_critical_reopens_the_acknowledged_alert_and_pages_again(
     assert len(pages(db, alert_id)) == count
     kinds = [e["kind"] for e in alerts.timeline(db, alert_id=alert_id)]
     assert kinds.count("severity_raised") == 1 and kinds.count("notified") == 3
+
+
+def test_critical_reading_taken_before_a_resolution_but_uploaded_after_opens_an_alert(
+    clean_alerts, new_band_ids
+):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    first = alerts.apply_finding(db, finding=finding(band, "hypertensive_crisis", T0, HIGH), now=T0)
+    alerts.resolve(
+        db,
+        alert_id=first,
+        actor="duty:li",
+        resolution="BP rechecked",
+        now=T0 + timedelta(minutes=30),
+    )
+    uploaded = T0 + timedelta(minutes=40)  # the band was out of reach for a while
+    taken = T0 + timedelta(minutes=20)
+    lesser = finding(band, "hypertensive_crisis", taken, HIGH)
+    assert alerts.apply_finding(db, finding=lesser, now=uploaded) is None  # what was resolved
+    worse = finding(band, "hypertensive_crisis", taken, CRITICAL)
+    second = alerts.apply_finding(db, finding=worse, now=uploaded)
+    assert second not in (None, first)
+    alert = alerts.get(db, alert_id=second)
+    assert (alert["status"], alert["severity"]) == ("open", CRITICAL)
