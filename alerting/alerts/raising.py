@@ -316,20 +316,44 @@ def resolve_band_alerts(
 def raise_system_alert(
     conn: psycopg.Connection, *, rule: str, title: str, details: dict, now: datetime
 ) -> int:
-    """Open (or update) an alert about the system itself, e.g. an overdue escalation step."""
+    """Open (or update) an alert about the system itself, e.g. an overdue escalation step.
+
+    A repeat is recorded on the timeline; it pages again when `details["alert_ids"]` (the
+    alerts it is about) changed.
+    """
     with conn.transaction():
         row = conn.execute(
-            """SELECT alert_id FROM alerts WHERE subject_key = 'system' AND rule = %s
-               AND status <> 'resolved' FOR UPDATE""",
+            """SELECT alert_id, details, policy_steps FROM alerts WHERE subject_key = 'system'
+               AND rule = %s AND status <> 'resolved' FOR UPDATE""",
             (rule,),
         ).fetchone()
         if row is not None:
-            conn.execute(
+            alert_id, previous, steps = row
+            occurrences = conn.execute(
                 """UPDATE alerts SET occurrences = occurrences + 1, last_seen_at = %s,
-                   details = %s, updated_at = %s WHERE alert_id = %s""",
-                (now, Jsonb(details), now, row[0]),
-            )
-            return row[0]
+                   details = %s, updated_at = %s WHERE alert_id = %s RETURNING occurrences""",
+                (now, Jsonb(details), now, alert_id),
+            ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
+            record(conn, alert_id=alert_id, at=now, actor="watchdog", kind="repeated", data=details)
+            if set(previous.get("alert_ids", [])) != set(details.get("alert_ids", [])):
+                sent = enqueue_notifications(
+                    conn,
+                    alert_id=alert_id,
+                    targets=_first_notify(steps)[1],
+                    step=-1,
+                    repetition=0,
+                    now=now,
+                    key_base=f"repeat-{occurrences}",
+                )
+                record(
+                    conn,
+                    alert_id=alert_id,
+                    at=now,
+                    actor="watchdog",
+                    kind="notified",
+                    data={"step": None, "targets": sent},
+                )
+            return alert_id
         policy_id, steps = escalation.policy_for(conn, rule=rule)
         alert_id = conn.execute(
             """INSERT INTO alerts (subject_key, rule, severity, priority, title, details,

@@ -81,3 +81,29 @@ def test_critical_reading_taken_before_a_resolution_but_uploaded_after_opens_an_
     assert second not in (None, first)
     alert = alerts.get(db, alert_id=second)
     assert (alert["status"], alert["severity"]) == ("open", CRITICAL)
+
+
+def test_watchdog_repeat_is_on_the_timeline_and_pages_when_other_alerts_fall_behind(
+    clean_alerts, new_band_ids
+):
+    db = clean_alerts
+    first_band, second_band = new_band_ids(2)
+    for band, opened in ((first_band, T0), (second_band, T0 + timedelta(minutes=5))):
+        make_resident(db, band)
+        alerts.apply_finding(db, finding=finding(band, "tachycardia", opened, HIGH), now=opened)
+    watchdog = escalation.check_overdue(db, now=T0 + timedelta(minutes=63), grace_s=120)
+    assert len(pages(db, watchdog)) == 1  # the duty console
+    # The same alert still late: on the timeline (and the console's change stream), no page.
+    escalation.check_overdue(db, now=T0 + timedelta(minutes=64), grace_s=120)
+    assert len(pages(db, watchdog)) == 1
+    kinds = [e["kind"] for e in alerts.timeline(db, alert_id=watchdog)]
+    assert kinds == ["opened", "notified", "repeated"]
+    changes = db.execute(
+        "SELECT payload->>'kind' FROM outbox WHERE alert_id = %s AND channel = 'changes'",
+        (watchdog,),
+    ).fetchall()
+    assert ("repeated",) in changes
+    # Another alert falls behind: the console is paged again.
+    assert escalation.check_overdue(db, now=T0 + timedelta(minutes=68), grace_s=120) == watchdog
+    assert pages(db, watchdog)[-1] == f"alert-{watchdog}-repeat-3-duty_console"
+    assert len(alerts.get(db, alert_id=watchdog)["details"]["alert_ids"]) == 2
