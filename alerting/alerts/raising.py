@@ -107,13 +107,25 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
                           details = details || %s WHERE alert_id = %s""",
                 (observed, now, Jsonb(finding.details), alert_id),
             )
+            # The latest press's own fix is where the person is now (not an earlier press's).
+            moved = is_event and finding.lat is not None and observed >= last_seen
+            if moved:
+                conn.execute(
+                    "UPDATE alerts SET lat = %s, lon = %s, acc_m = %s WHERE alert_id = %s",
+                    (finding.lat, finding.lon, finding.acc_m, alert_id),
+                )
             record(
                 conn,
                 alert_id=alert_id,
                 at=now,
                 actor="engine",
                 kind="repeated",
-                data={"observed_at": observed.isoformat(), "event_id": finding.source_event_id},
+                # Coordinates stay off the timeline: reading a position is audited, this is not.
+                data={
+                    "observed_at": observed.isoformat(),
+                    "event_id": finding.source_event_id,
+                    "position_updated": moved,
+                },
             )
         if is_event and finding.rule in REPAGE_ON_REPEAT:
             # Another press while the alert is open, even acknowledged: whoever is on it hears

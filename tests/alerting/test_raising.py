@@ -6,8 +6,9 @@ from datetime import timedelta
 
 from alerting.alerts import escalation
 from alerting.alerts import service as alerts
+from alerting.engine import apply_findings
 from alerting.rules.common import CRITICAL, HIGH, Finding
-from tests.alerting.factories import T0, make_resident
+from tests.alerting.factories import HOME, T0, insert_event, make_resident
 
 
 def finding(band, rule, at, severity, **fields) -> Finding:
@@ -107,3 +108,23 @@ def test_watchdog_repeat_is_on_the_timeline_and_pages_when_other_alerts_fall_beh
     assert escalation.check_overdue(db, now=T0 + timedelta(minutes=68), grace_s=120) == watchdog
     assert pages(db, watchdog)[-1] == f"alert-{watchdog}-repeat-3-duty_console"
     assert len(alerts.get(db, alert_id=watchdog)["details"]["alert_ids"]) == 2
+
+
+def test_second_sos_press_somewhere_else_moves_the_alert_to_where_the_person_is_now(
+    clean_alerts, engine, new_band_ids
+):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    engine.refresh(db, now=T0)
+    first = insert_event(db, band, "m-1", "sos", T0, *HOME, 8.0)
+    (alert_id,) = apply_findings(db, engine.findings_from_events([first]), now=T0)
+    park = (HOME[0] + 0.004, HOME[1] + 0.003)  # walked to the park, pressed again
+    later = T0 + timedelta(minutes=15)
+    second = insert_event(db, band, "m-2", "sos", later, *park, 15.0)
+    apply_findings(db, engine.findings_from_events([second]), now=later)
+    alert = alerts.get(db, alert_id=alert_id)
+    assert (alert["lat"], alert["lon"], alert["acc_m"]) == (park[0], park[1], 15.0)
+    (repeat,) = [e for e in alerts.timeline(db, alert_id=alert_id) if e["kind"] == "repeated"]
+    assert repeat["data"]["position_updated"] is True
+    assert str(park[0]) not in str(repeat["data"])  # the timeline is not an audited read
