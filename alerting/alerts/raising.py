@@ -130,23 +130,9 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
         if is_event and finding.rule in REPAGE_ON_REPEAT:
             # Another press while the alert is open, even acknowledged: whoever is on it hears
             # about it now (120 is not called twice for one open emergency).
-            sent = enqueue_notifications(
-                conn,
-                alert_id=alert_id,
-                targets=REPAGE_ON_REPEAT[finding.rule],
-                step=-1,
-                repetition=0,
-                now=now,
-                key_base=f"event-{finding.source_event_id}",
-            )
-            record(
-                conn,
-                alert_id=alert_id,
-                at=now,
-                actor="engine",
-                kind="notified",
-                data={"step": None, "targets": sent, "event_id": finding.source_event_id},
-            )
+            event_id = finding.source_event_id
+            targets = REPAGE_ON_REPEAT[finding.rule]
+            _page(conn, alert_id, targets, f"event-{event_id}", now, "engine", event_id=event_id)
         if finding.severity > severity:
             _raise_severity(conn, alert_id, finding.severity, priority, now)
         return alert_id
@@ -243,6 +229,12 @@ def _raise_severity(conn, alert_id: int, severity: int, priority: int, now: date
         _restart_ladder(conn, alert_id, steps, repeats, now)
     # 120 was called when the alert opened, if its ladder calls 120 at all.
     targets = [t for t in _first_notify(steps)[1] if t != "gateway_120"]
+    name = SEVERITY_NAMES[severity]
+    _page(conn, alert_id, targets, f"severity-{severity}", now, "engine", severity=name)
+
+
+def _page(conn, alert_id: int, targets, key_base: str, now: datetime, actor: str, **data) -> None:
+    """Page outside the ladder (keys alert-<id>-<key_base>-<target>) and put it on the timeline."""
     sent = enqueue_notifications(
         conn,
         alert_id=alert_id,
@@ -250,15 +242,15 @@ def _raise_severity(conn, alert_id: int, severity: int, priority: int, now: date
         step=-1,
         repetition=0,
         now=now,
-        key_base=f"severity-{severity}",
+        key_base=key_base,
     )
     record(
         conn,
         alert_id=alert_id,
         at=now,
-        actor="engine",
+        actor=actor,
         kind="notified",
-        data={"step": None, "targets": sent, "severity": SEVERITY_NAMES[severity]},
+        data={"step": None, "targets": sent, **data},
     )
 
 
@@ -348,23 +340,8 @@ def raise_system_alert(
             ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
             record(conn, alert_id=alert_id, at=now, actor="watchdog", kind="repeated", data=details)
             if set(previous.get("alert_ids", [])) != set(details.get("alert_ids", [])):
-                sent = enqueue_notifications(
-                    conn,
-                    alert_id=alert_id,
-                    targets=_first_notify(steps)[1],
-                    step=-1,
-                    repetition=0,
-                    now=now,
-                    key_base=f"repeat-{occurrences}",
-                )
-                record(
-                    conn,
-                    alert_id=alert_id,
-                    at=now,
-                    actor="watchdog",
-                    kind="notified",
-                    data={"step": None, "targets": sent},
-                )
+                targets = _first_notify(steps)[1]
+                _page(conn, alert_id, targets, f"repeat-{occurrences}", now, "watchdog")
             return alert_id
         policy_id, steps = escalation.policy_for(conn, rule=rule)
         alert_id = conn.execute(
