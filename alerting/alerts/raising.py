@@ -107,58 +107,45 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
                           details = details || %s WHERE alert_id = %s""",
                 (observed, now, Jsonb(finding.details), alert_id),
             )
+            # The latest press's own fix is where the person is now (not an earlier press's).
+            moved = is_event and finding.lat is not None and observed >= last_seen
+            if moved:
+                conn.execute(
+                    "UPDATE alerts SET lat = %s, lon = %s, acc_m = %s WHERE alert_id = %s",
+                    (finding.lat, finding.lon, finding.acc_m, alert_id),
+                )
             record(
                 conn,
                 alert_id=alert_id,
                 at=now,
                 actor="engine",
                 kind="repeated",
-                data={"observed_at": observed.isoformat(), "event_id": finding.source_event_id},
+                # Coordinates stay off the timeline: reading a position is audited, this is not.
+                data={
+                    "observed_at": observed.isoformat(),
+                    "event_id": finding.source_event_id,
+                    "position_updated": moved,
+                },
             )
         if is_event and finding.rule in REPAGE_ON_REPEAT:
             # Another press while the alert is open, even acknowledged: whoever is on it hears
             # about it now (120 is not called twice for one open emergency).
-            sent = enqueue_notifications(
-                conn,
-                alert_id=alert_id,
-                targets=REPAGE_ON_REPEAT[finding.rule],
-                step=-1,
-                repetition=0,
-                now=now,
-                key_base=f"event-{finding.source_event_id}",
-            )
-            record(
-                conn,
-                alert_id=alert_id,
-                at=now,
-                actor="engine",
-                kind="notified",
-                data={"step": None, "targets": sent, "event_id": finding.source_event_id},
-            )
+            event_id = finding.source_event_id
+            targets = REPAGE_ON_REPEAT[finding.rule]
+            _page(conn, alert_id, targets, f"event-{event_id}", now, "engine", event_id=event_id)
         if finding.severity > severity:
-            conn.execute(
-                """UPDATE alerts SET severity = %s, priority = least(priority, %s), updated_at = %s
-                   WHERE alert_id = %s""",
-                (finding.severity, priority, now, alert_id),
-            )
-            record(
-                conn,
-                alert_id=alert_id,
-                at=now,
-                actor="engine",
-                kind="severity_raised",
-                data={"from": SEVERITY_NAMES[severity], "to": SEVERITY_NAMES[finding.severity]},
-            )
+            _raise_severity(conn, alert_id, finding.severity, priority, now)
         return alert_id
     if finding.source_event_id is None:
         # An observation already covered by a resolved alert (or older than a person's
-        # resolution) does not open a new one; a fresh one after an automatic resolution does.
+        # resolution) does not open a new one, unless it is more severe than what was resolved;
+        # a fresh one after an automatic resolution does.
         # A device-state alert is the band's: its resolution holds across a change of wearer.
         stale = conn.execute(
             """SELECT 1 FROM alerts WHERE rule = %s AND status = 'resolved'
                AND (subject_key = %s OR (%s AND device_id = %s))
                AND (last_seen_at >= %s OR (resolved_by <> 'engine' AND resolved_at >= %s))
-               LIMIT 1""",
+               AND severity >= %s LIMIT 1""",
             (
                 finding.rule,
                 subject["subject_key"],
@@ -166,6 +153,7 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
                 finding.device_id,
                 observed,
                 observed,
+                finding.severity,
             ),
         ).fetchone()
         if stale:
@@ -213,6 +201,83 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
     return alert_id
 
 
+def _raise_severity(conn, alert_id: int, severity: int, priority: int, now: datetime) -> None:
+    """Raise the alert's severity and page its ladder's first targets again.
+
+    An acknowledged alert returns to open and its ladder climbs again from now: whoever
+    acknowledged the lesser condition may not be on this one.
+    """
+    old, status, steps, repeats = conn.execute(
+        "SELECT severity, status, policy_steps, esc_repeats FROM alerts WHERE alert_id = %s",
+        (alert_id,),
+    ).fetchone()
+    conn.execute(
+        """UPDATE alerts SET severity = %s, priority = least(priority, %s), updated_at = %s
+           WHERE alert_id = %s""",
+        (severity, priority, now, alert_id),
+    )
+    reopened = status == "acknowledged"
+    record(
+        conn,
+        alert_id=alert_id,
+        at=now,
+        actor="engine",
+        kind="severity_raised",
+        data={"from": SEVERITY_NAMES[old], "to": SEVERITY_NAMES[severity], "reopened": reopened},
+    )
+    if reopened:
+        _restart_ladder(conn, alert_id, steps, repeats, now)
+    # 120 was called when the alert opened, if its ladder calls 120 at all.
+    targets = [t for t in _first_notify(steps)[1] if t != "gateway_120"]
+    name = SEVERITY_NAMES[severity]
+    _page(conn, alert_id, targets, f"severity-{severity}", now, "engine", severity=name)
+
+
+def _page(conn, alert_id: int, targets, key_base: str, now: datetime, actor: str, **data) -> None:
+    """Page outside the ladder (keys alert-<id>-<key_base>-<target>) and put it on the timeline."""
+    sent = enqueue_notifications(
+        conn,
+        alert_id=alert_id,
+        targets=targets,
+        step=-1,
+        repetition=0,
+        now=now,
+        key_base=key_base,
+    )
+    record(
+        conn,
+        alert_id=alert_id,
+        at=now,
+        actor=actor,
+        kind="notified",
+        data={"step": None, "targets": sent, **data},
+    )
+
+
+def _first_notify(steps: list[dict]) -> tuple[int, list[str]]:
+    """Index and targets of the ladder's first notify step."""
+    for i, spec in enumerate(steps):
+        if spec.get("action") == "notify":
+            return i, spec.get("targets", [])
+    return len(steps), []
+
+
+def _restart_ladder(conn, alert_id: int, steps: list[dict], repeats: dict, now: datetime) -> None:
+    """Open again, the ladder climbing from just after its first notify step (re-paged now)."""
+    # Ladder pages are keyed step-<i>-rep-<n>: fresh repetition numbers keep them from
+    # colliding with pages already sent; repeat steps count afresh.
+    fresh = {
+        str(i): int(repeats.get(str(i), 0)) + 1 if spec.get("action") == "notify" else 0
+        for i, spec in enumerate(steps)
+    }
+    conn.execute(
+        """UPDATE alerts SET status = 'open', acknowledged_at = NULL, acknowledged_by = NULL,
+                  esc_step = %s, esc_due_at = %s, esc_repeats = %s WHERE alert_id = %s""",
+        (_first_notify(steps)[0] + 1, now, Jsonb(fresh), alert_id),
+    )
+    escalation.advance(conn, alert_id=alert_id, now=now)
+
+
 def _auto_resolve(conn, finding: Finding, now: datetime) -> int | None:
     if finding.rule not in AUTO_RESOLVE_RULES:
         return None
@@ -255,20 +320,29 @@ def resolve_band_alerts(
 def raise_system_alert(
     conn: psycopg.Connection, *, rule: str, title: str, details: dict, now: datetime
 ) -> int:
-    """Open (or update) an alert about the system itself, e.g. an overdue escalation step."""
+    """Open (or update) an alert about the system itself, e.g. an overdue escalation step.
+
+    A repeat is recorded on the timeline; it pages again when `details["alert_ids"]` (the
+    alerts it is about) changed.
+    """
     with conn.transaction():
         row = conn.execute(
-            """SELECT alert_id FROM alerts WHERE subject_key = 'system' AND rule = %s
-               AND status <> 'resolved' FOR UPDATE""",
+            """SELECT alert_id, details, policy_steps FROM alerts WHERE subject_key = 'system'
+               AND rule = %s AND status <> 'resolved' FOR UPDATE""",
             (rule,),
         ).fetchone()
         if row is not None:
-            conn.execute(
+            alert_id, previous, steps = row
+            occurrences = conn.execute(
                 """UPDATE alerts SET occurrences = occurrences + 1, last_seen_at = %s,
-                   details = %s, updated_at = %s WHERE alert_id = %s""",
-                (now, Jsonb(details), now, row[0]),
-            )
-            return row[0]
+                   details = %s, updated_at = %s WHERE alert_id = %s RETURNING occurrences""",
+                (now, Jsonb(details), now, alert_id),
+            ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
+            record(conn, alert_id=alert_id, at=now, actor="watchdog", kind="repeated", data=details)
+            if set(previous.get("alert_ids", [])) != set(details.get("alert_ids", [])):
+                targets = _first_notify(steps)[1]
+                _page(conn, alert_id, targets, f"repeat-{occurrences}", now, "watchdog")
+            return alert_id
         policy_id, steps = escalation.policy_for(conn, rule=rule)
         alert_id = conn.execute(
             """INSERT INTO alerts (subject_key, rule, severity, priority, title, details,

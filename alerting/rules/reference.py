@@ -128,7 +128,7 @@ def _band(fleet, params, code, samples, now_ms, charging, open_not_worn) -> list
             p["bradycardia_duration_s"],
         ),
     ):
-        hit, start, prev = None, None, None
+        hit, start, prev, worst = None, None, None, 0
         for s in hr_rows:
             if test(s):
                 if start is None or prev is None or s["t"] - prev["t"] > p["max_gap_s"] * 1000:
@@ -136,6 +136,7 @@ def _band(fleet, params, code, samples, now_ms, charging, open_not_worn) -> list
                 count += 1
                 if s["t"] - start["t"] >= duration * 1000 and count >= 3:
                     hit = (s, start)
+                    worst = max(worst, _sev(HIGH, s["score"]))
                 prev = s
             else:
                 start, prev = None, None
@@ -146,7 +147,7 @@ def _band(fleet, params, code, samples, now_ms, charging, open_not_worn) -> list
                     rule=rule,
                     device_id=device_id,
                     observed_at_ms=s["t"],
-                    severity=_sev(HIGH, s["score"]),
+                    severity=worst,
                     title=title,
                     details={
                         "hr_bpm": s["hr"],
@@ -175,7 +176,7 @@ def _band(fleet, params, code, samples, now_ms, charging, open_not_worn) -> list
             p["crisis_readings"],
         ),
     ):
-        hit, count, prev = None, 0, None
+        hit, count, prev, worst = None, 0, None, 0
         for s in bp_rows:
             if test(s):
                 if prev is None or s["t"] - prev["t"] > p["max_gap_s"] * 6000:
@@ -183,17 +184,18 @@ def _band(fleet, params, code, samples, now_ms, charging, open_not_worn) -> list
                 count += 1
                 if count >= readings:
                     hit = s
+                    critical = rule == "hypertensive_crisis" and s["sbp"] >= 220
+                    worst = max(worst, _sev(CRITICAL if critical else HIGH, s["score"]))
                 prev = s
             else:
                 count, prev = 0, None
         if hit:
-            base = CRITICAL if rule == "hypertensive_crisis" and hit["sbp"] >= 220 else HIGH
             found.append(
                 Finding(
                     rule=rule,
                     device_id=device_id,
                     observed_at_ms=hit["t"],
-                    severity=_sev(base, hit["score"]),
+                    severity=worst,
                     title=title,
                     details={
                         "sbp_mmhg": hit["sbp"],

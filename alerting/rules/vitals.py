@@ -96,7 +96,7 @@ class _ScoreAt:
         return int(out[0]) if np.ndim(rows) == 0 else out
 
 
-def severity_from_news2(base: int, score: np.ndarray) -> np.ndarray:
+def severity_from_news2(base: int | np.ndarray, score: np.ndarray) -> np.ndarray:
     """A higher partial score raises severity, never lowers it."""
     return np.maximum(base, np.where(score >= 5, CRITICAL, np.where(score >= 3, HIGH, MEDIUM)))
 
@@ -220,18 +220,16 @@ def evaluate_vitals(
 
 
 def _emit(fleet, rule, title, hit, codes, t_ms, rows, score, base_sev, detail) -> list[Finding]:
-    """One finding per band: its latest row where the rule holds."""
+    """One finding per band: its latest row where the rule holds, at the highest severity of
+    any such row (a late batch may hold a critical reading before a lesser one)."""
+    hit_rows = np.flatnonzero(hit)
+    if len(hit_rows) == 0:
+        return []
+    base = np.broadcast_to(base_sev, len(rows))[hit_rows]
+    row_sev = severity_from_news2(base, score[rows[hit_rows]])
+    band_sev = np.maximum.reduceat(row_sev, np.flatnonzero(band_starts(codes[hit_rows])))
     found = []
-    emit_rows = last_row_per_band(hit, codes)
-    base = np.broadcast_to(base_sev, len(rows))[emit_rows]
-    severity = dict(
-        zip(
-            emit_rows.tolist(),
-            severity_from_news2(base, score[rows[emit_rows]]).tolist(),
-            strict=True,
-        )
-    )
-    for i in emit_rows:
+    for i, sev in zip(last_row_per_band(hit, codes), band_sev.tolist(), strict=True):
         details = detail(i)
         details.update(news2_partial=int(score[rows[i]]), news2_note=PARTIAL_NEWS2_NOTE)
         found.append(
@@ -239,7 +237,7 @@ def _emit(fleet, rule, title, hit, codes, t_ms, rows, score, base_sev, detail) -
                 rule=rule,
                 device_id=str(fleet.device_ids[codes[i]]),
                 observed_at_ms=int(t_ms[i]),
-                severity=int(severity[i]),
+                severity=int(sev),
                 title=title,
                 details=details,
             )

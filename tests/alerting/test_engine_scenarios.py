@@ -112,6 +112,29 @@ def test_confirmed_hypertensive_crisis_is_raised(clean_alerts, engine, new_band_
     assert alert["severity"] == 4  # SBP >= 220 scores 3 on NEWS2 and is critical here
 
 
+def test_late_batch_with_a_critical_crisis_before_lesser_readings_is_critical(
+    clean_alerts, engine, new_band_ids
+):
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    t = minutes(T0, 5, step_s=600)  # the band was out of reach; all of it arrives at once
+    insert_telemetry(
+        db,
+        band,
+        t,
+        hr=[80] * 5,
+        sbp=[150, 226, 231, 190, 185],
+        dbp=[90, 118, 121, 100, 100],
+        worn=[1] * 5,
+        received_at=t[-1] + timedelta(minutes=5),
+    )
+    set_status(db, band, t[-1] + timedelta(minutes=5))
+    run_engine(db, engine, t[-1] + timedelta(minutes=5, seconds=2), [band])
+    (alert,) = open_alerts(db)
+    assert (alert["rule"], alert["severity"]) == ("hypertensive_crisis", 4)
+
+
 def test_readings_while_not_worn_never_raise_vitals_but_band_not_worn_does(
     clean_alerts, engine, new_band_ids
 ):
