@@ -43,6 +43,35 @@ def has_steps_after_ack(steps: list[dict], next_step: int) -> bool:
     )
 
 
+def first_notify(steps: list[dict]) -> tuple[int, list[str]]:
+    """Index and targets of the ladder's first notify step."""
+    for i, spec in enumerate(steps):
+        if spec.get("action") == "notify":
+            return i, spec.get("targets", [])
+    return len(steps), []
+
+
+def restart(
+    conn: psycopg.Connection, *, alert_id: int, steps: list[dict], repeats: dict, now: datetime
+) -> None:
+    """Open the alert again, its ladder climbing from just after its first notify step.
+
+    The caller pages the first step's targets itself (with its own idempotency keys).
+    """
+    # Ladder pages are keyed step-<i>-rep-<n>: fresh repetition numbers keep them from
+    # colliding with pages already sent; repeat steps count afresh.
+    fresh = {
+        str(i): int(repeats.get(str(i), 0)) + 1 if spec.get("action") == "notify" else 0
+        for i, spec in enumerate(steps)
+    }
+    conn.execute(
+        """UPDATE alerts SET status = 'open', acknowledged_at = NULL, acknowledged_by = NULL,
+                  esc_step = %s, esc_due_at = %s, esc_repeats = %s WHERE alert_id = %s""",
+        (first_notify(steps)[0] + 1, now, Jsonb(fresh), alert_id),
+    )
+    advance(conn, alert_id=alert_id, now=now)
+
+
 def advance(conn: psycopg.Connection, *, alert_id: int, now: datetime) -> int:
     """Run every step of the alert that is due; the caller holds the row lock. Returns steps run."""
     row = conn.execute(

@@ -226,9 +226,9 @@ def _raise_severity(conn, alert_id: int, severity: int, priority: int, now: date
         data={"from": SEVERITY_NAMES[old], "to": SEVERITY_NAMES[severity], "reopened": reopened},
     )
     if reopened:
-        _restart_ladder(conn, alert_id, steps, repeats, now)
+        escalation.restart(conn, alert_id=alert_id, steps=steps, repeats=repeats, now=now)
     # 120 was called when the alert opened, if its ladder calls 120 at all.
-    targets = [t for t in _first_notify(steps)[1] if t != "gateway_120"]
+    targets = [t for t in escalation.first_notify(steps)[1] if t != "gateway_120"]
     name = SEVERITY_NAMES[severity]
     _page(conn, alert_id, targets, f"severity-{severity}", now, "engine", severity=name)
 
@@ -252,30 +252,6 @@ def _page(conn, alert_id: int, targets, key_base: str, now: datetime, actor: str
         kind="notified",
         data={"step": None, "targets": sent, **data},
     )
-
-
-def _first_notify(steps: list[dict]) -> tuple[int, list[str]]:
-    """Index and targets of the ladder's first notify step."""
-    for i, spec in enumerate(steps):
-        if spec.get("action") == "notify":
-            return i, spec.get("targets", [])
-    return len(steps), []
-
-
-def _restart_ladder(conn, alert_id: int, steps: list[dict], repeats: dict, now: datetime) -> None:
-    """Open again, the ladder climbing from just after its first notify step (re-paged now)."""
-    # Ladder pages are keyed step-<i>-rep-<n>: fresh repetition numbers keep them from
-    # colliding with pages already sent; repeat steps count afresh.
-    fresh = {
-        str(i): int(repeats.get(str(i), 0)) + 1 if spec.get("action") == "notify" else 0
-        for i, spec in enumerate(steps)
-    }
-    conn.execute(
-        """UPDATE alerts SET status = 'open', acknowledged_at = NULL, acknowledged_by = NULL,
-                  esc_step = %s, esc_due_at = %s, esc_repeats = %s WHERE alert_id = %s""",
-        (_first_notify(steps)[0] + 1, now, Jsonb(fresh), alert_id),
-    )
-    escalation.advance(conn, alert_id=alert_id, now=now)
 
 
 def _auto_resolve(conn, finding: Finding, now: datetime) -> int | None:
@@ -340,7 +316,7 @@ def raise_system_alert(
             ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
             record(conn, alert_id=alert_id, at=now, actor="watchdog", kind="repeated", data=details)
             if set(previous.get("alert_ids", [])) != set(details.get("alert_ids", [])):
-                targets = _first_notify(steps)[1]
+                targets = escalation.first_notify(steps)[1]
                 _page(conn, alert_id, targets, f"repeat-{occurrences}", now, "watchdog")
             return alert_id
         policy_id, steps = escalation.policy_for(conn, rule=rule)
