@@ -178,6 +178,8 @@ def test_sos_reaches_console_family_and_120_signed_with_documented_payload(
     (band,) = new_band_ids(1)
     resident = make_resident(db, band, full_name="Zhang Guilan", medical_notes="warfarin; AF")
     add_contact(db, resident)
+    console_key = f"{settings.redis_prefix}alerts:console"
+    before = redis_client.xrevrange(console_key, count=1)  # the stream is shared by the session
     engine = Engine(settings)
     engine.refresh(db, now=T0)
     event = insert_event(db, band, "b-1", "sos", T0, *HOME, 8.0)
@@ -195,7 +197,7 @@ def test_sos_reaches_console_family_and_120_signed_with_documented_payload(
     assert payload["location"]["gcj02"]["lat"] != HOME[0]
     assert payload["emergency_contacts"][0]["phone"] == "13900000001"
     assert len(recv["family"].received) == 1 and len(recv["community"].received) == 1
-    console = redis_client.xrange(f"{settings.redis_prefix}alerts:console")
+    console = redis_client.xrange(console_key, min=b"(" + before[0][0] if before else "-")
     assert len(console) == 1
     changes = redis_client.xrange(f"{settings.redis_prefix}alerts:changes")
     assert any(json.loads(f[b"data"])["kind"] == "opened" for _, f in changes)
