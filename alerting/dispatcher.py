@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -77,28 +78,37 @@ class Dispatcher:
     def run_once(
         self, conn: psycopg.Connection, *, now: datetime, channels=ALL_CHANNELS, limit: int = 500
     ) -> int:
-        """Group storm-held rows, then send every due row once; return rows delivered."""
+        """Group storm-held rows, then send due rows, most urgent first; return rows delivered.
+
+        `now` is the clock at the start of the pass. A pass can take minutes of slow webhooks,
+        so each row is picked at `now` plus the time spent so far: an SOS queued meanwhile
+        goes next.
+        """
         self.group_held(conn, now=now)
+        started = time.monotonic()
         delivered = 0
-        for channel in channels:
-            for _ in range(limit):
-                sent = self._send_next(conn, channel, now)
-                if sent is None:
-                    break
-                delivered += sent
+        for _ in range(limit * len(channels)):
+            at = now + timedelta(seconds=time.monotonic() - started)
+            sent = self._send_next(conn, list(channels), at)
+            if sent is None:
+                break
+            delivered += sent
         return delivered
 
-    def _send_next(self, conn: psycopg.Connection, channel: str, now: datetime) -> int | None:
+    def _send_next(
+        self, conn: psycopg.Connection, channels: list[str], now: datetime
+    ) -> int | None:
         with conn.transaction():
             row = conn.execute(
-                """SELECT outbox_id, idempotency_key, payload, attempts, alert_id FROM outbox
-                   WHERE channel = %s AND status = 'pending' AND next_attempt_at <= %s
+                """SELECT outbox_id, channel, idempotency_key, payload, attempts, alert_id
+                   FROM outbox
+                   WHERE channel = ANY(%s) AND status = 'pending' AND next_attempt_at <= %s
                    ORDER BY priority, outbox_id LIMIT 1 FOR UPDATE SKIP LOCKED""",
-                (channel, now),
+                (channels, now),
             ).fetchone()
             if row is None:
                 return None
-            outbox_id, key, payload, attempts, alert_id = row
+            outbox_id, channel, key, payload, attempts, alert_id = row
             outcome = self.send(channel, key, payload)
             if outcome.delivered:
                 conn.execute(

@@ -28,6 +28,8 @@ TARGET_CHANNELS = {
 # SOS and falls are never listed here: they are never grouped, delayed or suppressed.
 GROUPABLE_RULES = {"device_offline", "low_battery"}
 STORM_WINDOW = timedelta(seconds=30)
+# Their pages go before every other page (priority 0), whatever the resident's risk flags.
+URGENT_RULES = {"sos", "fall"}
 
 
 def _insert(
@@ -227,7 +229,7 @@ def enqueue_notifications(
             key=key,
             channel=channel,
             alert_id=alert_id,
-            priority=alert["priority"],
+            priority=0 if alert["rule"] in URGENT_RULES else alert["priority"],
             payload=payload,
             now=now,
             held_until=held_until,

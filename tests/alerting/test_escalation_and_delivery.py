@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -268,6 +269,44 @@ def test_client_error_is_recorded_as_failed_and_not_retried(
         dispatcher.run_once(db, now=T0 + timedelta(minutes=minute), channels=("community_gateway",))
     assert len(recv["community"].received) == 1
     assert "delivery_failed" in [e["kind"] for e in alerts.timeline(db, alert_id=alert_id)]
+
+
+def test_sos_queued_during_a_long_pass_is_sent_next_before_higher_priority_pages(
+    clean_alerts, new_band_ids, gateways, redis_client, database_url
+):
+    settings, recv = gateways
+    db = clean_alerts
+    bands = new_band_ids(13)
+    for band in bands[:-1]:
+        # Priority 1, above the SOS of a resident without risk flags (priority 2).
+        make_resident(db, band, living_alone=True, disabled=True)
+        raise_tachycardia(db, band, T0)
+    make_resident(db, bands[-1])
+    engine = Engine(settings)
+    engine.refresh(db, now=T0)
+    recv["community"].on_request = lambda: time.sleep(0.1)  # a slow gateway
+    start = time.monotonic()
+
+    def clock():
+        return T0 + timedelta(seconds=time.monotonic() - start)
+
+    def one_pass():
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            dispatcher = Dispatcher(settings, redis_client)
+            dispatcher.run_once(conn, now=clock(), channels=("community_gateway",))
+
+    thread = threading.Thread(target=one_pass)
+    thread.start()
+    while len(recv["community"].received) < 3:
+        time.sleep(0.005)
+    sos = insert_event(db, bands[-1], "mid-pass", "sos", T0)
+    apply_findings(db, engine.findings_from_events([sos]), now=clock())
+    pages_before = len(recv["community"].received)  # the one in flight included
+    thread.join()
+    rules = [r.json["alert"]["rule"] for r in recv["community"].received]
+    assert "sos" in rules, "the SOS waited for the next pass"
+    assert rules.index("sos") <= pages_before + 1  # next, or after a row already picked
+    assert rules[rules.index("sos") + 1 :].count("tachycardia") >= 5
 
 
 DISPATCH_ONCE = """
