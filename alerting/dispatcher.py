@@ -3,7 +3,8 @@
 Each row is sent while its row lock is held and marked in the same transaction, so a crash
 between send and record leaves the row pending and it is sent again with the same
 idempotency key (receivers discard repeats). 2xx = delivered; 4xx other than 429 = failed,
-recorded, not retried; anything else is retried with capped exponential backoff and jitter.
+recorded, not retried; anything else (5xx, 429, redirects, no answer) is retried with capped
+exponential backoff and jitter.
 """
 
 from __future__ import annotations
@@ -173,9 +174,11 @@ class Dispatcher:
             return Outcome(False, True, f"{type(exc).__name__}: {exc}")
         if 200 <= response.status_code < 300:
             return Outcome(True, False)
-        error = f"HTTP {response.status_code}"
-        retry = response.status_code == 429 or response.status_code >= 500
-        return Outcome(False, retry, error)
+        code = response.status_code
+        # Only a client error says the message itself is wrong; a redirect or anything else
+        # odd may pass (a gateway being moved), so it is retried like a 5xx.
+        retry = not 400 <= code < 500 or code == 429
+        return Outcome(False, retry, f"HTTP {code}")
 
     def group_held(self, conn: psycopg.Connection, *, now: datetime) -> int:
         """Release storm-held rows: groups of storm_min or more become one grouped message."""

@@ -309,6 +309,25 @@ def test_sos_queued_during_a_long_pass_is_sent_next_before_higher_priority_pages
     assert rules[rules.index("sos") + 1 :].count("tachycardia") >= 5
 
 
+def test_redirect_is_retried_until_the_gateway_accepts(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    alert_id = raise_tachycardia(db, band, T0)
+    answers = iter([307, 200])
+    recv["community"].on_request = lambda: setattr(recv["community"], "status", next(answers))
+    dispatcher = Dispatcher(settings, redis_client)
+    for s in (0, 1 + settings.alerting_retry_max_s):
+        dispatcher.run_once(db, now=T0 + timedelta(seconds=s), channels=("community_gateway",))
+    assert len(recv["community"].received) == 2
+    status = db.execute("SELECT status FROM outbox WHERE channel = 'community_gateway'").fetchone()
+    assert status == ("delivered",)
+    assert "delivery_failed" not in [e["kind"] for e in alerts.timeline(db, alert_id=alert_id)]
+
+
 DISPATCH_ONCE = """
 import sys
 from datetime import datetime
