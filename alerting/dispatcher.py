@@ -132,19 +132,32 @@ class Dispatcher:
                    WHERE outbox_id = %s""",
                 (outcome.error, outbox_id),
             )
-            if alert_id is not None and channel != "changes":
+            if channel != "changes":
                 from alerting.alerts.changes import record
 
-                record(
-                    conn,
-                    alert_id=alert_id,
-                    at=now,
-                    actor="dispatcher",
-                    kind="delivery_failed",
-                    data={"channel": channel, "error": outcome.error, "idempotency_key": key},
-                )
+                for failed_alert in self._alerts_of(conn, outbox_id, alert_id):
+                    record(
+                        conn,
+                        alert_id=failed_alert,
+                        at=now,
+                        actor="dispatcher",
+                        kind="delivery_failed",
+                        data={"channel": channel, "error": outcome.error, "idempotency_key": key},
+                    )
             log.error("outbox %s to %s failed permanently: %s", outbox_id, channel, outcome.error)
             return 0
+
+    @staticmethod
+    def _alerts_of(conn: psycopg.Connection, outbox_id: int, alert_id: int | None) -> list[int]:
+        """The alert a row is about, or for a grouped (storm) row, each member's alert."""
+        if alert_id is not None:
+            return [alert_id]
+        rows = conn.execute(
+            """SELECT alert_id FROM outbox WHERE grouped_into = %s AND alert_id IS NOT NULL
+               ORDER BY alert_id""",
+            (outbox_id,),
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def send(self, channel: str, key: str, payload: dict) -> Outcome:
         """Deliver one message; never raises for delivery problems."""

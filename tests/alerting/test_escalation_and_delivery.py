@@ -413,6 +413,45 @@ def test_offline_storm_is_one_grouped_notification_and_sos_is_never_grouped(
     assert len(grouped) == 1 and grouped[0]["grouped"] and grouped[0]["count"] == 59
 
 
+def offline(db, bands, now):
+    """Each band's offline finding applied at `now`; return the alert ids."""
+    return [
+        alerts.apply_finding(
+            db,
+            finding=Finding(
+                rule="device_offline",
+                device_id=band,
+                severity=2,
+                title="Band offline",
+                observed_at_ms=int(now.timestamp() * 1000),
+            ),
+            now=now,
+        )
+        for band in bands
+    ]
+
+
+def test_failed_storm_message_is_recorded_on_every_member_alert(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    bands = new_band_ids(6)
+    for band in bands:
+        make_resident(db, band)
+    alert_ids = offline(db, bands, T0)
+    recv["community"].status = 400
+    dispatcher = Dispatcher(settings, redis_client)
+    dispatcher.run_once(db, now=T0 + timedelta(seconds=31), channels=("community_gateway",))
+    (call,) = recv["community"].received
+    assert call.json["grouped"] and call.json["count"] == 6
+    for alert_id in alert_ids:
+        failed = [
+            e for e in alerts.timeline(db, alert_id=alert_id) if e["kind"] == "delivery_failed"
+        ]
+        assert [e["data"]["channel"] for e in failed] == ["community_gateway"]
+
+
 def test_second_sos_press_on_an_acknowledged_alert_pages_again_but_not_120(
     clean_alerts, new_band_ids, settings
 ):
