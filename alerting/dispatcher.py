@@ -32,6 +32,7 @@ WEBHOOK_CHANNELS = ("gateway_120", "community_gateway", "family_gateway")
 REDIS_CHANNELS = ("console", "changes")
 ALL_CHANNELS = WEBHOOK_CHANNELS + REDIS_CHANNELS
 STREAM_MAXLEN = 100_000
+GROUPING_LOCK = 0x6F7574626F78  # pg advisory lock held while storm-held rows are grouped
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -194,12 +195,22 @@ class Dispatcher:
         return Outcome(False, retry, f"HTTP {code}")
 
     def group_held(self, conn: psycopg.Connection, *, now: datetime) -> int:
-        """Release storm-held rows: groups of storm_min or more become one grouped message."""
+        """Release held groups whose oldest row is due; storm_min or more become one message.
+
+        A group is every held row of one (channel, group_key): an outage's findings arrive over
+        many engine ticks, and are released together with the first. One process at a time
+        groups (others skip this pass), so no two take parts of one group.
+        """
         with conn.transaction():
+            locked = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (GROUPING_LOCK,))
+            if not locked.fetchone()[0]:  # type: ignore[index]  # SELECT always yields a row
+                return 0
             rows = conn.execute(
                 """SELECT outbox_id, channel, group_key, payload, priority FROM outbox
-                   WHERE status = 'held' AND next_attempt_at <= %s
-                   ORDER BY outbox_id FOR UPDATE SKIP LOCKED""",
+                   WHERE status = 'held' AND (channel, group_key) IN (
+                       SELECT channel, group_key FROM outbox
+                       WHERE status = 'held' AND next_attempt_at <= %s)
+                   ORDER BY outbox_id FOR UPDATE""",
                 (now,),
             ).fetchall()
             groups: dict[tuple[str, str], list] = {}

@@ -383,36 +383,6 @@ def test_dispatcher_killed_between_send_and_record_resends_same_key(
     assert status == [("delivered",)]
 
 
-def test_offline_storm_is_one_grouped_notification_and_sos_is_never_grouped(
-    clean_alerts, new_band_ids, gateways, redis_client
-):
-    settings, recv = gateways
-    db = clean_alerts
-    bands = new_band_ids(60)
-    for band in bands:
-        make_resident(db, band)
-    for band in bands[:-1]:
-        f = Finding(
-            rule="device_offline",
-            device_id=band,
-            severity=2,
-            title="Band offline",
-            observed_at_ms=int(T0.timestamp() * 1000),
-        )
-        alerts.apply_finding(db, finding=f, now=T0)
-    engine = Engine(settings)
-    engine.refresh(db, now=T0)
-    sos = insert_event(db, bands[-1], "s-1", "sos", T0)
-    apply_findings(db, engine.findings_from_events([sos]), now=T0)
-    dispatcher = Dispatcher(settings, redis_client)
-    dispatcher.run_once(db, now=T0)
-    community = [r.json for r in recv["community"].received]
-    assert [c["alert"]["rule"] for c in community] == ["sos"]  # SOS at once, alone
-    dispatcher.run_once(db, now=T0 + timedelta(seconds=31))
-    grouped = [r.json for r in recv["community"].received[1:]]
-    assert len(grouped) == 1 and grouped[0]["grouped"] and grouped[0]["count"] == 59
-
-
 def offline(db, bands, now):
     """Each band's offline finding applied at `now`; return the alert ids."""
     return [
@@ -429,6 +399,28 @@ def offline(db, bands, now):
         )
         for band in bands
     ]
+
+
+def test_offline_storm_is_one_grouped_notification_and_sos_is_never_grouped(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    bands = new_band_ids(60)
+    for band in bands:
+        make_resident(db, band)
+    offline(db, bands[:-1], T0)
+    engine = Engine(settings)
+    engine.refresh(db, now=T0)
+    sos = insert_event(db, bands[-1], "s-1", "sos", T0)
+    apply_findings(db, engine.findings_from_events([sos]), now=T0)
+    dispatcher = Dispatcher(settings, redis_client)
+    dispatcher.run_once(db, now=T0)
+    community = [r.json for r in recv["community"].received]
+    assert [c["alert"]["rule"] for c in community] == ["sos"]  # SOS at once, alone
+    dispatcher.run_once(db, now=T0 + timedelta(seconds=31))
+    grouped = [r.json for r in recv["community"].received[1:]]
+    assert len(grouped) == 1 and grouped[0]["grouped"] and grouped[0]["count"] == 59
 
 
 def test_failed_storm_message_is_recorded_on_every_member_alert(
@@ -450,6 +442,36 @@ def test_failed_storm_message_is_recorded_on_every_member_alert(
             e for e in alerts.timeline(db, alert_id=alert_id) if e["kind"] == "delivery_failed"
         ]
         assert [e["data"]["channel"] for e in failed] == ["community_gateway"]
+
+
+def test_outage_reported_over_many_ticks_is_one_grouped_page_and_sos_goes_at_once(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    bands = new_band_ids(41)
+    for band in bands:
+        make_resident(db, band)  # all in one grid
+    engine = Engine(settings)
+    engine.refresh(db, now=T0)
+    console = f"{settings.redis_prefix}alerts:console"
+    console_before = redis_client.xlen(console)
+    dispatcher = Dispatcher(settings, redis_client)
+    for wave in range(8):  # one engine tick after another finds 5 more bands silent
+        now = T0 + timedelta(seconds=4 * wave)
+        offline(db, bands[5 * wave : 5 * wave + 5], now)
+        if wave == 4:
+            sos = insert_event(db, bands[-1], "storm-sos", "sos", now)
+            apply_findings(db, engine.findings_from_events([sos]), now=now)
+        dispatcher.run_once(db, now=now)
+        if wave == 4:
+            assert [r.json["alert"]["rule"] for r in recv["community"].received] == ["sos"]
+    for s in range(30, 90, 2):
+        dispatcher.run_once(db, now=T0 + timedelta(seconds=s))
+    pages = [r.json for r in recv["community"].received]
+    assert len(pages) == 2 and pages[1]["grouped"] and pages[1]["count"] == 40
+    to_console = redis_client.xrange(console)[console_before:]
+    assert [json.loads(f[b"data"]).get("count") for _, f in to_console] == [None, 40]
 
 
 def test_second_sos_press_on_an_acknowledged_alert_pages_again_but_not_120(
