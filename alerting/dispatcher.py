@@ -4,7 +4,8 @@ Each row is sent while its row lock is held and marked in the same transaction, 
 between send and record leaves the row pending and it is sent again with the same
 idempotency key (receivers discard repeats). 2xx = delivered; 4xx other than 429 = failed,
 recorded, not retried; anything else (5xx, 429, redirects, no answer) is retried with capped
-exponential backoff and jitter.
+exponential backoff and jitter. A page whose alert was resolved (or acknowledged, for a page
+that stops on acknowledgement) before it went out is cancelled, with a timeline entry.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import httpx
 import orjson
 import psycopg
 import redis
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from alerting.alerts.changes import record
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,6 +41,22 @@ GROUPING_LOCK = 0x6F7574626F78  # pg advisory lock held while storm-held rows ar
 def sign(body: bytes, secret: str) -> str:
     """The X-Eldercare-Signature header value: HMAC-SHA256 of the body, hex."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class OutboxRow:
+    """An outbox row as the dispatcher reads it, with its alert's status."""
+
+    outbox_id: int
+    channel: str
+    key: str
+    payload: dict
+    alert_id: int | None
+    stop_on: str | None
+    alert_status: str | None
+    attempts: int = 0
+    group_key: str | None = None
+    priority: int = 0
 
 
 @dataclass
@@ -100,17 +119,21 @@ class Dispatcher:
     def _send_next(
         self, conn: psycopg.Connection, channels: list[str], now: datetime
     ) -> int | None:
-        with conn.transaction():
-            row = conn.execute(
-                """SELECT outbox_id, channel, idempotency_key, payload, attempts, alert_id
-                   FROM outbox
-                   WHERE channel = ANY(%s) AND status = 'pending' AND next_attempt_at <= %s
-                   ORDER BY priority, outbox_id LIMIT 1 FOR UPDATE SKIP LOCKED""",
+        with conn.transaction(), conn.cursor(row_factory=class_row(OutboxRow)) as cur:
+            row = cur.execute(
+                """SELECT o.outbox_id, o.channel, o.idempotency_key AS key, o.payload, o.alert_id,
+                          o.stop_on, a.status::text AS alert_status, o.attempts
+                   FROM outbox o LEFT JOIN alerts a USING (alert_id)
+                   WHERE o.channel = ANY(%s) AND o.status = 'pending' AND o.next_attempt_at <= %s
+                   ORDER BY o.priority, o.outbox_id LIMIT 1 FOR UPDATE OF o SKIP LOCKED""",
                 (channels, now),
             ).fetchone()
             if row is None:
                 return None
-            outbox_id, channel, key, payload, attempts, alert_id = row
+            if self._cancel_if_moot(conn, row, now):
+                return 0
+            outbox_id, channel, key, alert_id = row.outbox_id, row.channel, row.key, row.alert_id
+            attempts, payload = row.attempts, row.payload
             outcome = self.send(channel, key, payload)
             if outcome.delivered:
                 conn.execute(
@@ -134,8 +157,6 @@ class Dispatcher:
                 (outcome.error, outbox_id),
             )
             if channel != "changes":
-                from alerting.alerts.changes import record
-
                 for failed_alert in self._alerts_of(conn, outbox_id, alert_id):
                     record(
                         conn,
@@ -147,6 +168,25 @@ class Dispatcher:
                     )
             log.error("outbox %s to %s failed permanently: %s", outbox_id, channel, outcome.error)
             return 0
+
+    @staticmethod
+    def _cancel_if_moot(conn: psycopg.Connection, row: OutboxRow, now: datetime) -> bool:
+        """Cancel a page that its alert's acknowledgement or resolution made moot."""
+        moot = row.stop_on is not None and row.alert_status in ("resolved", row.stop_on)
+        if row.alert_id is None or not moot:
+            return False
+        conn.execute(
+            "UPDATE outbox SET status = 'cancelled' WHERE outbox_id = %s", (row.outbox_id,)
+        )
+        record(
+            conn,
+            alert_id=row.alert_id,
+            at=now,
+            actor="dispatcher",
+            kind="notification_cancelled",
+            data={"channel": row.channel, "idempotency_key": row.key, "why": row.alert_status},
+        )
+        return True
 
     @staticmethod
     def _alerts_of(conn: psycopg.Connection, outbox_id: int, alert_id: int | None) -> list[int]:
@@ -205,40 +245,53 @@ class Dispatcher:
             locked = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (GROUPING_LOCK,))
             if not locked.fetchone()[0]:  # type: ignore[index]  # SELECT always yields a row
                 return 0
-            rows = conn.execute(
-                """SELECT outbox_id, channel, group_key, payload, priority FROM outbox
-                   WHERE status = 'held' AND (channel, group_key) IN (
-                       SELECT channel, group_key FROM outbox
-                       WHERE status = 'held' AND next_attempt_at <= %s)
-                   ORDER BY outbox_id FOR UPDATE""",
-                (now,),
-            ).fetchall()
-            groups: dict[tuple[str, str], list] = {}
+            with conn.cursor(row_factory=class_row(OutboxRow)) as cur:
+                rows = cur.execute(
+                    """SELECT o.outbox_id, o.channel, o.idempotency_key AS key, o.payload,
+                              o.alert_id, o.stop_on, a.status::text AS alert_status, o.group_key,
+                              o.priority
+                       FROM outbox o LEFT JOIN alerts a USING (alert_id)
+                       WHERE o.status = 'held' AND (o.channel, o.group_key) IN (
+                           SELECT channel, group_key FROM outbox
+                           WHERE status = 'held' AND next_attempt_at <= %s)
+                       ORDER BY o.outbox_id FOR UPDATE OF o""",
+                    (now,),
+                ).fetchall()
+            groups: dict[tuple[str, str | None], list[OutboxRow]] = {}
             for row in rows:
-                groups.setdefault((row[1], row[2]), []).append(row)
+                if not self._cancel_if_moot(conn, row, now):
+                    groups.setdefault((row.channel, row.group_key), []).append(row)
             for (channel, group_key), members in groups.items():
-                ids = [m[0] for m in members]
+                ids = [m.outbox_id for m in members]
                 if len(members) < self.settings.alerting_storm_min:
                     conn.execute(
                         "UPDATE outbox SET status = 'pending' WHERE outbox_id = ANY(%s)", (ids,)
                     )
                     continue
                 key = f"group-{channel}-{ids[0]}-{ids[-1]}-{len(ids)}"
-                first = members[0][3]
+                first = members[0].payload
                 payload = {
                     "target": first.get("target"),
                     "role": first.get("role"),
                     "grouped": True,
                     "group_key": group_key,
                     "count": len(members),
-                    "alerts": [m[3].get("alert") for m in members],
+                    "alerts": [m.payload.get("alert") for m in members],
                     "idempotency_key": key,
                 }
                 group_id = conn.execute(
                     """INSERT INTO outbox (idempotency_key, channel, priority, payload, status,
                            group_key, created_at, next_attempt_at)
                        VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s) RETURNING outbox_id""",
-                    (key, channel, min(m[4] for m in members), Jsonb(payload), group_key, now, now),
+                    (
+                        key,
+                        channel,
+                        min(m.priority for m in members),
+                        Jsonb(payload),
+                        group_key,
+                        now,
+                        now,
+                    ),
                 ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
                 conn.execute(
                     """UPDATE outbox SET status = 'grouped', grouped_into = %s
@@ -252,7 +305,7 @@ def purge_delivered(conn: psycopg.Connection, *, now: datetime, keep_days: int =
     """Delete outbox rows delivered or grouped long ago, and event ids no stream can resend."""
     with conn.transaction():
         gone = conn.execute(
-            """DELETE FROM outbox WHERE status IN ('delivered', 'grouped')
+            """DELETE FROM outbox WHERE status IN ('delivered', 'grouped', 'cancelled')
                AND created_at < %s""",
             (now - timedelta(days=keep_days),),
         ).rowcount

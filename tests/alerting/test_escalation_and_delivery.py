@@ -500,6 +500,82 @@ def test_second_sos_press_on_an_acknowledged_alert_pages_again_but_not_120(
     assert alerts.get(db, alert_id=alert_id)["occurrences"] == 2
 
 
+def cancelled(db, alert_id):
+    return sorted(
+        e["data"]["channel"]
+        for e in alerts.timeline(db, alert_id=alert_id)
+        if e["kind"] == "notification_cancelled"
+    )
+
+
+def test_page_still_queued_when_the_alert_is_acknowledged_is_not_sent(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    alert_id = raise_tachycardia(db, band, T0)  # standard: step 0 stops on acknowledgement
+    alerts.acknowledge(db, alert_id=alert_id, actor="duty:wang", now=T0 + timedelta(seconds=1))
+    console = f"{settings.redis_prefix}alerts:console"
+    console_before = redis_client.xlen(console)
+    Dispatcher(settings, redis_client).run_once(db, now=T0 + timedelta(seconds=2))
+    assert recv["community"].received == [] and redis_client.xlen(console) == console_before
+    assert cancelled(db, alert_id) == ["community_gateway", "console"]
+    changes = redis_client.xrange(f"{settings.redis_prefix}alerts:changes")
+    kinds = [json.loads(f[b"data"])["kind"] for _, f in changes]
+    assert "acknowledged" in kinds  # the change stream is never cancelled
+
+
+def test_acknowledged_sos_still_reaches_120_but_a_resolved_one_does_not(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    bands = new_band_ids(2)
+    for band in bands:
+        add_contact(db, make_resident(db, band))
+    engine = Engine(settings)
+    engine.refresh(db, now=T0)
+    events = [insert_event(db, band, f"ar-{band}", "sos", T0, *HOME, 8.0) for band in bands]
+    acked, resolved = apply_findings(db, engine.findings_from_events(events), now=T0)
+    later = T0 + timedelta(seconds=5)
+    alerts.acknowledge(db, alert_id=acked, actor="duty:zhao", now=later)
+    alerts.resolve(
+        db, alert_id=resolved, actor="duty:zhao", resolution="pressed by mistake", now=later
+    )
+    Dispatcher(settings, redis_client).run_once(db, now=later)
+    for name in ("g120", "family", "community"):  # the SOS step stops on resolution only
+        assert [
+            r.json["alert_id"] if name == "g120" else r.json["alert"]["alert_id"]
+            for r in recv[name].received
+        ] == [acked]
+    assert cancelled(db, resolved) == [
+        "community_gateway",
+        "console",
+        "family_gateway",
+        "gateway_120",
+    ]
+
+
+def test_offline_alerts_resolved_while_held_drop_out_of_the_storm_message(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    bands = new_band_ids(7)
+    for band in bands:
+        make_resident(db, band)
+    back_online = offline(db, bands, T0)[:2]
+    for alert_id in back_online:
+        alerts.resolve(db, alert_id=alert_id, actor="engine", resolution="heard again", now=T0)
+    dispatcher = Dispatcher(settings, redis_client)
+    dispatcher.run_once(db, now=T0 + timedelta(seconds=31), channels=("community_gateway",))
+    (call,) = recv["community"].received
+    assert call.json["count"] == 5
+    assert {a["alert_id"] for a in call.json["alerts"]}.isdisjoint(back_online)
+
+
 def test_purge_keeps_recent_and_undelivered_outbox_rows(clean_alerts, new_band_ids):
     from alerting.dispatcher import purge_delivered
 
