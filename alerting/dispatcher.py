@@ -3,7 +3,9 @@
 Each row is sent while its row lock is held and marked in the same transaction, so a crash
 between send and record leaves the row pending and it is sent again with the same
 idempotency key (receivers discard repeats). 2xx = delivered; 4xx other than 429 = failed,
-recorded, not retried; anything else is retried with capped exponential backoff and jitter.
+recorded, not retried; anything else (5xx, 429, redirects, no answer) is retried with capped
+exponential backoff and jitter. A page whose alert was resolved (or acknowledged, for a page
+that stops on acknowledgement) before it went out is cancelled, with a timeline entry.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import hashlib
 import hmac
 import logging
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,8 +23,10 @@ import httpx
 import orjson
 import psycopg
 import redis
+from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from alerting.alerts.changes import record
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,11 +35,28 @@ WEBHOOK_CHANNELS = ("gateway_120", "community_gateway", "family_gateway")
 REDIS_CHANNELS = ("console", "changes")
 ALL_CHANNELS = WEBHOOK_CHANNELS + REDIS_CHANNELS
 STREAM_MAXLEN = 100_000
+GROUPING_LOCK = 0x6F7574626F78  # pg advisory lock held while storm-held rows are grouped
 
 
 def sign(body: bytes, secret: str) -> str:
     """The X-Eldercare-Signature header value: HMAC-SHA256 of the body, hex."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@dataclass
+class OutboxRow:
+    """An outbox row as the dispatcher reads it, with its alert's status."""
+
+    outbox_id: int
+    channel: str
+    key: str
+    payload: dict
+    alert_id: int | None
+    stop_on: str | None
+    alert_status: str | None
+    attempts: int = 0
+    group_key: str | None = None
+    priority: int = 0
 
 
 @dataclass
@@ -77,28 +99,41 @@ class Dispatcher:
     def run_once(
         self, conn: psycopg.Connection, *, now: datetime, channels=ALL_CHANNELS, limit: int = 500
     ) -> int:
-        """Group storm-held rows, then send every due row once; return rows delivered."""
+        """Group storm-held rows, then send due rows, most urgent first; return rows delivered.
+
+        `now` is the clock at the start of the pass. A pass can take minutes of slow webhooks,
+        so each row is picked at `now` plus the time spent so far: an SOS queued meanwhile
+        goes next.
+        """
         self.group_held(conn, now=now)
+        started = time.monotonic()
         delivered = 0
-        for channel in channels:
-            for _ in range(limit):
-                sent = self._send_next(conn, channel, now)
-                if sent is None:
-                    break
-                delivered += sent
+        for _ in range(limit * len(channels)):
+            at = now + timedelta(seconds=time.monotonic() - started)
+            sent = self._send_next(conn, list(channels), at)
+            if sent is None:
+                break
+            delivered += sent
         return delivered
 
-    def _send_next(self, conn: psycopg.Connection, channel: str, now: datetime) -> int | None:
-        with conn.transaction():
-            row = conn.execute(
-                """SELECT outbox_id, idempotency_key, payload, attempts, alert_id FROM outbox
-                   WHERE channel = %s AND status = 'pending' AND next_attempt_at <= %s
-                   ORDER BY priority, outbox_id LIMIT 1 FOR UPDATE SKIP LOCKED""",
-                (channel, now),
+    def _send_next(
+        self, conn: psycopg.Connection, channels: list[str], now: datetime
+    ) -> int | None:
+        with conn.transaction(), conn.cursor(row_factory=class_row(OutboxRow)) as cur:
+            row = cur.execute(
+                """SELECT o.outbox_id, o.channel, o.idempotency_key AS key, o.payload, o.alert_id,
+                          o.stop_on, a.status::text AS alert_status, o.attempts
+                   FROM outbox o LEFT JOIN alerts a USING (alert_id)
+                   WHERE o.channel = ANY(%s) AND o.status = 'pending' AND o.next_attempt_at <= %s
+                   ORDER BY o.priority, o.outbox_id LIMIT 1 FOR UPDATE OF o SKIP LOCKED""",
+                (channels, now),
             ).fetchone()
             if row is None:
                 return None
-            outbox_id, key, payload, attempts, alert_id = row
+            if self._cancel_if_moot(conn, row, now):
+                return 0
+            outbox_id, channel, key, alert_id = row.outbox_id, row.channel, row.key, row.alert_id
+            attempts, payload = row.attempts, row.payload
             outcome = self.send(channel, key, payload)
             if outcome.delivered:
                 conn.execute(
@@ -121,19 +156,49 @@ class Dispatcher:
                    WHERE outbox_id = %s""",
                 (outcome.error, outbox_id),
             )
-            if alert_id is not None and channel != "changes":
-                from alerting.alerts.changes import record
-
-                record(
-                    conn,
-                    alert_id=alert_id,
-                    at=now,
-                    actor="dispatcher",
-                    kind="delivery_failed",
-                    data={"channel": channel, "error": outcome.error, "idempotency_key": key},
-                )
+            if channel != "changes":
+                for failed_alert in self._alerts_of(conn, outbox_id, alert_id):
+                    record(
+                        conn,
+                        alert_id=failed_alert,
+                        at=now,
+                        actor="dispatcher",
+                        kind="delivery_failed",
+                        data={"channel": channel, "error": outcome.error, "idempotency_key": key},
+                    )
             log.error("outbox %s to %s failed permanently: %s", outbox_id, channel, outcome.error)
             return 0
+
+    @staticmethod
+    def _cancel_if_moot(conn: psycopg.Connection, row: OutboxRow, now: datetime) -> bool:
+        """Cancel a page that its alert's acknowledgement or resolution made moot."""
+        moot = row.stop_on is not None and row.alert_status in ("resolved", row.stop_on)
+        if row.alert_id is None or not moot:
+            return False
+        conn.execute(
+            "UPDATE outbox SET status = 'cancelled' WHERE outbox_id = %s", (row.outbox_id,)
+        )
+        record(
+            conn,
+            alert_id=row.alert_id,
+            at=now,
+            actor="dispatcher",
+            kind="notification_cancelled",
+            data={"channel": row.channel, "idempotency_key": row.key, "why": row.alert_status},
+        )
+        return True
+
+    @staticmethod
+    def _alerts_of(conn: psycopg.Connection, outbox_id: int, alert_id: int | None) -> list[int]:
+        """The alert a row is about, or for a grouped (storm) row, each member's alert."""
+        if alert_id is not None:
+            return [alert_id]
+        rows = conn.execute(
+            """SELECT alert_id FROM outbox WHERE grouped_into = %s AND alert_id IS NOT NULL
+               ORDER BY alert_id""",
+            (outbox_id,),
+        ).fetchall()
+        return [r[0] for r in rows]
 
     def send(self, channel: str, key: str, payload: dict) -> Outcome:
         """Deliver one message; never raises for delivery problems."""
@@ -163,45 +228,70 @@ class Dispatcher:
             return Outcome(False, True, f"{type(exc).__name__}: {exc}")
         if 200 <= response.status_code < 300:
             return Outcome(True, False)
-        error = f"HTTP {response.status_code}"
-        retry = response.status_code == 429 or response.status_code >= 500
-        return Outcome(False, retry, error)
+        code = response.status_code
+        # Only a client error says the message itself is wrong; a redirect or anything else
+        # odd may pass (a gateway being moved), so it is retried like a 5xx.
+        retry = not 400 <= code < 500 or code == 429
+        return Outcome(False, retry, f"HTTP {code}")
 
     def group_held(self, conn: psycopg.Connection, *, now: datetime) -> int:
-        """Release storm-held rows: groups of storm_min or more become one grouped message."""
+        """Release held groups whose oldest row is due; storm_min or more become one message.
+
+        A group is every held row of one (channel, group_key): an outage's findings arrive over
+        many engine ticks, and are released together with the first. One process at a time
+        groups (others skip this pass), so no two take parts of one group.
+        """
         with conn.transaction():
-            rows = conn.execute(
-                """SELECT outbox_id, channel, group_key, payload, priority FROM outbox
-                   WHERE status = 'held' AND next_attempt_at <= %s
-                   ORDER BY outbox_id FOR UPDATE SKIP LOCKED""",
-                (now,),
-            ).fetchall()
-            groups: dict[tuple[str, str], list] = {}
+            locked = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (GROUPING_LOCK,))
+            if not locked.fetchone()[0]:  # type: ignore[index]  # SELECT always yields a row
+                return 0
+            with conn.cursor(row_factory=class_row(OutboxRow)) as cur:
+                rows = cur.execute(
+                    """SELECT o.outbox_id, o.channel, o.idempotency_key AS key, o.payload,
+                              o.alert_id, o.stop_on, a.status::text AS alert_status, o.group_key,
+                              o.priority
+                       FROM outbox o LEFT JOIN alerts a USING (alert_id)
+                       WHERE o.status = 'held' AND (o.channel, o.group_key) IN (
+                           SELECT channel, group_key FROM outbox
+                           WHERE status = 'held' AND next_attempt_at <= %s)
+                       ORDER BY o.outbox_id FOR UPDATE OF o""",
+                    (now,),
+                ).fetchall()
+            groups: dict[tuple[str, str | None], list[OutboxRow]] = {}
             for row in rows:
-                groups.setdefault((row[1], row[2]), []).append(row)
+                if not self._cancel_if_moot(conn, row, now):
+                    groups.setdefault((row.channel, row.group_key), []).append(row)
             for (channel, group_key), members in groups.items():
-                ids = [m[0] for m in members]
+                ids = [m.outbox_id for m in members]
                 if len(members) < self.settings.alerting_storm_min:
                     conn.execute(
                         "UPDATE outbox SET status = 'pending' WHERE outbox_id = ANY(%s)", (ids,)
                     )
                     continue
                 key = f"group-{channel}-{ids[0]}-{ids[-1]}-{len(ids)}"
-                first = members[0][3]
+                first = members[0].payload
                 payload = {
                     "target": first.get("target"),
                     "role": first.get("role"),
                     "grouped": True,
                     "group_key": group_key,
                     "count": len(members),
-                    "alerts": [m[3].get("alert") for m in members],
+                    "alerts": [m.payload.get("alert") for m in members],
                     "idempotency_key": key,
                 }
                 group_id = conn.execute(
                     """INSERT INTO outbox (idempotency_key, channel, priority, payload, status,
                            group_key, created_at, next_attempt_at)
                        VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s) RETURNING outbox_id""",
-                    (key, channel, min(m[4] for m in members), Jsonb(payload), group_key, now, now),
+                    (
+                        key,
+                        channel,
+                        min(m.priority for m in members),
+                        Jsonb(payload),
+                        group_key,
+                        now,
+                        now,
+                    ),
                 ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
                 conn.execute(
                     """UPDATE outbox SET status = 'grouped', grouped_into = %s
@@ -215,7 +305,7 @@ def purge_delivered(conn: psycopg.Connection, *, now: datetime, keep_days: int =
     """Delete outbox rows delivered or grouped long ago, and event ids no stream can resend."""
     with conn.transaction():
         gone = conn.execute(
-            """DELETE FROM outbox WHERE status IN ('delivered', 'grouped')
+            """DELETE FROM outbox WHERE status IN ('delivered', 'grouped', 'cancelled')
                AND created_at < %s""",
             (now - timedelta(days=keep_days),),
         ).rowcount

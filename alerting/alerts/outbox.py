@@ -28,6 +28,8 @@ TARGET_CHANNELS = {
 # SOS and falls are never listed here: they are never grouped, delayed or suppressed.
 GROUPABLE_RULES = {"device_offline", "low_battery"}
 STORM_WINDOW = timedelta(seconds=30)
+# Their pages go before every other page (priority 0), whatever the resident's risk flags.
+URGENT_RULES = {"sos", "fall"}
 
 
 def _insert(
@@ -41,11 +43,13 @@ def _insert(
     now: datetime,
     held_until: datetime | None = None,
     group_key: str | None = None,
+    stop_on: str | None = None,
 ):
     conn.execute(
         """INSERT INTO outbox (idempotency_key, channel, alert_id, priority, payload, status,
-               group_key, created_at, next_attempt_at)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (idempotency_key) DO NOTHING""",
+               group_key, created_at, next_attempt_at, stop_on)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+           ON CONFLICT (idempotency_key) DO NOTHING""",
         (
             key,
             channel,
@@ -56,6 +60,7 @@ def _insert(
             group_key,
             now,
             held_until or now,
+            stop_on,
         ),
     )
 
@@ -87,7 +92,7 @@ def _alert_context(conn, alert_id: int) -> dict:
             """SELECT a.alert_id, a.rule, a.title, a.severity, a.priority, a.status, a.details,
                       a.opened_at, a.first_seen_at, a.device_id, a.resident_id, a.lat, a.lon,
                       a.acc_m, r.full_name, r.birth_date, r.sex, r.address, r.phone, r.grid_id,
-                      r.medical_notes, g.name AS grid_name
+                      r.medical_notes, g.name AS grid_name, a.policy_steps
                FROM alerts a LEFT JOIN residents r USING (resident_id)
                LEFT JOIN grids g ON g.grid_id = r.grid_id
                WHERE a.alert_id = %s""",
@@ -200,6 +205,11 @@ def enqueue_notifications(
     """
     alert = _alert_context(conn, alert_id)
     base = summary(alert)
+    # The alert status that makes these pages moot (the dispatcher then cancels them); a
+    # repeated SOS press (no step) pages whoever is on it even after acknowledgement.
+    stop_on = (
+        alert["policy_steps"][step].get("stop_on", "acknowledged") if step >= 0 else "resolved"
+    )
     queued = []
     for target in targets:
         channel = TARGET_CHANNELS.get(target)
@@ -227,11 +237,12 @@ def enqueue_notifications(
             key=key,
             channel=channel,
             alert_id=alert_id,
-            priority=alert["priority"],
+            priority=0 if alert["rule"] in URGENT_RULES else alert["priority"],
             payload=payload,
             now=now,
             held_until=held_until,
             group_key=group_key,
+            stop_on=stop_on,
         )
         queued.append(target)
     return queued

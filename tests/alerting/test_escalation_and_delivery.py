@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -272,6 +273,63 @@ def test_client_error_is_recorded_as_failed_and_not_retried(
     assert "delivery_failed" in [e["kind"] for e in alerts.timeline(db, alert_id=alert_id)]
 
 
+def test_sos_queued_during_a_long_pass_is_sent_next_before_higher_priority_pages(
+    clean_alerts, new_band_ids, gateways, redis_client, database_url
+):
+    settings, recv = gateways
+    db = clean_alerts
+    bands = new_band_ids(13)
+    for band in bands[:-1]:
+        # Priority 1, above the SOS of a resident without risk flags (priority 2).
+        make_resident(db, band, living_alone=True, disabled=True)
+        raise_tachycardia(db, band, T0)
+    make_resident(db, bands[-1])
+    engine = Engine(settings)
+    engine.refresh(db, now=T0)
+    recv["community"].on_request = lambda: time.sleep(0.1)  # a slow gateway
+    start = time.monotonic()
+
+    def clock():
+        return T0 + timedelta(seconds=time.monotonic() - start)
+
+    def one_pass():
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            dispatcher = Dispatcher(settings, redis_client)
+            dispatcher.run_once(conn, now=clock(), channels=("community_gateway",))
+
+    thread = threading.Thread(target=one_pass)
+    thread.start()
+    while len(recv["community"].received) < 3:
+        time.sleep(0.005)
+    sos = insert_event(db, bands[-1], "mid-pass", "sos", T0)
+    apply_findings(db, engine.findings_from_events([sos]), now=clock())
+    pages_before = len(recv["community"].received)  # the one in flight included
+    thread.join()
+    rules = [r.json["alert"]["rule"] for r in recv["community"].received]
+    assert "sos" in rules, "the SOS waited for the next pass"
+    assert rules.index("sos") <= pages_before + 1  # next, or after a row already picked
+    assert rules[rules.index("sos") + 1 :].count("tachycardia") >= 5
+
+
+def test_redirect_is_retried_until_the_gateway_accepts(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    alert_id = raise_tachycardia(db, band, T0)
+    answers = iter([307, 200])
+    recv["community"].on_request = lambda: setattr(recv["community"], "status", next(answers))
+    dispatcher = Dispatcher(settings, redis_client)
+    for s in (0, 1 + settings.alerting_retry_max_s):
+        dispatcher.run_once(db, now=T0 + timedelta(seconds=s), channels=("community_gateway",))
+    assert len(recv["community"].received) == 2
+    status = db.execute("SELECT status FROM outbox WHERE channel = 'community_gateway'").fetchone()
+    assert status == ("delivered",)
+    assert "delivery_failed" not in [e["kind"] for e in alerts.timeline(db, alert_id=alert_id)]
+
+
 DISPATCH_ONCE = """
 import sys
 from datetime import datetime
@@ -327,6 +385,24 @@ def test_dispatcher_killed_between_send_and_record_resends_same_key(
     assert status == [("delivered",)]
 
 
+def offline(db, bands, now):
+    """Each band's offline finding applied at `now`; return the alert ids."""
+    return [
+        alerts.apply_finding(
+            db,
+            finding=Finding(
+                rule="device_offline",
+                device_id=band,
+                severity=2,
+                title="Band offline",
+                observed_at_ms=int(now.timestamp() * 1000),
+            ),
+            now=now,
+        )
+        for band in bands
+    ]
+
+
 def test_offline_storm_is_one_grouped_notification_and_sos_is_never_grouped(
     clean_alerts, new_band_ids, gateways, redis_client
 ):
@@ -335,15 +411,7 @@ def test_offline_storm_is_one_grouped_notification_and_sos_is_never_grouped(
     bands = new_band_ids(60)
     for band in bands:
         make_resident(db, band)
-    for band in bands[:-1]:
-        f = Finding(
-            rule="device_offline",
-            device_id=band,
-            severity=2,
-            title="Band offline",
-            observed_at_ms=int(T0.timestamp() * 1000),
-        )
-        alerts.apply_finding(db, finding=f, now=T0)
+    offline(db, bands[:-1], T0)
     engine = Engine(settings)
     engine.refresh(db, now=T0)
     sos = insert_event(db, bands[-1], "s-1", "sos", T0)
@@ -355,6 +423,57 @@ def test_offline_storm_is_one_grouped_notification_and_sos_is_never_grouped(
     dispatcher.run_once(db, now=T0 + timedelta(seconds=31))
     grouped = [r.json for r in recv["community"].received[1:]]
     assert len(grouped) == 1 and grouped[0]["grouped"] and grouped[0]["count"] == 59
+
+
+def test_failed_storm_message_is_recorded_on_every_member_alert(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    bands = new_band_ids(6)
+    for band in bands:
+        make_resident(db, band)
+    alert_ids = offline(db, bands, T0)
+    recv["community"].status = 400
+    dispatcher = Dispatcher(settings, redis_client)
+    dispatcher.run_once(db, now=T0 + timedelta(seconds=31), channels=("community_gateway",))
+    (call,) = recv["community"].received
+    assert call.json["grouped"] and call.json["count"] == 6
+    for alert_id in alert_ids:
+        failed = [
+            e for e in alerts.timeline(db, alert_id=alert_id) if e["kind"] == "delivery_failed"
+        ]
+        assert [e["data"]["channel"] for e in failed] == ["community_gateway"]
+
+
+def test_outage_reported_over_many_ticks_is_one_grouped_page_and_sos_goes_at_once(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    bands = new_band_ids(41)
+    for band in bands:
+        make_resident(db, band)  # all in one grid
+    engine = Engine(settings)
+    engine.refresh(db, now=T0)
+    console = f"{settings.redis_prefix}alerts:console"
+    console_before = redis_client.xlen(console)
+    dispatcher = Dispatcher(settings, redis_client)
+    for wave in range(8):  # one engine tick after another finds 5 more bands silent
+        now = T0 + timedelta(seconds=4 * wave)
+        offline(db, bands[5 * wave : 5 * wave + 5], now)
+        if wave == 4:
+            sos = insert_event(db, bands[-1], "storm-sos", "sos", now)
+            apply_findings(db, engine.findings_from_events([sos]), now=now)
+        dispatcher.run_once(db, now=now)
+        if wave == 4:
+            assert [r.json["alert"]["rule"] for r in recv["community"].received] == ["sos"]
+    for s in range(30, 90, 2):
+        dispatcher.run_once(db, now=T0 + timedelta(seconds=s))
+    pages = [r.json for r in recv["community"].received]
+    assert len(pages) == 2 and pages[1]["grouped"] and pages[1]["count"] == 40
+    to_console = redis_client.xrange(console)[console_before:]
+    assert [json.loads(f[b"data"]).get("count") for _, f in to_console] == [None, 40]
 
 
 def test_second_sos_press_on_an_acknowledged_alert_pages_again_but_not_120(
@@ -381,6 +500,82 @@ def test_second_sos_press_on_an_acknowledged_alert_pages_again_but_not_120(
         db.execute("SELECT count(*) FROM outbox WHERE channel = 'gateway_120'").fetchone()[0] == 1
     )
     assert alerts.get(db, alert_id=alert_id)["occurrences"] == 2
+
+
+def cancelled(db, alert_id):
+    return sorted(
+        e["data"]["channel"]
+        for e in alerts.timeline(db, alert_id=alert_id)
+        if e["kind"] == "notification_cancelled"
+    )
+
+
+def test_page_still_queued_when_the_alert_is_acknowledged_is_not_sent(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    alert_id = raise_tachycardia(db, band, T0)  # standard: step 0 stops on acknowledgement
+    alerts.acknowledge(db, alert_id=alert_id, actor="duty:wang", now=T0 + timedelta(seconds=1))
+    console = f"{settings.redis_prefix}alerts:console"
+    console_before = redis_client.xlen(console)
+    Dispatcher(settings, redis_client).run_once(db, now=T0 + timedelta(seconds=2))
+    assert recv["community"].received == [] and redis_client.xlen(console) == console_before
+    assert cancelled(db, alert_id) == ["community_gateway", "console"]
+    changes = redis_client.xrange(f"{settings.redis_prefix}alerts:changes")
+    kinds = [json.loads(f[b"data"])["kind"] for _, f in changes]
+    assert "acknowledged" in kinds  # the change stream is never cancelled
+
+
+def test_acknowledged_sos_still_reaches_120_but_a_resolved_one_does_not(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    bands = new_band_ids(2)
+    for band in bands:
+        add_contact(db, make_resident(db, band))
+    engine = Engine(settings)
+    engine.refresh(db, now=T0)
+    events = [insert_event(db, band, f"ar-{band}", "sos", T0, *HOME, 8.0) for band in bands]
+    acked, resolved = apply_findings(db, engine.findings_from_events(events), now=T0)
+    later = T0 + timedelta(seconds=5)
+    alerts.acknowledge(db, alert_id=acked, actor="duty:zhao", now=later)
+    alerts.resolve(
+        db, alert_id=resolved, actor="duty:zhao", resolution="pressed by mistake", now=later
+    )
+    Dispatcher(settings, redis_client).run_once(db, now=later)
+    for name in ("g120", "family", "community"):  # the SOS step stops on resolution only
+        assert [
+            r.json["alert_id"] if name == "g120" else r.json["alert"]["alert_id"]
+            for r in recv[name].received
+        ] == [acked]
+    assert cancelled(db, resolved) == [
+        "community_gateway",
+        "console",
+        "family_gateway",
+        "gateway_120",
+    ]
+
+
+def test_offline_alerts_resolved_while_held_drop_out_of_the_storm_message(
+    clean_alerts, new_band_ids, gateways, redis_client
+):
+    settings, recv = gateways
+    db = clean_alerts
+    bands = new_band_ids(7)
+    for band in bands:
+        make_resident(db, band)
+    back_online = offline(db, bands, T0)[:2]
+    for alert_id in back_online:
+        alerts.resolve(db, alert_id=alert_id, actor="engine", resolution="heard again", now=T0)
+    dispatcher = Dispatcher(settings, redis_client)
+    dispatcher.run_once(db, now=T0 + timedelta(seconds=31), channels=("community_gateway",))
+    (call,) = recv["community"].received
+    assert call.json["count"] == 5
+    assert {a["alert_id"] for a in call.json["alerts"]}.isdisjoint(back_online)
 
 
 def test_purge_keeps_recent_and_undelivered_outbox_rows(clean_alerts, new_band_ids):
