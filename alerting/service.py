@@ -34,9 +34,10 @@ import psycopg
 import redis
 
 from alerting.alerts import escalation
+from alerting.alerts import service as alerts
 from alerting.dispatcher import Dispatcher, purge_delivered
 from alerting.engine import Engine, apply_findings, refresh_baselines
-from alerting.rules.common import Finding
+from alerting.rules.common import CRITICAL, Finding
 from eldercare.cache import connect_redis
 from eldercare.settings import Settings
 
@@ -210,7 +211,34 @@ class AlertingService:
                 len(failed),
                 self.failed_events,
             )
+            self._tell_duty_staff(conn, failed, now=now)
         return changed, {(f.device_id, str(f.source_event_id)) for f in failed}
+
+    def _tell_duty_staff(self, conn, failed: list[Finding], *, now: datetime) -> None:
+        """A critical system alert naming the bands whose SOS/fall could not be recorded.
+
+        Retries go on regardless; this makes sure a person knows while they do.
+        """
+        try:
+            alerts.raise_system_alert(
+                conn,
+                rule="emergency_not_recorded",
+                title="An SOS or fall could not be recorded: call the resident",
+                details={
+                    "events": [
+                        {
+                            "device_id": f.device_id,
+                            "event_id": str(f.source_event_id),
+                            "type": f.rule,
+                        }
+                        for f in failed
+                    ]
+                },  # fmt: skip
+                now=now,
+                severity=CRITICAL,
+            )
+        except psycopg.Error:
+            log.exception("could not raise the emergency_not_recorded alert either")
 
     def _bands_loop(self) -> None:
         """Evaluate bands with fresh data, coalescing bursts; never in the way of an SOS."""

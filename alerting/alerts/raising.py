@@ -12,7 +12,7 @@ from alerting.alerts import escalation
 from alerting.alerts.changes import record, set_resolved
 from alerting.alerts.errors import AlertError
 from alerting.alerts.outbox import enqueue_notifications
-from alerting.rules.common import SEVERITY_NAMES, Finding
+from alerting.rules.common import HIGH, SEVERITY_NAMES, Finding
 
 # Rules whose alert the engine resolves itself when the condition clears.
 AUTO_RESOLVE_RULES = frozenset({"band_not_worn", "device_offline", "low_battery"})
@@ -294,7 +294,13 @@ def resolve_band_alerts(
 
 
 def raise_system_alert(
-    conn: psycopg.Connection, *, rule: str, title: str, details: dict, now: datetime
+    conn: psycopg.Connection,
+    *,
+    rule: str,
+    title: str,
+    details: dict,
+    now: datetime,
+    severity: int = HIGH,
 ) -> int:
     """Open (or update) an alert about the system itself, e.g. an overdue escalation step.
 
@@ -324,9 +330,21 @@ def raise_system_alert(
             """INSERT INTO alerts (subject_key, rule, severity, priority, title, details,
                    first_seen_at, last_seen_at, opened_at, policy_id, policy_steps, esc_due_at,
                    updated_at)
-               VALUES ('system', %s, 3, 2, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+               VALUES ('system', %s, %s, 2, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                RETURNING alert_id""",
-            (rule, title, Jsonb(details), now, now, now, policy_id, Jsonb(steps), now, now),
+            (
+                rule,
+                severity,
+                title,
+                Jsonb(details),
+                now,
+                now,
+                now,
+                policy_id,
+                Jsonb(steps),
+                now,
+                now,
+            ),
         ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
         record(conn, alert_id=alert_id, at=now, actor="watchdog", kind="opened", data=details)
         escalation.advance(conn, alert_id=alert_id, now=now)

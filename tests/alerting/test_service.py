@@ -231,6 +231,13 @@ def test_sweep_holds_its_watermark_before_an_sos_the_database_refused(
         service.sweep_events(db, engine, now=t0)
         service.sweep_events(db, engine, now=t0 + timedelta(seconds=30))
     assert (sos_alerts(db, bad), sos_alerts(db, good)) == (0, 1)
+    # Meanwhile duty staff see one critical alert naming the band, repeated, not duplicated.
+    (alert,) = db.execute(
+        """SELECT severity, occurrences, details FROM alerts
+           WHERE rule = 'emergency_not_recorded' AND status = 'open'"""
+    ).fetchall()
+    assert alert[:2] == (4, 2)
+    assert alert[2]["events"] == [{"device_id": bad, "event_id": "sweep-1", "type": "sos"}]
     service.sweep_events(db, engine, now=t0 + timedelta(seconds=60))
     assert sos_alerts(db, bad) == 1
 
