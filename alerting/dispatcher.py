@@ -59,6 +59,13 @@ class OutboxRow:
     priority: int = 0
 
 
+# Outbox rows as OutboxRow reads them, with their alert's status; callers add WHERE and locks.
+OUTBOX_ROWS = """SELECT o.outbox_id, o.channel, o.idempotency_key AS key, o.payload, o.alert_id,
+                        o.stop_on, a.status::text AS alert_status, o.attempts, o.group_key,
+                        o.priority
+                 FROM outbox o LEFT JOIN alerts a USING (alert_id)"""
+
+
 @dataclass
 class Outcome:
     delivered: bool
@@ -121,9 +128,7 @@ class Dispatcher:
     ) -> int | None:
         with conn.transaction(), conn.cursor(row_factory=class_row(OutboxRow)) as cur:
             row = cur.execute(
-                """SELECT o.outbox_id, o.channel, o.idempotency_key AS key, o.payload, o.alert_id,
-                          o.stop_on, a.status::text AS alert_status, o.attempts
-                   FROM outbox o LEFT JOIN alerts a USING (alert_id)
+                f"""{OUTBOX_ROWS}
                    WHERE o.channel = ANY(%s) AND o.status = 'pending' AND o.next_attempt_at <= %s
                    ORDER BY o.priority, o.outbox_id LIMIT 1 FOR UPDATE OF o SKIP LOCKED""",
                 (channels, now),
@@ -247,10 +252,7 @@ class Dispatcher:
                 return 0
             with conn.cursor(row_factory=class_row(OutboxRow)) as cur:
                 rows = cur.execute(
-                    """SELECT o.outbox_id, o.channel, o.idempotency_key AS key, o.payload,
-                              o.alert_id, o.stop_on, a.status::text AS alert_status, o.group_key,
-                              o.priority
-                       FROM outbox o LEFT JOIN alerts a USING (alert_id)
+                    f"""{OUTBOX_ROWS}
                        WHERE o.status = 'held' AND (o.channel, o.group_key) IN (
                            SELECT channel, group_key FROM outbox
                            WHERE status = 'held' AND next_attempt_at <= %s)
