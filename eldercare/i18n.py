@@ -62,7 +62,8 @@ def negotiate(accept_language: str | None, preferred: str | None = None) -> str:
     if preferred in LOCALES:
         return preferred
     if accept_language:
-        wanted = [part.split(";")[0].strip().replace("-", "_") for part in accept_language.split(",")]
+        parts = accept_language.split(",")
+        wanted = [part.split(";")[0].strip().replace("-", "_") for part in parts]
         found = negotiate_locale([w for w in wanted if w], list(LOCALES) + ["zh"], sep="_")
         if found:
             return DEFAULT_LOCALE if found.startswith("zh") else found
