@@ -33,7 +33,7 @@ import orjson
 import psycopg
 import redis
 
-from alerting.alerts import escalation
+from alerting.alerts import escalation, watchdog
 from alerting.alerts import service as alerts
 from alerting.dispatcher import Dispatcher, purge_delivered
 from alerting.engine import Engine, apply_findings, refresh_baselines
@@ -332,7 +332,7 @@ class AlertingService:
         """Report overdue escalation steps, whatever state the escalation loop is in."""
         with self._connect() as conn:
             while not self.stopping.is_set():
-                escalation.check_overdue(
+                watchdog.check_overdue(
                     conn, now=self.clock(), grace_s=self.settings.alerting_escalation_grace_s
                 )
                 self.stopping.wait(30.0)

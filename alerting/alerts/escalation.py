@@ -169,30 +169,3 @@ def run_due(conn: psycopg.Connection, *, now: datetime, limit: int = 200) -> int
                     stuck.append(alert_id)
         if len(ids) < limit:
             return total
-
-
-def overdue(conn: psycopg.Connection, *, now: datetime, grace_s: float) -> list[int]:
-    """Alerts whose next escalation step should have run more than grace_s ago."""
-    rows = conn.execute(
-        """SELECT alert_id FROM alerts WHERE esc_due_at < %s AND status <> 'resolved'
-           ORDER BY esc_due_at LIMIT 100""",
-        (now - timedelta(seconds=grace_s),),
-    ).fetchall()
-    return [r[0] for r in rows]
-
-
-def check_overdue(conn: psycopg.Connection, *, now: datetime, grace_s: float) -> int | None:
-    """Watchdog: raise an alert of its own when escalation steps are overdue."""
-    late = overdue(conn, now=now, grace_s=grace_s)
-    if not late:
-        return None
-    from alerting.alerts.raising import raise_system_alert  # raising imports us
-
-    log.error("escalation steps overdue for %s alerts", len(late))
-    return raise_system_alert(
-        conn,
-        rule="escalation_overdue",
-        title="Escalation steps are overdue",
-        details={"alert_ids": late, "grace_s": grace_s},
-        now=now,
-    )

@@ -158,45 +158,78 @@ def _open_or_update(conn, subject, finding: Finding, now: datetime) -> int | Non
         ).fetchone()
         if stale:
             return None
-    policy_id, steps = escalation.policy_for(conn, rule=finding.rule)
-    alert_id = conn.execute(
-        """INSERT INTO alerts (subject_key, resident_id, device_id, rule, severity, priority,
-               title, details, first_seen_at, last_seen_at, opened_at, lat, lon, acc_m,
-               policy_id, policy_steps, esc_step, esc_due_at, updated_at)
-           VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,0,%s,%s) RETURNING alert_id""",
-        (
-            subject["subject_key"],
-            subject["resident_id"],
-            finding.device_id,
-            finding.rule,
-            finding.severity,
-            priority,
-            finding.title or finding.rule,
-            Jsonb(finding.details),
-            observed,
-            observed,
-            now,
-            finding.lat,
-            finding.lon,
-            finding.acc_m,
-            policy_id,
-            Jsonb(steps),
-            now,
-            now,
-        ),
-    ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
-    record(
+    return _open(
         conn,
-        alert_id=alert_id,
-        at=now,
+        subject_key=subject["subject_key"],
+        resident_id=subject["resident_id"],
+        device_id=finding.device_id,
+        rule=finding.rule,
+        severity=finding.severity,
+        priority=priority,
+        title=finding.title or finding.rule,
+        details=finding.details,
+        observed=observed,
+        position=(finding.lat, finding.lon, finding.acc_m),
+        now=now,
         actor="engine",
-        kind="opened",
-        data={
+        timeline={
             "severity": SEVERITY_NAMES[finding.severity],
             "priority": priority,
             "observed_at": observed.isoformat(),
         },
     )
+
+
+def _open(
+    conn: psycopg.Connection,
+    *,
+    subject_key: str,
+    rule: str,
+    severity: int,
+    priority: int,
+    title: str,
+    details: dict,
+    observed: datetime,
+    now: datetime,
+    actor: str,
+    timeline: dict,
+    resident_id: int | None = None,
+    device_id: str | None = None,
+    position: tuple[float | None, float | None, float | None] = (None, None, None),
+) -> int:
+    """Insert a new alert with its rule's ladder copied onto it, record it, run its first steps."""
+    policy_id, steps = escalation.policy_for(conn, rule=rule)
+    lat, lon, acc_m = position
+    row = conn.execute(
+        """INSERT INTO alerts (subject_key, resident_id, device_id, rule, severity, priority,
+               title, details, first_seen_at, last_seen_at, opened_at, lat, lon, acc_m,
+               policy_id, policy_steps, esc_step, esc_due_at, updated_at)
+           VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,0,%s,%s) RETURNING alert_id""",
+        (
+            subject_key,
+            resident_id,
+            device_id,
+            rule,
+            severity,
+            priority,
+            title,
+            Jsonb(details),
+            observed,
+            observed,
+            now,
+            lat,
+            lon,
+            acc_m,
+            policy_id,
+            Jsonb(steps),
+            now,
+            now,
+        ),
+    ).fetchone()
+    if row is None:
+        raise AlertError(f"inserting the {rule} alert for {subject_key} returned no row")
+    alert_id = row[0]
+    record(conn, alert_id=alert_id, at=now, actor=actor, kind="opened", data=timeline)
     escalation.advance(conn, alert_id=alert_id, now=now)
     return alert_id
 
@@ -325,27 +358,16 @@ def raise_system_alert(
                 targets = escalation.first_notify(steps)[1]
                 _page(conn, alert_id, targets, f"repeat-{occurrences}", now, "watchdog")
             return alert_id
-        policy_id, steps = escalation.policy_for(conn, rule=rule)
-        alert_id = conn.execute(
-            """INSERT INTO alerts (subject_key, rule, severity, priority, title, details,
-                   first_seen_at, last_seen_at, opened_at, policy_id, policy_steps, esc_due_at,
-                   updated_at)
-               VALUES ('system', %s, %s, 2, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-               RETURNING alert_id""",
-            (
-                rule,
-                severity,
-                title,
-                Jsonb(details),
-                now,
-                now,
-                now,
-                policy_id,
-                Jsonb(steps),
-                now,
-                now,
-            ),
-        ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
-        record(conn, alert_id=alert_id, at=now, actor="watchdog", kind="opened", data=details)
-        escalation.advance(conn, alert_id=alert_id, now=now)
-        return alert_id
+        return _open(
+            conn,
+            subject_key="system",
+            rule=rule,
+            severity=severity,
+            priority=2,
+            title=title,
+            details=details,
+            observed=now,
+            now=now,
+            actor="watchdog",
+            timeline=details,
+        )

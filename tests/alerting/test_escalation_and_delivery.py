@@ -18,7 +18,7 @@ import jsonschema
 import psycopg
 import pytest
 
-from alerting.alerts import escalation
+from alerting.alerts import escalation, watchdog
 from alerting.alerts import service as alerts
 from alerting.dispatcher import Dispatcher
 from alerting.engine import Engine, apply_findings
@@ -165,10 +165,10 @@ def test_watchdog_raises_its_own_alert_when_a_step_is_overdue(clean_alerts, new_
     (band,) = new_band_ids(1)
     make_resident(db, band)
     raise_tachycardia(db, band, T0)
-    assert escalation.check_overdue(db, now=T0 + timedelta(minutes=61), grace_s=120) is None
+    assert watchdog.check_overdue(db, now=T0 + timedelta(minutes=61), grace_s=120) is None
     # Escalation did not run for a while (engine down): the watchdog notices.
-    watchdog = escalation.check_overdue(db, now=T0 + timedelta(minutes=63), grace_s=120)
-    assert alerts.get(db, alert_id=watchdog)["rule"] == "escalation_overdue"
+    own = watchdog.check_overdue(db, now=T0 + timedelta(minutes=63), grace_s=120)
+    assert alerts.get(db, alert_id=own)["rule"] == "escalation_overdue"
 
 
 def test_sos_reaches_console_family_and_120_signed_with_documented_payload(

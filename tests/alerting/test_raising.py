@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from alerting.alerts import escalation
+from alerting.alerts import escalation, watchdog
 from alerting.alerts import service as alerts
 from alerting.engine import apply_findings
 from alerting.rules.common import CRITICAL, HIGH, Finding
@@ -92,22 +92,22 @@ def test_watchdog_repeat_is_on_the_timeline_and_pages_when_other_alerts_fall_beh
     for band, opened in ((first_band, T0), (second_band, T0 + timedelta(minutes=5))):
         make_resident(db, band)
         alerts.apply_finding(db, finding=finding(band, "tachycardia", opened, HIGH), now=opened)
-    watchdog = escalation.check_overdue(db, now=T0 + timedelta(minutes=63), grace_s=120)
-    assert len(pages(db, watchdog)) == 1  # the duty console
+    own = watchdog.check_overdue(db, now=T0 + timedelta(minutes=63), grace_s=120)
+    assert len(pages(db, own)) == 1  # the duty console
     # The same alert still late: on the timeline (and the console's change stream), no page.
-    escalation.check_overdue(db, now=T0 + timedelta(minutes=64), grace_s=120)
-    assert len(pages(db, watchdog)) == 1
-    kinds = [e["kind"] for e in alerts.timeline(db, alert_id=watchdog)]
+    watchdog.check_overdue(db, now=T0 + timedelta(minutes=64), grace_s=120)
+    assert len(pages(db, own)) == 1
+    kinds = [e["kind"] for e in alerts.timeline(db, alert_id=own)]
     assert kinds == ["opened", "notified", "repeated"]
     changes = db.execute(
         "SELECT payload->>'kind' FROM outbox WHERE alert_id = %s AND channel = 'changes'",
-        (watchdog,),
+        (own,),
     ).fetchall()
     assert ("repeated",) in changes
     # Another alert falls behind: the console is paged again.
-    assert escalation.check_overdue(db, now=T0 + timedelta(minutes=68), grace_s=120) == watchdog
-    assert pages(db, watchdog)[-1] == f"alert-{watchdog}-repeat-3-duty_console"
-    assert len(alerts.get(db, alert_id=watchdog)["details"]["alert_ids"]) == 2
+    assert watchdog.check_overdue(db, now=T0 + timedelta(minutes=68), grace_s=120) == own
+    assert pages(db, own)[-1] == f"alert-{own}-repeat-3-duty_console"
+    assert len(alerts.get(db, alert_id=own)["details"]["alert_ids"]) == 2
 
 
 def test_second_sos_press_somewhere_else_moves_the_alert_to_where_the_person_is_now(
