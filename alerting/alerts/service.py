@@ -29,9 +29,12 @@ __all__ = [
     "AUTO_RESOLVE_RULES",
     "AlertError",
     "AlertNotFound",
+    "ORDERS",
+    "VIEWS",
     "InvalidTransition",
     "acknowledge",
     "add_note",
+    "alerts_query",
     "apply_finding",
     "assign",
     "get",
@@ -130,41 +133,81 @@ def get_or_raise(conn: psycopg.Connection, *, alert_id: int) -> dict[str, Any]:
     return found
 
 
-def list_alerts(
-    conn: psycopg.Connection,
+# What a read of alerts returns: the whole row, a summary for lists (with the resident's
+# name and grid), or the summary with details and position.
+_SUMMARY = """a.alert_id, a.rule, a.title, a.severity, a.priority,
+    a.status::text AS status, a.resident_id, r.full_name AS resident_name, r.grid_id,
+    a.device_id, a.occurrences, a.first_seen_at, a.last_seen_at, a.opened_at,
+    a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.resolution,
+    a.assignee, a.updated_at, (a.lat IS NOT NULL AND a.lon IS NOT NULL) AS has_position"""
+VIEWS = {
+    "row": "a.*",
+    "summary": _SUMMARY,
+    "detail": _SUMMARY + ", a.details, a.lat, a.lon, a.acc_m",
+}
+# Newest first, or most urgent first and within a priority the one waiting longest first.
+ORDERS = {
+    "newest": "a.alert_id DESC",
+    "priority": "a.priority, a.severity DESC, a.opened_at, a.alert_id",
+}
+
+
+def alerts_query(
     *,
+    view: str = "row",
+    scope_sql: str = "TRUE",
     status: list[str] | None = None,
+    priority: list[int] | None = None,
     resident_id: int | None = None,
     device_id: str | None = None,
     rule: str | None = None,
     min_severity: int | None = None,
     grid_id: int | None = None,
+    alert_ids: list[int] | None = None,
     before_id: int | None = None,
+    order: str = "newest",
     limit: int = 100,
-) -> list[dict[str, Any]]:
-    """Alerts newest first, filtered; page with before_id (the last alert_id seen)."""
+    offset: int = 0,
+) -> tuple[str, dict[str, Any]]:
+    """The one read of alerts: SQL and parameters, for a sync or an async connection.
+
+    `view` is a key of VIEWS and `order` of ORDERS; `scope_sql` is a constant WHERE fragment
+    over `a` (alerts) and `r` (residents) whose parameters the caller adds. A filter left
+    None (or empty) does not filter.
+    """
+    sql = f"""SELECT {VIEWS[view]} FROM alerts a LEFT JOIN residents r USING (resident_id)
+        WHERE ({scope_sql})
+          AND (%(status)s::alert_status[] IS NULL OR a.status = ANY(%(status)s))
+          AND (%(priority)s::int[] IS NULL OR a.priority = ANY(%(priority)s))
+          AND (%(resident_id)s::bigint IS NULL OR a.resident_id = %(resident_id)s)
+          AND (%(device_id)s::text IS NULL OR a.device_id = %(device_id)s)
+          AND (%(rule)s::text IS NULL OR a.rule = %(rule)s)
+          AND (%(min_severity)s::int IS NULL OR a.severity >= %(min_severity)s)
+          AND (%(grid_id)s::bigint IS NULL OR r.grid_id = %(grid_id)s)
+          AND (%(alert_ids)s::bigint[] IS NULL OR a.alert_id = ANY(%(alert_ids)s))
+          AND (%(before_id)s::bigint IS NULL OR a.alert_id < %(before_id)s)
+        ORDER BY {ORDERS[order]} LIMIT %(limit)s OFFSET %(offset)s"""
+    params = {
+        "status": status or None,
+        "priority": priority or None,
+        "resident_id": resident_id,
+        "device_id": device_id,
+        "rule": rule,
+        "min_severity": min_severity,
+        "grid_id": grid_id,
+        "alert_ids": alert_ids,
+        "before_id": before_id,
+        "limit": max(limit, 1),
+        "offset": offset,
+    }
+    return sql, params
+
+
+def list_alerts(conn: psycopg.Connection, **filters: Any) -> list[dict[str, Any]]:
+    """Alerts newest first, filtered as `alerts_query` describes."""
+    sql, params = alerts_query(**filters)
     with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            """SELECT a.* FROM alerts a LEFT JOIN residents r USING (resident_id)
-               WHERE (%(status)s::alert_status[] IS NULL OR a.status = ANY(%(status)s))
-                 AND (%(resident_id)s::bigint IS NULL OR a.resident_id = %(resident_id)s)
-                 AND (%(device_id)s::text IS NULL OR a.device_id = %(device_id)s)
-                 AND (%(rule)s::text IS NULL OR a.rule = %(rule)s)
-                 AND (%(min_severity)s::int IS NULL OR a.severity >= %(min_severity)s)
-                 AND (%(grid_id)s::bigint IS NULL OR r.grid_id = %(grid_id)s)
-                 AND (%(before_id)s::bigint IS NULL OR a.alert_id < %(before_id)s)
-               ORDER BY a.alert_id DESC LIMIT %(limit)s""",
-            {
-                "status": status,
-                "resident_id": resident_id,
-                "device_id": device_id,
-                "rule": rule,
-                "min_severity": min_severity,
-                "grid_id": grid_id,
-                "before_id": before_id,
-                "limit": min(max(limit, 1), 1000),
-            },
-        ).fetchall()
+        return cur.execute(sql, params).fetchall()
 
 
 def timeline(conn: psycopg.Connection, *, alert_id: int) -> list[dict[str, Any]]:

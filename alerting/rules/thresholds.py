@@ -43,6 +43,11 @@ DEFAULTS: dict[str, float] = {
 }
 
 
+def defaults() -> dict[str, float]:
+    """Every threshold's default by name: the public read of DEFAULTS (a copy to keep)."""
+    return dict(DEFAULTS)
+
+
 def override_error(name: str, value: float) -> str | None:
     """Why an override cannot be used (None if it can): unknown name or value out of range."""
     if name not in DEFAULTS:

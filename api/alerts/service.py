@@ -1,8 +1,8 @@
 """Alerts as the console sees them: reads scoped to the caller, actions through alerting.
 
-Reads are SQL over `alerts` with the caller's scope in the same statement (the alerting
-package's `list_alerts` knows nothing of who asks). Every change goes through the alerting
-package's public functions, which own the alert's writes, its timeline and its outbox.
+Reads are alerting's one alert query (`alerts_query`) with the caller's scope added to the
+same statement. Every change goes through the alerting package's public functions, which own
+the alert's writes, its timeline and its outbox.
 """
 
 from __future__ import annotations
@@ -21,18 +21,6 @@ from api.db import DbConn
 from api.deps import Principal
 from api.errors import Conflict, NotFound
 from api.location import service as location
-
-SUMMARY_COLUMNS = """a.alert_id, a.rule, a.title, a.severity, a.priority,
-    a.status::text AS status, a.resident_id, r.full_name AS resident_name, r.grid_id,
-    a.device_id, a.occurrences, a.first_seen_at, a.last_seen_at, a.opened_at,
-    a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.resolution,
-    a.assignee, a.updated_at, (a.lat IS NOT NULL AND a.lon IS NOT NULL) AS has_position"""
-FROM_ALERTS = "alerts a LEFT JOIN residents r ON r.resident_id = a.resident_id"
-# Most urgent first; within a priority, the one waiting longest first.
-ORDERS = {
-    "newest": "a.alert_id DESC",
-    "priority": "a.priority, a.severity DESC, a.opened_at, a.alert_id",
-}
 
 
 def actor_of(principal: Principal) -> str:
@@ -54,29 +42,21 @@ async def list_visible(
     limit: int,
     offset: int,
 ) -> list[dict]:
-    """The alerts the caller may see, filtered and ordered (`order` is a key of ORDERS)."""
-    cur = await conn.execute(
-        f"""SELECT {SUMMARY_COLUMNS} FROM {FROM_ALERTS}
-            WHERE {ALERT_SCOPE_SQL}
-              AND (%(status)s::alert_status[] IS NULL OR a.status = ANY(%(status)s))
-              AND (%(priority)s::int[] IS NULL OR a.priority = ANY(%(priority)s))
-              AND (%(min_severity)s::int IS NULL OR a.severity >= %(min_severity)s)
-              AND (%(grid_id)s::bigint IS NULL OR r.grid_id = %(grid_id)s)
-              AND (%(resident_id)s::bigint IS NULL OR a.resident_id = %(resident_id)s)
-              AND (%(rule)s::text IS NULL OR a.rule = %(rule)s)
-            ORDER BY {ORDERS[order]} LIMIT %(limit)s OFFSET %(offset)s""",
-        {
-            **scope_params(principal),
-            "status": status or None,
-            "priority": priority or None,
-            "min_severity": min_severity,
-            "grid_id": grid_id,
-            "resident_id": resident_id,
-            "rule": rule,
-            "limit": limit,
-            "offset": offset,
-        },
+    """The alerts the caller may see, filtered and ordered (`order` is a key of alerts.ORDERS)."""
+    sql, params = alerts.alerts_query(
+        view="summary",
+        scope_sql=ALERT_SCOPE_SQL,
+        status=status,
+        priority=priority,
+        min_severity=min_severity,
+        grid_id=grid_id,
+        resident_id=resident_id,
+        rule=rule,
+        order=order,
+        limit=limit,
+        offset=offset,
     )
+    cur = await conn.execute(sql, {**params, **scope_params(principal)})
     return await cur.fetchall()
 
 
@@ -84,11 +64,10 @@ async def visible_summaries(
     *, conn: DbConn, account_id: int, alert_ids: list[int]
 ) -> dict[int, dict]:
     """Summaries of those of `alert_ids` the account may see, by alert id."""
-    cur = await conn.execute(
-        f"""SELECT {SUMMARY_COLUMNS} FROM {FROM_ALERTS}
-            WHERE a.alert_id = ANY(%(ids)s) AND {ALERT_SCOPE_SQL}""",
-        {**scope_params(account_id), "ids": alert_ids},
+    sql, params = alerts.alerts_query(
+        view="summary", scope_sql=ALERT_SCOPE_SQL, alert_ids=alert_ids, limit=len(alert_ids)
     )
+    cur = await conn.execute(sql, {**params, **scope_params(account_id)})
     return {row["alert_id"]: row for row in await cur.fetchall()}
 
 
@@ -97,11 +76,10 @@ async def get_visible_or_raise(*, conn: DbConn, principal: Principal, alert_id: 
 
     An alert outside the caller's reach is answered exactly like one that does not exist.
     """
-    cur = await conn.execute(
-        f"""SELECT {SUMMARY_COLUMNS}, a.details, a.lat, a.lon, a.acc_m FROM {FROM_ALERTS}
-            WHERE a.alert_id = %(alert_id)s AND {ALERT_SCOPE_SQL}""",
-        {**scope_params(principal), "alert_id": alert_id},
+    sql, params = alerts.alerts_query(
+        view="detail", scope_sql=ALERT_SCOPE_SQL, alert_ids=[alert_id], limit=1
     )
+    cur = await conn.execute(sql, {**params, **scope_params(principal)})
     row = await cur.fetchone()
     if row is None:
         raise NotFound("alert not found", alert_id=alert_id)

@@ -13,7 +13,7 @@ from psycopg_pool import ConnectionPool
 from redis.asyncio import Redis
 
 from alerting.alerts import service as alerts
-from alerting.rules.thresholds import DEFAULTS as THRESHOLD_DEFAULTS
+from alerting.rules import thresholds
 from api.alerts.service import run_action
 from api.db import DbConn
 from api.devices import broker
@@ -185,7 +185,7 @@ async def status(*, conn: DbConn, redis: Redis, prefix: str, device: dict) -> di
 
 def slowest_telemetry_interval_s(settings: Settings) -> int:
     """Half the silence after which the engine calls a band offline, so one late report is not."""
-    return int(settings.alerting_band_interval_s * THRESHOLD_DEFAULTS["offline_factor"]) // 2
+    return int(settings.alerting_band_interval_s * thresholds.defaults()["offline_factor"]) // 2
 
 
 async def send_command(*, settings: Settings, device: dict, command: dict) -> dict:

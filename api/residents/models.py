@@ -9,7 +9,7 @@ from zoneinfo import available_timezones
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator
 
-from alerting.rules.thresholds import DEFAULTS, override_error
+from alerting.rules.thresholds import defaults, override_error
 
 Text200 = Field(default="", max_length=200)
 
@@ -122,7 +122,7 @@ class Thresholds(BaseModel):
     """
 
     overrides: dict[str, float] = Field(
-        default={}, max_length=len(DEFAULTS), examples=[{"tachycardia_bpm": 130}]
+        default={}, max_length=len(defaults()), examples=[{"tachycardia_bpm": 130}]
     )
 
     @field_validator("overrides")

@@ -6,7 +6,7 @@ from typing import Any
 
 import psycopg
 
-from alerting.rules.thresholds import DEFAULTS as THRESHOLD_DEFAULTS
+from alerting.rules import thresholds
 from api.access import SCOPE_SQL, scope_params
 from api.db import DbConn
 from api.deps import Principal
@@ -220,7 +220,7 @@ async def get_thresholds(*, conn: DbConn, resident_id: int) -> dict:
     return {
         "resident_id": resident_id,
         "overrides": {r["name"]: r["value"] for r in rows},
-        "defaults": THRESHOLD_DEFAULTS,
+        "defaults": thresholds.defaults(),
         "updated_at": rows[0]["updated_at"] if rows else None,
         "updated_by": rows[0]["updated_by"] if rows else None,
     }
