@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from redis.asyncio import Redis
 
@@ -22,6 +22,9 @@ GRID_SCOPED = frozenset({"grid_worker", "community_director", "street_officer"})
 RESIDENT_EDITORS = frozenset({"admin", "duty_staff", "grid_worker"})
 RESIDENT_READERS = STAFF_ALL | GRID_SCOPED | {"family"}
 ALERT_CONSOLE_ROLES = STAFF_ALL | GRID_SCOPED
+
+# Why the caller reads a resident's personal data: written to the audit log with the read.
+Purpose = Annotated[str | None, Query(min_length=1, max_length=200, description="why you ask")]
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query
+from fastapi import Depends, Query
 from pydantic import BaseModel
 
 T = TypeVar("T")
@@ -24,6 +24,9 @@ async def page_params(
     return PageParams(limit=limit, offset=offset)
 
 
+Paging = Annotated[PageParams, Depends(page_params)]
+
+
 class Page(BaseModel, Generic[T]):
     items: list[T]
     limit: int
@@ -31,13 +34,24 @@ class Page(BaseModel, Generic[T]):
     next_offset: int | None
 
 
-def make_page(rows: list, params: PageParams, model: type[T]) -> Page[T]:
-    """Build a page from rows fetched with limit+1 (the extra row says there is more)."""
+def make_page(
+    rows: list,
+    params: PageParams,
+    model: type[T],
+    *,
+    page_model: type[Page] | None = None,
+    **fields: Any,
+) -> Page[T]:
+    """Build a page from rows fetched with limit+1 (the extra row says there is more).
+
+    `page_model` is a subclass of Page[model] with more fields (`fields` fills them).
+    """
     more = len(rows) > params.limit
     items = [model.model_validate(r) for r in rows[: params.limit]]  # type: ignore[attr-defined]
-    return Page[model](  # type: ignore[valid-type]
+    return (page_model or Page[model])(  # type: ignore[valid-type]
         items=items,
         limit=params.limit,
         offset=params.offset,
         next_offset=params.offset + params.limit if more else None,
+        **fields,
     )

@@ -11,11 +11,10 @@ from api.accounts import service
 from api.accounts.models import AccountCreate, AccountRead, GridCreate, GridRead, Token
 from api.deps import Conn, CurrentUser, SettingsDep, require_roles
 from api.errors import ERROR_RESPONSES
-from api.pagination import Page, PageParams, make_page, page_params
+from api.pagination import Page, Paging, make_page
 
 router = APIRouter(responses=ERROR_RESPONSES)
 Admin = Depends(require_roles("admin"))
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @router.post("/auth/token", response_model=Token, tags=["auth"])

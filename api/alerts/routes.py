@@ -29,9 +29,17 @@ from api.alerts.models import (
     Timeline,
     TimelineEntry,
 )
-from api.deps import ALERT_CONSOLE_ROLES, Conn, Principal, RedisDep, SettingsDep, require_roles
+from api.deps import (
+    ALERT_CONSOLE_ROLES,
+    Conn,
+    Principal,
+    Purpose,
+    RedisDep,
+    SettingsDep,
+    require_roles,
+)
 from api.errors import ERROR_RESPONSES, NotFound
-from api.pagination import Page, PageParams, make_page, page_params
+from api.pagination import Page, Paging, make_page
 
 
 @contextlib.asynccontextmanager
@@ -59,8 +67,6 @@ router.include_router(page.router)
 
 alerts_router = APIRouter(prefix="/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
 Console = Annotated[Principal, Depends(require_roles(*ALERT_CONSOLE_ROLES))]
-Paging = Annotated[PageParams, Depends(page_params)]
-Purpose = Annotated[str | None, Query(min_length=1, max_length=200, description="why you ask")]
 
 
 @alerts_router.get("", response_model=Page[AlertSummary])

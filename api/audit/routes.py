@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from api.audit import service
 from api.deps import Conn, require_roles
 from api.errors import ERROR_RESPONSES
-from api.pagination import Page, PageParams, make_page, page_params
+from api.pagination import Page, Paging, make_page
 
 router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
 
@@ -32,7 +32,7 @@ class AuditEntry(BaseModel):
 )
 async def list_audit(
     conn: Conn,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Paging,
     resident_id: Annotated[int | None, Query()] = None,
     account_id: Annotated[int | None, Query()] = None,
     since: Annotated[datetime | None, Query()] = None,

@@ -19,11 +19,10 @@ from api.bookings.models import (
 )
 from api.deps import RESIDENT_EDITORS, STAFF_ALL, Conn, CurrentUser, Principal, require_roles
 from api.errors import ERROR_RESPONSES, Conflict, Forbidden
-from api.pagination import Page, PageParams, make_page, page_params
+from api.pagination import Page, PageParams, Paging, make_page
 from api.timebank.service import earn_for_booking
 
 router = APIRouter(tags=["bookings"], responses=ERROR_RESPONSES)
-Paging = Annotated[PageParams, Depends(page_params)]
 Editor = Annotated[Principal, Depends(require_roles(*RESIDENT_EDITORS))]
 Requester = Annotated[Principal, Depends(require_roles(*RESIDENT_EDITORS, "family"))]
 

@@ -30,7 +30,7 @@ from api.devices.models import (
     ProvisionedDevice,
 )
 from api.errors import ERROR_RESPONSES, Forbidden, NotFound
-from api.pagination import Page, PageParams, make_page, page_params
+from api.pagination import Page, Paging, make_page
 
 router = APIRouter(prefix="/devices", tags=["devices"], responses=ERROR_RESPONSES)
 DeviceIdPath = Annotated[str, Path(pattern=r"^[0-9]{15}$")]
@@ -64,7 +64,7 @@ async def provision_device(body: DeviceProvision, conn: Conn, settings: Settings
     response_model=Page[DeviceRead],
     dependencies=[Depends(require_roles(*STAFF_ALL))],
 )
-async def list_devices(conn: Conn, page: Annotated[PageParams, Depends(page_params)]) -> Page:
+async def list_devices(conn: Conn, page: Paging) -> Page:
     """Every band (admin, duty staff)."""
     rows = await service.list_devices(conn=conn, limit=page.limit + 1, offset=page.offset)
     return make_page(rows, page, DeviceRead)

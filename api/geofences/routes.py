@@ -11,7 +11,7 @@ from api.deps import RESIDENT_EDITORS, RESIDENT_READERS, Conn, Principal, requir
 from api.errors import ERROR_RESPONSES
 from api.geofences import service
 from api.geofences.models import Datum, GeofenceRead, GeofenceWrite
-from api.pagination import Page, PageParams, page_params
+from api.pagination import Page, Paging, make_page
 
 router = APIRouter(
     prefix="/residents/{resident_id}/geofences", tags=["geofences"], responses=ERROR_RESPONSES
@@ -36,21 +36,15 @@ async def list_geofences(
     resident_id: int,
     conn: Conn,
     principal: Reader,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Paging,
     datum: DatumQuery = "wgs84",
-) -> dict:
+) -> Page[GeofenceRead]:
     """A resident's geofences."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
     rows = await service.list_for_resident(
         conn=conn, resident_id=resident_id, limit=page.limit + 1, offset=page.offset
     )
-    more = len(rows) > page.limit
-    return {
-        "items": [service.to_read(r, datum) for r in rows[: page.limit]],
-        "limit": page.limit,
-        "offset": page.offset,
-        "next_offset": page.offset + page.limit if more else None,
-    }
+    return make_page([service.to_read(r, datum) for r in rows], page, GeofenceRead)
 
 
 @router.get("/{geofence_id}", response_model=GeofenceRead)

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from api.pagination import Page
+
 Datum = Literal["wgs84", "gcj02"]
 
 
@@ -32,15 +34,11 @@ class LatestLocation(BaseModel):
     last_seen: datetime | None
 
 
-class LocationHistory(BaseModel):
+class LocationHistory(Page[Fix]):
     resident_id: int
     datum: Datum
     start: datetime
     end: datetime
-    items: list[Fix]
-    limit: int
-    offset: int
-    next_offset: int | None
 
 
 class LatestVitals(BaseModel):

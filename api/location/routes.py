@@ -5,17 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime
 
-from api.deps import Conn, RedisDep, SettingsDep, TokenAccountId
+from api.deps import Conn, Purpose, RedisDep, SettingsDep, TokenAccountId
 from api.errors import ERROR_RESPONSES, Invalid
 from api.location import service
-from api.location.models import Datum, LatestLocation, LatestVitals, LocationHistory
-from api.pagination import PageParams, page_params
+from api.location.models import Datum, Fix, LatestLocation, LatestVitals, LocationHistory
+from api.pagination import Page, Paging, make_page
 
 router = APIRouter(prefix="/residents", tags=["location"], responses=ERROR_RESPONSES)
-Purpose = Annotated[str | None, Query(min_length=1, max_length=200, description="why you ask")]
 DatumQuery = Annotated[Datum, Query(description="datum of the coordinates returned")]
 
 
@@ -65,12 +64,12 @@ async def location_history(
     conn: Conn,
     settings: SettingsDep,
     account_id: TokenAccountId,
-    page: Annotated[PageParams, Depends(page_params)],
+    page: Paging,
     start: Annotated[AwareDatetime, Query(description="inclusive, with a timezone")],
     end: Annotated[AwareDatetime | None, Query(description="exclusive; default now")] = None,
     datum: DatumQuery = "wgs84",
     purpose: Purpose = None,
-) -> dict:
+) -> Page[Fix]:
     """The resident's positions over a bounded time range, oldest first."""
     _limit(request, account_id)
     end = end or request.app.state.clock()
@@ -94,17 +93,16 @@ async def location_history(
         limit=page.limit + 1,
         offset=page.offset,
     )
-    more = len(rows) > page.limit
-    return {
-        "resident_id": resident_id,
-        "datum": datum,
-        "start": start,
-        "end": end,
-        "items": rows[: page.limit],
-        "limit": page.limit,
-        "offset": page.offset,
-        "next_offset": page.offset + page.limit if more else None,
-    }
+    return make_page(
+        rows,
+        page,
+        Fix,
+        page_model=LocationHistory,
+        resident_id=resident_id,
+        datum=datum,
+        start=start,
+        end=end,
+    )
 
 
 @router.get("/{resident_id}/vitals/latest", response_model=LatestVitals, tags=["vitals"])

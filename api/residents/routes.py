@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from api.access import edit_or_raise, reach_or_raise
 from api.deps import RESIDENT_EDITORS, RESIDENT_READERS, Conn, CurrentUser, Principal, require_roles
-from api.errors import ERROR_RESPONSES, Forbidden, NotFound
-from api.pagination import Page, PageParams, make_page, page_params
+from api.errors import ERROR_RESPONSES, Forbidden
+from api.pagination import Page, PageParams, Paging, make_page
 from api.residents import service
 from api.residents.models import (
     ContactCreate,
@@ -24,7 +24,6 @@ from api.residents.models import (
 )
 
 router = APIRouter(prefix="/residents", tags=["residents"], responses=ERROR_RESPONSES)
-Paging = Annotated[PageParams, Depends(page_params)]
 Editor = Annotated[Principal, Depends(require_roles(*RESIDENT_EDITORS))]
 Reader = Annotated[Principal, Depends(require_roles(*RESIDENT_READERS))]
 
@@ -106,10 +105,12 @@ async def list_family_links(
     """Family links with their consent record; a family member sees only their own."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
     rows = await service.list_family_links(
-        conn=conn, resident_id=resident_id, limit=page.limit + 1, offset=page.offset
+        conn=conn,
+        principal=principal,
+        resident_id=resident_id,
+        limit=page.limit + 1,
+        offset=page.offset,
     )
-    if principal.role == "family":
-        rows = [r for r in rows if r["account_id"] == principal.account_id]
     return make_page(rows, page, FamilyLinkRead)
 
 
@@ -131,15 +132,8 @@ async def create_family_link(
 async def withdraw_consent(resident_id: int, link_id: int, conn: Conn, principal: Reader) -> dict:
     """Withdraw consent: the family member loses access immediately."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
-    link = await service.get_family_link_or_raise(
-        conn=conn, resident_id=resident_id, link_id=link_id
-    )
-    if principal.role == "family" and link["account_id"] != principal.account_id:
-        raise NotFound("family link not found", link_id=link_id)
-    if principal.role not in RESIDENT_EDITORS and principal.role != "family":
-        raise Forbidden("your role may not withdraw consent")
-    return await service.withdraw_consent(
-        conn=conn, link_id=link_id, withdrawn_by=principal.account_id
+    return await service.withdraw_consent_or_raise(
+        conn=conn, principal=principal, resident_id=resident_id, link_id=link_id
     )
 
 

@@ -9,8 +9,8 @@ import psycopg
 from alerting.rules import thresholds
 from api.access import SCOPE_SQL, scope_params
 from api.db import DbConn
-from api.deps import Principal
-from api.errors import Conflict, Invalid, NotFound
+from api.deps import RESIDENT_EDITORS, Principal
+from api.errors import Conflict, Forbidden, Invalid, NotFound
 
 RESIDENT_COLUMNS = """r.resident_id, r.full_name, r.created_at, r.birth_date, r.sex, r.address,
     r.phone, r.grid_id, r.living_alone, r.disabled, r.low_income, r.medical_notes, r.timezone,
@@ -168,44 +168,62 @@ async def create_family_link(
         return await cur.fetchone()
 
 
+# The family links a caller sees among a resident's: a family member only their own, staff all.
+# A WHERE fragment over family_links; %(own_links_of)s is None for staff.
+_LINKS_SEEN = "(%(own_links_of)s::bigint IS NULL OR account_id = %(own_links_of)s)"
+
+
+def _own_links_of(principal: Principal) -> int | None:
+    return principal.account_id if principal.role == "family" else None
+
+
 async def list_family_links(
-    *, conn: DbConn, resident_id: int, limit: int, offset: int
+    *, conn: DbConn, principal: Principal, resident_id: int, limit: int, offset: int
 ) -> list[dict]:
-    """Family links of a resident, withdrawn ones included (they are the consent record)."""
+    """The resident's family links the caller sees, withdrawn ones included (the consent
+    record); a family member sees only their own."""
     cur = await conn.execute(
-        f"""SELECT {LINK_COLUMNS} FROM family_links WHERE resident_id = %s
-            ORDER BY link_id LIMIT %s OFFSET %s""",
-        (resident_id, limit, offset),
+        f"""SELECT {LINK_COLUMNS} FROM family_links
+            WHERE resident_id = %(rid)s AND {_LINKS_SEEN}
+            ORDER BY link_id LIMIT %(limit)s OFFSET %(offset)s""",
+        {
+            "rid": resident_id,
+            "own_links_of": _own_links_of(principal),
+            "limit": limit,
+            "offset": offset,
+        },
     )
     return await cur.fetchall()
 
 
-async def get_family_link(*, conn: DbConn, resident_id: int, link_id: int) -> dict | None:
-    """One family link of this resident, or None."""
+async def withdraw_consent_or_raise(
+    *, conn: DbConn, principal: Principal, resident_id: int, link_id: int
+) -> dict:
+    """Withdraw the consent of a family link; access ends with this commit.
+
+    Staff editors withdraw any link of the resident, a family member only their own (another's
+    is NotFound, like a missing one); other roles are Forbidden.
+    """
+    params = {"rid": resident_id, "link_id": link_id, "own_links_of": _own_links_of(principal)}
+    if principal.role not in RESIDENT_EDITORS and principal.role != "family":
+        cur = await conn.execute(
+            "SELECT 1 FROM family_links WHERE link_id = %(link_id)s AND resident_id = %(rid)s",
+            params,
+        )
+        if await cur.fetchone() is None:
+            raise NotFound("family link not found", link_id=link_id)
+        raise Forbidden("your role may not withdraw consent")
     cur = await conn.execute(
-        f"SELECT {LINK_COLUMNS} FROM family_links WHERE link_id = %s AND resident_id = %s",
-        (link_id, resident_id),
+        f"""UPDATE family_links SET withdrawn_at = coalesce(withdrawn_at, now()),
+                withdrawn_by = coalesce(withdrawn_by, %(by)s)
+            WHERE link_id = %(link_id)s AND resident_id = %(rid)s AND {_LINKS_SEEN}
+            RETURNING {LINK_COLUMNS}""",
+        {**params, "by": principal.account_id},
     )
-    return await cur.fetchone()
-
-
-async def get_family_link_or_raise(*, conn: DbConn, resident_id: int, link_id: int) -> dict:
-    """One family link of this resident, or NotFound."""
-    row = await get_family_link(conn=conn, resident_id=resident_id, link_id=link_id)
+    row = await cur.fetchone()
     if row is None:
         raise NotFound("family link not found", link_id=link_id)
     return row
-
-
-async def withdraw_consent(*, conn: DbConn, link_id: int, withdrawn_by: int) -> dict:
-    """Withdraw the consent of a family link; access ends with this commit."""
-    cur = await conn.execute(
-        f"""UPDATE family_links SET withdrawn_at = coalesce(withdrawn_at, now()),
-                withdrawn_by = coalesce(withdrawn_by, %s)
-            WHERE link_id = %s RETURNING {LINK_COLUMNS}""",
-        (withdrawn_by, link_id),
-    )
-    return await cur.fetchone()
 
 
 async def get_thresholds(*, conn: DbConn, resident_id: int) -> dict:

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from api.pagination import Page
+
 IdempotencyKey = Field(min_length=8, max_length=100, description="unique per intended posting")
 
 
@@ -40,10 +42,6 @@ class StatementLine(Transaction):
     amount_min: int
 
 
-class Statement(BaseModel):
+class Statement(Page[StatementLine]):
     tb_account_id: int
     balance_min: int
-    items: list[StatementLine]
-    limit: int
-    offset: int
-    next_offset: int | None

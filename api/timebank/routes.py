@@ -10,12 +10,11 @@ from api.access import reach_or_raise
 from api.bookings.service import get_visible_or_raise
 from api.deps import RESIDENT_EDITORS, RESIDENT_READERS, Conn, CurrentUser, Principal, require_roles
 from api.errors import ERROR_RESPONSES, Conflict, Forbidden, NotFound
-from api.pagination import PageParams, page_params
+from api.pagination import Page, PageParams, Paging, make_page
 from api.timebank import service
-from api.timebank.models import Donation, Redemption, Statement, Transaction
+from api.timebank.models import Donation, Redemption, Statement, StatementLine, Transaction
 
 router = APIRouter(prefix="/timebank", tags=["timebank"], responses=ERROR_RESPONSES)
-Paging = Annotated[PageParams, Depends(page_params)]
 
 
 @router.post("/redemptions", response_model=Transaction, status_code=201)
@@ -77,23 +76,23 @@ async def donate(body: Donation, conn: Conn, principal: CurrentUser) -> dict:
     )
 
 
-async def _statement(conn, tb_account_id: int, page: PageParams) -> dict:
+async def _statement(conn, tb_account_id: int, page: PageParams) -> Page[StatementLine]:
     rows = await service.statement(
         conn=conn, tb_account_id=tb_account_id, limit=page.limit + 1, offset=page.offset
     )
-    more = len(rows) > page.limit
-    return {
-        "tb_account_id": tb_account_id,
-        "balance_min": await service.balance(conn=conn, tb_account_id=tb_account_id),
-        "items": rows[: page.limit],
-        "limit": page.limit,
-        "offset": page.offset,
-        "next_offset": page.offset + page.limit if more else None,
-    }
+    balance_min = await service.balance(conn=conn, tb_account_id=tb_account_id)
+    return make_page(
+        rows,
+        page,
+        StatementLine,
+        page_model=Statement,
+        tb_account_id=tb_account_id,
+        balance_min=balance_min,
+    )
 
 
 @router.get("/me", response_model=Statement)
-async def my_statement(conn: Conn, principal: CurrentUser, page: Paging) -> dict:
+async def my_statement(conn: Conn, principal: CurrentUser, page: Paging) -> Page[StatementLine]:
     """The caller's own balance and statement."""
     tb_account_id = await service.member_account(conn=conn, account_id=principal.account_id)
     return await _statement(conn, tb_account_id, page)
@@ -105,7 +104,7 @@ async def resident_statement(
     conn: Conn,
     page: Paging,
     principal: Annotated[Principal, Depends(require_roles(*RESIDENT_READERS))],
-) -> dict:
+) -> Page[StatementLine]:
     """A resident's balance and statement (staff in reach, linked family)."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
     tb_account_id = await service.resident_account(conn=conn, resident_id=resident_id)

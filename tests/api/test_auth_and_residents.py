@@ -218,6 +218,21 @@ def test_family_link_needs_a_family_account_and_records_consent(client, family_w
     assert refused.status_code == 409
 
 
+def test_family_member_gets_a_full_page_of_their_own_links_among_many(
+    client, family_world, make_actor, link_family
+):
+    rid, worker = family_world["res_a"], family_world["worker_a"]
+    for _ in range(3):  # siblings linked after fam_a, before the cousin
+        link_family(rid, make_actor("family").account_id)
+    cousin = make_actor("family")
+    cousin_link = link_family(rid, cousin.account_id)
+    page = client.get(f"/residents/{rid}/family-links?limit=1", headers=cousin.headers).json()
+    assert [link["link_id"] for link in page["items"]] == [cousin_link]
+    assert page["next_offset"] is None
+    staff = client.get(f"/residents/{rid}/family-links?limit=2", headers=worker.headers).json()
+    assert len(staff["items"]) == 2 and staff["next_offset"] == 2
+
+
 def test_request_body_over_the_limit_is_413(client, family_world):
     huge = {"full_name": "x", "medical_notes": "y" * 200_000}
     resp = client.post("/residents", json=huge, headers=family_world["admin"].headers)
