@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import logging
 import math
-import random
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +37,7 @@ from alerting.dispatcher import Dispatcher, purge_delivered
 from alerting.engine import Engine, apply_findings, refresh_baselines
 from alerting.rules.common import CRITICAL, Finding
 from eldercare.cache import connect_redis
+from eldercare.loops import Loops, stop_on_signal
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,13 +65,13 @@ class AlertingService:
     def __init__(self, settings: Settings, clock: Callable[[], datetime] = _now):
         self.settings = settings
         self.clock = clock
-        self.stopping = threading.Event()
+        self.loops = Loops("alerting")
+        self.stopping = self.loops.stopping
         self.prefix = settings.redis_prefix
         self.stream = f"{self.prefix}stream:stored"
         s = settings
         self.group = f"alerting-shard-{s.alerting_shard_index}-of-{s.alerting_shard_count}"
         self.wake_key = f"{self.prefix}outbox:wake"
-        self.threads: list[threading.Thread] = []
         # Bands with fresh data, handed from the stream loop to the band worker. A crash loses
         # at most this set; the sweep re-evaluates every band within alerting_sweep_s.
         self._dirty: set[str] = set()
@@ -100,38 +99,23 @@ class AlertingService:
     # --- supervision --------------------------------------------------------------------
 
     def start(self) -> None:
-        for name, loop in (
-            ("stream", self._stream_loop),
-            ("bands", self._bands_loop),
-            ("sweep", self._sweep_loop),
-            ("tick", self._tick_loop),
-            ("escalation", self._escalation_loop),
-            ("watchdog", self._watchdog_loop),
-            *((f"dispatch-{lane}", partial(self._dispatch_loop, lane)) for lane in DISPATCH_LANES),
-        ):
-            thread = threading.Thread(
-                target=self._supervise, args=(name, loop), name=name, daemon=True
-            )
-            thread.start()
-            self.threads.append(thread)
+        self.loops.start(
+            {
+                "stream": self._stream_loop,
+                "bands": self._bands_loop,
+                "sweep": self._sweep_loop,
+                "tick": self._tick_loop,
+                "escalation": self._escalation_loop,
+                "watchdog": self._watchdog_loop,
+                **{
+                    f"dispatch-{lane}": partial(self._dispatch_loop, lane)
+                    for lane in DISPATCH_LANES
+                },
+            }
+        )
 
     def stop(self, timeout_s: float = 10.0) -> None:
-        self.stopping.set()
-        for thread in self.threads:
-            thread.join(timeout=timeout_s)
-
-    def _supervise(self, name: str, loop: Callable[[], None]) -> None:
-        attempt = 0
-        while not self.stopping.is_set():
-            try:
-                loop()
-                attempt = 0
-            except (psycopg.Error, redis.RedisError, OSError):
-                log.exception("alerting loop %s failed; restarting", name)
-            except Exception:
-                log.exception("alerting loop %s crashed unexpectedly; restarting", name)
-            attempt += 1
-            self.stopping.wait(random.uniform(0, 1.5 ** min(10, attempt)))
+        self.loops.stop(timeout_s)
 
     # --- loops --------------------------------------------------------------------------
 
@@ -353,14 +337,7 @@ def _key(event: dict) -> tuple[str, str]:
 def run_alerting(settings: Settings) -> int:
     """Run the alerting service until SIGTERM or SIGINT; return the exit code."""
     service = AlertingService(settings)
-    stop = threading.Event()
-
-    def request_stop(signum: int, _frame: object) -> None:
-        log.info("alerting: signal %s, stopping", signum)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
+    stop = stop_on_signal("alerting")
     service.start()
     log.info(
         "alerting started (shard %s of %s)",

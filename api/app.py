@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import importlib
 import logging
@@ -38,7 +37,6 @@ ROUTER_MODULES = (
     "api.timebank.routes",
     "api.alerts.routes",
 )
-RETENTION_INTERVAL_S = 3600
 
 
 class BodySizeLimit:
@@ -121,30 +119,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
 
 
-async def _purge_location_history_forever(app: FastAPI) -> None:
-    """Delete location history past its retention period, hourly."""
-    from api.location.service import purge_expired_fixes
-
-    settings: Settings = app.state.settings
-    while True:
-        try:
-            async with app.state.pool.connection() as conn:
-                deleted = await purge_expired_fixes(
-                    conn=conn,
-                    retention_days=settings.api_location_retention_days,
-                    now=app.state.clock(),
-                )
-            log.info("location retention: deleted %s expired fixes", deleted)
-        except Exception:
-            log.exception("location retention purge failed; retrying next hour")
-        await asyncio.sleep(RETENTION_INTERVAL_S)
-
-
 def create_app(
     settings: Settings,
     *,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-    run_retention: bool = True,
 ) -> FastAPI:
     """Build the application; the pool and Redis client open with its lifespan."""
 
@@ -162,12 +140,9 @@ def create_app(
         app.state.redis = Redis.from_url(
             settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5
         )
-        purge = asyncio.create_task(_purge_location_history_forever(app)) if run_retention else None
         try:
             yield
         finally:
-            if purge is not None:
-                purge.cancel()
             await app.state.redis.aclose()
             await pool.close()
 

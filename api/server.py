@@ -16,11 +16,9 @@ def run_api(settings: Settings) -> int:
     """Seed the development admin if needed, then serve until stopped."""
     from api.accounts.service import seed_dev_admin
     from api.app import create_app
-    from api.bookings.band_requests import start_band_request_sweeper
 
     with connect(settings) as conn:
         seed_dev_admin(conn=conn, settings=settings)
-    stop_sweeper = start_band_request_sweeper(settings)
     uvicorn.run(
         create_app(settings),
         host=settings.api_host,
@@ -28,5 +26,4 @@ def run_api(settings: Settings) -> int:
         log_level=settings.log_level.lower(),
         access_log=False,
     )
-    stop_sweeper.set()
     return 0

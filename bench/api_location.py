@@ -58,7 +58,7 @@ def serve(database_url: str, prefix: str, port: int) -> None:
     from api.app import create_app
 
     settings = bench_settings(database_url, prefix, port)
-    app = create_app(settings, run_retention=False)
+    app = create_app(settings)
 
     @app.get("/bare", include_in_schema=False)
     async def bare() -> dict:

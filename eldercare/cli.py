@@ -53,7 +53,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _later_services() -> dict[str, list[str]]:
     """Services added by later capabilities, present once their package provides them."""
     services = {}
-    for name, module in (("alerting", "alerting.service"), ("api", "api.server")):
+    for name, module in (
+        ("alerting", "alerting.service"),
+        ("api", "api.server"),
+        ("jobs", "api.jobs"),
+    ):
         try:
             __import__(module)
         except ModuleNotFoundError:
@@ -66,6 +70,12 @@ def cmd_alerting(_args: argparse.Namespace) -> int:
     from alerting.service import run_alerting
 
     return run_alerting(load_settings())
+
+
+def cmd_jobs(_args: argparse.Namespace) -> int:
+    from api.jobs import run_jobs
+
+    return run_jobs(load_settings())
 
 
 def cmd_api(_args: argparse.Namespace) -> int:
@@ -123,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(func=cmd_simulate)
     sub.add_parser("alerting", help="anomaly engine and escalation").set_defaults(func=cmd_alerting)
     sub.add_parser("api", help="HTTP API and duty console").set_defaults(func=cmd_api)
+    sub.add_parser(
+        "jobs", help="background jobs: band service requests, location retention"
+    ).set_defaults(func=cmd_jobs)
     admin = sub.add_parser(
         "create-admin", help="create an admin account (password from prompt or stdin)"
     )

@@ -2,22 +2,17 @@
 
 A sweep over recent events rather than a stream consumer: `create_from_band_request` is
 idempotent, so a restart, a missed notification or two API processes cannot lose or
-double a request. A request for a meal can wait the few seconds between sweeps.
+double a request. A request for a meal can wait the few seconds between sweeps, which
+`eldercare jobs` runs (api/jobs.py).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 
 from api.bookings.service import create_from_band_request
-from eldercare.db import connect
-from eldercare.settings import Settings
-
-log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 5.0
 LOOKBACK = timedelta(days=1)
@@ -50,24 +45,3 @@ def book_pending_requests(*, conn: psycopg.Connection, now: datetime) -> list[in
             booked.append(booking_id)
     conn.commit()
     return booked
-
-
-def run_band_request_sweeper(settings: Settings, stop: threading.Event) -> None:
-    """Sweep every few seconds until `stop` is set; database errors are logged and retried."""
-    while not stop.wait(SWEEP_INTERVAL_S):
-        try:
-            with connect(settings) as conn:
-                booked = book_pending_requests(conn=conn, now=datetime.now(UTC))
-            if booked:
-                log.info("booked %s service requests from bands", len(booked))
-        except psycopg.Error:
-            log.exception("sweeping band service requests failed; retrying")
-
-
-def start_band_request_sweeper(settings: Settings) -> threading.Event:
-    """Run the sweeper in a daemon thread; set the returned event to stop it."""
-    stop = threading.Event()
-    threading.Thread(
-        target=run_band_request_sweeper, args=(settings, stop), name="band-requests", daemon=True
-    ).start()
-    return stop

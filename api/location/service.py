@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
@@ -160,10 +160,3 @@ async def history(
     for row in rows:
         row["lat"], row["lon"] = to_datum(row["lat"], row["lon"], datum)
     return rows
-
-
-async def purge_expired_fixes(*, conn: DbConn, retention_days: int, now: datetime) -> int:
-    """Delete location history older than the retention period; return rows deleted."""
-    cutoff = now - timedelta(days=retention_days)
-    cur = await conn.execute("DELETE FROM location_fixes WHERE t < %s", (cutoff,))
-    return cur.rowcount

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -82,10 +83,14 @@ def test_eldercare_alerting_stops_cleanly_on_sigterm(settings, repo_root):
         env=env,
         stderr=subprocess.PIPE,
     )
-    time.sleep(2.0)
-    assert child.poll() is None, child.stderr.read().decode()
+    lines: list[bytes] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(child.stderr.readline, b"")))
+    reader.start()
+    started = wait_for(lambda: any(b"alerting started" in line for line in lines), timeout_s=60)
+    assert started and child.poll() is None, b"".join(lines).decode()
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=15) == 0
+    reader.join(timeout=5)
 
 
 class Clock:

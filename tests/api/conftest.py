@@ -35,7 +35,7 @@ def api_settings(settings: Settings) -> Settings:
 
 @pytest.fixture(scope="session")
 def client(api_settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(api_settings, run_retention=False)) as test_client:
+    with TestClient(create_app(api_settings)) as test_client:
         yield test_client
 
 
@@ -177,7 +177,7 @@ def deliver_changes(db: psycopg.Connection, api_settings: Settings, redis_url: s
 @pytest.fixture(scope="session")
 def live_api_app(api_settings: Settings):
     """The application `live_api` serves (keep-alives every second)."""
-    app = create_app(api_settings, run_retention=False)
+    app = create_app(api_settings)
     app.state.alert_stream_keepalive_s = 1.0
     return app
 

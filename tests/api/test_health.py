@@ -20,7 +20,7 @@ def test_health_is_503_naming_what_is_unreachable(api_settings):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     broken = api_settings.model_copy(update={"redis_url": SecretStr(f"redis://127.0.0.1:{port}/0")})
-    with TestClient(create_app(broken, run_retention=False)) as client:
+    with TestClient(create_app(broken)) as client:
         resp = client.get("/health")
     assert resp.status_code == 503
     error = resp.json()["error"]

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from psycopg.rows import dict_row
 
-from api.location.service import purge_expired_fixes
+from api.location.retention import purge_expired_fixes
 from eldercare.datum import wgs84_to_gcj02
 
 LAT, LON = 41.108, 122.994
@@ -189,13 +187,8 @@ def test_location_history_past_retention_is_deleted(db, database_url, new_band_i
                 (device_id, now - timedelta(days=age_days)),
             )
 
-    async def purge() -> int:
-        async with await psycopg.AsyncConnection.connect(
-            database_url, autocommit=True, row_factory=dict_row
-        ) as conn:
-            return await purge_expired_fixes(conn=conn, retention_days=30, now=now)
-
-    assert asyncio.run(purge()) >= 2
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        assert purge_expired_fixes(conn=conn, retention_days=30, now=now) >= 2
     kept = db.execute(
         "SELECT t FROM location_fixes WHERE device_id = %s ORDER BY t", (device_id,)
     ).fetchall()

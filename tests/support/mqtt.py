@@ -10,6 +10,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from eldercare.settings import parse_mqtt_url
+from tests.support.wait import wait_until  # noqa: F401  (re-exported for the tests)
 
 
 def make_client(url: str, client_id: str | None = None, **kwargs) -> mqtt.Client:
@@ -75,15 +76,3 @@ class CommandListener:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-def wait_until(predicate, timeout_s: float = 20, interval_s: float = 0.05):
-    """Poll until predicate() is truthy; return its value or raise AssertionError."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s}s")
-        time.sleep(interval_s)
