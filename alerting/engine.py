@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -411,7 +411,3 @@ def apply_findings(
         if alert_id is not None:
             changed.append(alert_id)
     return changed
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)

@@ -19,10 +19,6 @@ class ApiError(Exception):
         self.detail = detail
 
 
-class BadRequest(ApiError):
-    status, code = 400, "bad_request"
-
-
 class Unauthorized(ApiError):
     status, code = 401, "unauthorized"
 
@@ -39,10 +35,6 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     status, code = 409, "conflict"
-
-
-class PayloadTooLarge(ApiError):
-    status, code = 413, "payload_too_large"
 
 
 class Invalid(ApiError):

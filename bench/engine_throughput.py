@@ -10,10 +10,10 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from synthetic import synthetic_fleet
 from timing import best_of
 
 from alerting.rules.reference import evaluate_vitals_reference
-from alerting.rules.synthetic import synthetic_fleet
 from alerting.rules.thresholds import Params
 from alerting.rules.vitals import evaluate_vitals
 

@@ -22,13 +22,13 @@ from timing import best_of
 
 from alerting.geo.fences import (
     AMBIGUOUS,
-    EARTH_RADIUS_M,
     INSIDE,
     OUTSIDE,
     FenceSpec,
     build_fence_set,
     classify_points,
 )
+from eldercare.geodesy import EARTH_RADIUS_M
 
 M_PER_DEG = 111_195.0
 

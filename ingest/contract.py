@@ -8,7 +8,6 @@ import msgspec
 
 MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_ITEMS = 500
-KINDS = ("telemetry", "location", "event", "status")
 URGENT_EVENT_TYPES = frozenset({"sos", "fall"})
 
 # Valid ranges: a value outside is `out_of_range`, a value of the wrong type is `schema`.

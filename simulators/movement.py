@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from simulators.geo import offset, wgs84_to_gcj02
+from eldercare.datum import to_datum
+from simulators.geo import offset
 from simulators.randomness import Draws
 
 # Per-axis standard deviation of a 2-D Gaussian whose 68% radius is `acc`:
@@ -135,7 +136,7 @@ def make_fix(place: Place, t_ms: int, rng: Draws, crs: str = "wgs84") -> dict:
     sigma_m = acc_m * SIGMA_PER_ACC
     lat, lon = offset(place.lat, place.lon, rng.normal(0.0, sigma_m), rng.normal(0.0, sigma_m))
     if crs == "gcj02":
-        lat, lon = wgs84_to_gcj02(lat, lon)
+        lat, lon = to_datum(lat, lon, "gcj02")
     fix = {
         "t": t_ms,
         "lat": round(lat, 6),

@@ -21,8 +21,8 @@ import numpy as np
 import shapely
 
 from alerting.geo.datum import to_wgs84
+from eldercare.geodesy import EARTH_RADIUS_M
 
-EARTH_RADIUS_M = 6371008.8
 _DEG = np.pi / 180.0
 
 INSIDE, AMBIGUOUS, OUTSIDE = 0, 1, 2

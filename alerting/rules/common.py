@@ -159,25 +159,6 @@ def step_increments(
     return out
 
 
-def window_sum(
-    values: np.ndarray, codes: np.ndarray, t_ms: np.ndarray, window_ms: np.ndarray | float
-) -> np.ndarray:
-    """For each row, the sum of `values` over rows of the same band within (t - window, t]."""
-    n = len(values)
-    if n == 0:
-        return np.zeros(0)
-    cum = np.concatenate([[0.0], np.cumsum(values)])
-    # Composite key sorts like (band, time); searchsorted finds each window's first row.
-    t0 = int(t_ms.min())
-    span = int(t_ms.max()) - t0 + 1
-    key = codes.astype(np.int64) * (span + 1) + (t_ms - t0)
-    lo_key = codes.astype(np.int64) * (span + 1) + np.maximum(
-        t_ms - t0 - np.broadcast_to(window_ms, n).astype(np.int64) + 1, 0
-    )
-    first = np.searchsorted(key, lo_key, side="left")
-    return cum[np.arange(1, n + 1)] - cum[first]
-
-
 def no_movement_within(
     moved: np.ndarray, codes: np.ndarray, t_ms: np.ndarray, window_ms: np.ndarray | float
 ) -> np.ndarray:

@@ -16,8 +16,7 @@ import numpy as np
 from alerting.geo.fences import OUTSIDE, FenceSet, active_at, classify_points
 from alerting.rules.common import HIGH, Finding, Fleet, band_starts, last_row_of_each_band
 from alerting.rules.thresholds import Params
-
-EARTH_RADIUS_M = 6371008.8
+from eldercare.geodesy import distance_m
 
 
 @dataclass
@@ -32,14 +31,6 @@ class Fixes:
 
     def take(self, rows: np.ndarray) -> Fixes:
         return Fixes(*(getattr(self, f)[rows] for f in self.__dataclass_fields__))
-
-
-def distance_m(lat1, lon1, lat2, lon2) -> np.ndarray:
-    """Great-circle distance (haversine), arrays in degrees."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dp, dl = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dp / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_M * np.arcsin(np.sqrt(np.minimum(a, 1.0)))
 
 
 def plausible_fixes(fixes: Fixes, max_speed_mps: np.ndarray | float) -> np.ndarray:

@@ -74,27 +74,6 @@ def create_from_band_request(
     return row[0]
 
 
-async def create_from_band_request_async(
-    *,
-    conn: DbConn,
-    device_id: str,
-    event_id: str,
-    service: str,
-    requested_at: datetime,
-) -> int | None:
-    """create_from_band_request on an async connection (dict rows)."""
-    params = {
-        "device_id": device_id,
-        "event_id": event_id,
-        "service": service,
-        "requested_at": requested_at,
-    }
-    row = await (await conn.execute(_FROM_BAND_SQL, params)).fetchone()
-    if row is None:
-        row = await (await conn.execute(_EXISTING_FROM_BAND_SQL, params)).fetchone()
-    return None if row is None else row["booking_id"]
-
-
 async def list_catalog(*, conn: DbConn) -> list[dict]:
     """The service catalog."""
     cur = await conn.execute(

@@ -11,8 +11,6 @@ from pydantic import AfterValidator, BaseModel, Field, field_validator
 
 from alerting.rules.thresholds import defaults, override_error
 
-Text200 = Field(default="", max_length=200)
-
 # `localtime` is the host's own zone, not a place.
 ZONE_NAMES = frozenset(available_timezones() - {"localtime"})
 # POSIX-style offsets read backwards: Etc/GMT-8 is UTC+8, and PostgreSQL takes UTC+8 as UTC-8.

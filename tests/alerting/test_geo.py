@@ -13,7 +13,6 @@ from alerting.engine import apply_findings
 from alerting.geo.datum import gcj02_to_wgs84, wgs84_to_gcj02
 from alerting.geo.fences import (
     AMBIGUOUS,
-    EARTH_RADIUS_M,
     INSIDE,
     OUTSIDE,
     FenceSpec,
@@ -21,6 +20,7 @@ from alerting.geo.fences import (
     classify_points,
     signed_distance_m,
 )
+from eldercare.geodesy import EARTH_RADIUS_M
 from tests.alerting.factories import HOME, T0, insert_fixes, make_resident, minutes
 
 M_PER_DEG_LAT = 111_195.0

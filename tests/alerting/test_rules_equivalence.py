@@ -7,9 +7,9 @@ import pytest
 
 from alerting.rules.common import step_increments
 from alerting.rules.reference import evaluate_vitals_reference
-from alerting.rules.synthetic import synthetic_fleet
 from alerting.rules.thresholds import Params
 from alerting.rules.vitals import evaluate_vitals, news2_hr_score, news2_sbp_score
+from bench.synthetic import synthetic_fleet
 
 
 def as_set(findings):

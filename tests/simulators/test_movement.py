@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from simulators.geo import distance_m, wgs84_to_gcj02
+from eldercare.datum import wgs84_to_gcj02
+from eldercare.geodesy import distance_m
 from simulators.movement import Place, make_fix
 from simulators.randomness import Draws
 
@@ -31,3 +32,10 @@ def test_gcj02_fixes_are_offset_like_a_chinese_chipset() -> None:
     shifted = wgs84_to_gcj02(*HOME)
     assert 300 < distance_m(*HOME, *shifted) < 800
     assert distance_m(*shifted, fix["lat"], fix["lon"]) < 100
+
+
+def test_gcj02_fixes_outside_mainland_china_are_not_offset() -> None:
+    rng = Draws(np.random.default_rng(1))
+    tokyo = (35.6762, 139.6503)  # GCJ-02 leaves points outside the mainland where they are
+    fix = make_fix(Place(*tokyo, outdoors=True, moving=False), 0, rng, crs="gcj02")
+    assert distance_m(*tokyo, fix["lat"], fix["lon"]) < 100

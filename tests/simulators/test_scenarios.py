@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import orjson
 import pytest
 
-from simulators.geo import distance_m
+from eldercare.geodesy import distance_m
 from simulators.messages import epoch_ms
 from simulators.scenarios import SCENARIOS, World, build_bands, run_scenario
 from tests.contracts.reference import evaluate, validator
