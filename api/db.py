@@ -9,8 +9,9 @@ DbConn = AsyncConnection[DictRow]
 
 
 async def returned_row(cur: AsyncCursor[DictRow]) -> DictRow:
-    """The row an INSERT/UPDATE ... RETURNING produced (one is always there when it ran)."""
+    """The row a statement must produce: an INSERT/UPDATE ... RETURNING that ran, or a SELECT
+    of a row the schema or the same transaction guarantees (RuntimeError if it is missing)."""
     row = await cur.fetchone()
     if row is None:
-        raise RuntimeError("statement with RETURNING produced no row")
+        raise RuntimeError("a statement that must produce a row produced none")
     return row

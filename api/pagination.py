@@ -7,7 +7,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Depends, Query
 from pydantic import BaseModel
 
-T = TypeVar("T")
+T = TypeVar("T", bound=BaseModel)
 MAX_LIMIT = 100
 
 
@@ -47,7 +47,7 @@ def make_page(
     `page_model` is a subclass of Page[model] with more fields (`fields` fills them).
     """
     more = len(rows) > params.limit
-    items = [model.model_validate(r) for r in rows[: params.limit]]  # type: ignore[attr-defined]
+    items = [model.model_validate(r) for r in rows[: params.limit]]
     return (page_model or Page[model])(  # type: ignore[valid-type]
         items=items,
         limit=params.limit,

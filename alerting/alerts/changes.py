@@ -9,15 +9,18 @@ from datetime import datetime
 from psycopg.types.json import Jsonb
 
 from alerting.alerts.outbox import enqueue_change
+from eldercare.db import returned_row
 
 
 def record(conn, *, alert_id: int, at: datetime, actor: str, kind: str, data: dict | None = None):
     """Add a timeline entry and publish it as a change; return the entry id."""
-    entry_id = conn.execute(
-        """INSERT INTO alert_events (alert_id, at, actor, kind, data)
-           VALUES (%s, %s, %s, %s, %s) RETURNING alert_event_id""",
-        (alert_id, at, actor, kind, Jsonb(data or {})),
-    ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
+    (entry_id,) = returned_row(
+        conn.execute(
+            """INSERT INTO alert_events (alert_id, at, actor, kind, data)
+               VALUES (%s, %s, %s, %s, %s) RETURNING alert_event_id""",
+            (alert_id, at, actor, kind, Jsonb(data or {})),
+        )
+    )
     enqueue_change(conn, alert_event_id=entry_id, alert_id=alert_id, kind=kind, actor=actor, at=at)
     return entry_id
 

@@ -13,6 +13,7 @@ from alerting.alerts.changes import record, set_resolved
 from alerting.alerts.errors import AlertError
 from alerting.alerts.outbox import enqueue_notifications
 from alerting.rules.common import HIGH, SEVERITY_NAMES, Finding
+from eldercare.db import returned_row
 
 # Rules whose alert the engine resolves itself when the condition clears.
 AUTO_RESOLVE_RULES = frozenset({"band_not_worn", "device_offline", "low_battery"})
@@ -200,35 +201,35 @@ def _open(
     """Insert a new alert with its rule's ladder copied onto it, record it, run its first steps."""
     policy_id, steps = escalation.policy_for(conn, rule=rule)
     lat, lon, acc_m = position
-    row = conn.execute(
-        """INSERT INTO alerts (subject_key, resident_id, device_id, rule, severity, priority,
-               title, details, first_seen_at, last_seen_at, opened_at, lat, lon, acc_m,
-               policy_id, policy_steps, esc_step, esc_due_at, updated_at)
-           VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,0,%s,%s) RETURNING alert_id""",
-        (
-            subject_key,
-            resident_id,
-            device_id,
-            rule,
-            severity,
-            priority,
-            title,
-            Jsonb(details),
-            observed,
-            observed,
-            now,
-            lat,
-            lon,
-            acc_m,
-            policy_id,
-            Jsonb(steps),
-            now,
-            now,
-        ),
-    ).fetchone()
-    if row is None:
-        raise AlertError(f"inserting the {rule} alert for {subject_key} returned no row")
-    alert_id = row[0]
+    (alert_id,) = returned_row(
+        conn.execute(
+            """INSERT INTO alerts (subject_key, resident_id, device_id, rule, severity,
+                   priority, title, details, first_seen_at, last_seen_at, opened_at, lat, lon,
+                   acc_m, policy_id, policy_steps, esc_step, esc_due_at, updated_at)
+               VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,0,%s,%s)
+               RETURNING alert_id""",
+            (
+                subject_key,
+                resident_id,
+                device_id,
+                rule,
+                severity,
+                priority,
+                title,
+                Jsonb(details),
+                observed,
+                observed,
+                now,
+                lat,
+                lon,
+                acc_m,
+                policy_id,
+                Jsonb(steps),
+                now,
+                now,
+            ),
+        )
+    )
     record(conn, alert_id=alert_id, at=now, actor=actor, kind="opened", data=timeline)
     escalation.advance(conn, alert_id=alert_id, now=now)
     return alert_id
@@ -240,10 +241,12 @@ def _raise_severity(conn, alert_id: int, severity: int, priority: int, now: date
     An acknowledged alert returns to open and its ladder climbs again from now: whoever
     acknowledged the lesser condition may not be on this one.
     """
-    old, status, steps, repeats = conn.execute(
-        "SELECT severity, status, policy_steps, esc_repeats FROM alerts WHERE alert_id = %s",
-        (alert_id,),
-    ).fetchone()
+    old, status, steps, repeats = returned_row(
+        conn.execute(
+            "SELECT severity, status, policy_steps, esc_repeats FROM alerts WHERE alert_id = %s",
+            (alert_id,),
+        )
+    )
     conn.execute(
         """UPDATE alerts SET severity = %s, priority = least(priority, %s), updated_at = %s
            WHERE alert_id = %s""",
@@ -348,11 +351,13 @@ def raise_system_alert(
         ).fetchone()
         if row is not None:
             alert_id, previous, steps = row
-            occurrences = conn.execute(
-                """UPDATE alerts SET occurrences = occurrences + 1, last_seen_at = %s,
-                   details = %s, updated_at = %s WHERE alert_id = %s RETURNING occurrences""",
-                (now, Jsonb(details), now, alert_id),
-            ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
+            (occurrences,) = returned_row(
+                conn.execute(
+                    """UPDATE alerts SET occurrences = occurrences + 1, last_seen_at = %s,
+                       details = %s, updated_at = %s WHERE alert_id = %s RETURNING occurrences""",
+                    (now, Jsonb(details), now, alert_id),
+                )
+            )
             record(conn, alert_id=alert_id, at=now, actor="watchdog", kind="repeated", data=details)
             if set(previous.get("alert_ids", [])) != set(details.get("alert_ids", [])):
                 targets = escalation.first_notify(steps)[1]

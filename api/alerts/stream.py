@@ -15,7 +15,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import jwt
 import orjson
@@ -138,9 +138,14 @@ async def alert_stream(
     )
 
 
+# The client speaks RESP2 without decode_responses: stream entries are (id, {field: value})
+# in bytes, and XREAD answers [(stream, entries)]. redis-py types every protocol's shape.
+Entries = list[tuple[bytes, dict[bytes, bytes]]]
+
+
 async def _last_entry_id(redis: Redis, key: str) -> str:
     """The id of the newest entry (so nothing added after connecting is missed), or 0-0."""
-    newest = await redis.xrevrange(key, count=1)
+    newest = cast(Entries, await redis.xrevrange(key, count=1))
     return newest[0][0].decode() if newest else "0-0"
 
 
@@ -175,7 +180,10 @@ async def _read(
     redis: Redis, key: str, last_id: str, block_ms: int, seen: OrderedDict[bytes, None]
 ) -> tuple[str, list[tuple[str, dict]]]:
     """New changes after `last_id` (waiting up to block_ms), and the id to read after next."""
-    reply = await redis.xread({key: last_id}, count=200, block=block_ms)
+    reply = cast(
+        list[tuple[bytes, Entries]] | None,
+        await redis.xread({key: last_id}, count=200, block=block_ms),
+    )
     batch = []
     for _stream, entries in reply or ():
         for entry_id, fields in entries:

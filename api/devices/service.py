@@ -156,7 +156,7 @@ def _unbind(sync: psycopg.Connection, *, device_id: str, actor: str, now: dateti
         )
 
 
-def _ms(value: bytes | None) -> datetime | None:
+def _ms(value: bytes | str | None) -> datetime | None:
     return datetime.fromtimestamp(int(value) / 1000, UTC) if value else None
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from api.db import DbConn
+from api.db import DbConn, returned_row
 from api.errors import NotFound
 from api.geofences.models import GeofenceWrite
 from eldercare.datum import Datum, from_datum, to_datum
@@ -68,7 +68,7 @@ async def create(*, conn: DbConn, resident_id: int, body: GeofenceWrite) -> dict
             RETURNING {COLUMNS}""",
         {**_storage_fields(body), "rid": resident_id},
     )
-    return await cur.fetchone()
+    return await returned_row(cur)
 
 
 async def get(*, conn: DbConn, resident_id: int, geofence_id: int) -> dict | None:

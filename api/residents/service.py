@@ -8,7 +8,7 @@ import psycopg
 
 from alerting.rules import thresholds
 from api.access import SCOPE_SQL, scope_params
-from api.db import DbConn
+from api.db import DbConn, returned_row
 from api.deps import RESIDENT_EDITORS, Principal
 from api.errors import Conflict, Forbidden, Invalid, NotFound
 
@@ -41,7 +41,7 @@ NOT_NULLABLE = frozenset(
 async def create(*, conn: DbConn, fields: dict[str, Any]) -> dict:
     """A new resident."""
     try:
-        row = await (
+        row = await returned_row(
             await conn.execute(
                 """INSERT INTO residents (full_name, birth_date, sex, address, phone, grid_id,
                        living_alone, disabled, low_income, medical_notes, timezone,
@@ -52,7 +52,7 @@ async def create(*, conn: DbConn, fields: dict[str, Any]) -> dict:
                    RETURNING resident_id""",
                 fields,
             )
-        ).fetchone()
+        )
     except psycopg.errors.ForeignKeyViolation:
         raise Conflict("no such grid", grid_id=fields.get("grid_id")) from None
     return await get_or_raise(conn=conn, resident_id=row["resident_id"])
@@ -125,7 +125,7 @@ async def add_contact(*, conn: DbConn, resident_id: int, fields: dict[str, Any])
            RETURNING contact_id, resident_id, name, relation, phone, priority""",
         {**fields, "rid": resident_id},
     )
-    return await cur.fetchone()
+    return await returned_row(cur)
 
 
 async def delete_contact(*, conn: DbConn, resident_id: int, contact_id: int) -> None:
@@ -165,7 +165,7 @@ async def create_family_link(
             )
         except psycopg.errors.UniqueViolation:
             raise Conflict("this family member is already linked") from None
-        return await cur.fetchone()
+        return await returned_row(cur)
 
 
 # The family links a caller sees among a resident's: a family member only their own, staff all.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from psycopg import errors
 
-from api.db import DbConn
+from api.db import DbConn, returned_row
 from api.errors import Conflict, NotFound
 
 TXN_COLUMNS = "txn_id, idempotency_key, kind, author_id, on_behalf_of, booking_id, memo, created_at"
@@ -18,9 +18,9 @@ TXN_COLUMNS = "txn_id, idempotency_key, kind, author_id, on_behalf_of, booking_i
 
 async def system_account(*, conn: DbConn) -> int:
     """The issuance account that mints earned minutes (the only one allowed below zero)."""
-    row = await (
+    row = await returned_row(
         await conn.execute("SELECT tb_account_id FROM tb_accounts WHERE kind = 'system'")
-    ).fetchone()
+    )
     return row["tb_account_id"]
 
 
@@ -31,11 +31,11 @@ async def member_account(*, conn: DbConn, account_id: int) -> int:
                           ON CONFLICT (account_id) DO NOTHING""",
         (account_id,),
     )
-    row = await (
+    row = await returned_row(
         await conn.execute(
             "SELECT tb_account_id FROM tb_accounts WHERE account_id = %s", (account_id,)
         )
-    ).fetchone()
+    )
     return row["tb_account_id"]
 
 
@@ -46,11 +46,11 @@ async def resident_account(*, conn: DbConn, resident_id: int) -> int:
                           ON CONFLICT (resident_id) DO NOTHING""",
         (resident_id,),
     )
-    row = await (
+    row = await returned_row(
         await conn.execute(
             "SELECT tb_account_id FROM tb_accounts WHERE resident_id = %s", (resident_id,)
         )
-    ).fetchone()
+    )
     return row["tb_account_id"]
 
 
@@ -103,12 +103,12 @@ async def post(
 
 async def _replayed(*, conn: DbConn, idempotency_key: str, kind: str, author_id: int) -> dict:
     """The transaction an idempotency key already posted, if it is the same request."""
-    txn = await (
+    txn = await returned_row(
         await conn.execute(
             f"SELECT {TXN_COLUMNS} FROM tb_transactions WHERE idempotency_key = %s",
             (idempotency_key,),
         )
-    ).fetchone()
+    )
     if txn["kind"] != kind or txn["author_id"] != author_id:
         raise Conflict("idempotency key already used for another posting")
     return txn
@@ -140,13 +140,13 @@ async def statement(*, conn: DbConn, tb_account_id: int, limit: int, offset: int
 
 async def duration_of(*, conn: DbConn, booking_id: int) -> int:
     """Minutes a booking is worth: its service's duration."""
-    row = await (
+    row = await returned_row(
         await conn.execute(
             """SELECT c.duration_min FROM bookings b JOIN service_catalog c USING (service)
            WHERE b.booking_id = %s""",
             (booking_id,),
         )
-    ).fetchone()
+    )
     return row["duration_min"]
 
 

@@ -32,6 +32,7 @@ from tests.alerting.factories import (
     make_resident,
 )
 from tests.alerting.receivers import Receiver
+from tests.support.wait import wait_until
 
 SCHEMA = Path(__file__).resolve().parents[2] / "alerting/channels/schemas/dispatch_120.schema.json"
 
@@ -299,8 +300,7 @@ def test_sos_queued_during_a_long_pass_is_sent_next_before_higher_priority_pages
 
     thread = threading.Thread(target=one_pass)
     thread.start()
-    while len(recv["community"].received) < 3:
-        time.sleep(0.005)
+    wait_until(lambda: len(recv["community"].received) >= 3, timeout_s=30, interval_s=0.005)
     sos = insert_event(db, bands[-1], "mid-pass", "sos", T0)
     apply_findings(db, engine.findings_from_events([sos]), now=clock())
     pages_before = len(recv["community"].received)  # the one in flight included
@@ -369,10 +369,7 @@ def test_dispatcher_killed_between_send_and_record_resends_same_key(
         cwd=repo_root,
         env=os.environ.copy(),
     )
-    deadline = time.monotonic() + 20
-    while not got_it and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert got_it, "the receiver never got the first send"
+    wait_until(lambda: got_it, timeout_s=20)  # the receiver got the first send
     child.send_signal(signal.SIGKILL)  # sent, not yet recorded
     child.wait()
     recv["g120"].on_request = None

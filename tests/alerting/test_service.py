@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,7 @@ from alerting.engine import Engine
 from alerting.service import AlertingService
 from tests.alerting.factories import HOME, add_contact, insert_event, make_resident
 from tests.alerting.receivers import Receiver
+from tests.support.wait import wait_until
 
 
 def test_sos_reaches_120_in_under_a_second_even_while_the_sms_gateway_hangs(
@@ -31,6 +33,7 @@ def test_sos_reaches_120_in_under_a_second_even_while_the_sms_gateway_hangs(
             "alerting_family_gateway_url": recv["family"].url,
             "alerting_gateway_120_url": recv["g120"].url,
             "alerting_consumer_name": "test-consumer",
+            "alerting_sweep_s": 1.0,
         }
     )
     recv["community"].on_request = lambda: time.sleep(3)  # a hanging SMS gateway
@@ -38,9 +41,10 @@ def test_sos_reaches_120_in_under_a_second_even_while_the_sms_gateway_hangs(
     resident = make_resident(db, band)
     add_contact(db, resident)
     service = AlertingService(configured)
+    stream = f"{configured.redis_prefix}stream:stored"
     service.start()
     try:
-        time.sleep(1.5)  # consumer group created, context loaded
+        wait_until(lambda: group_ready(redis_client, stream, service.group))
         now = datetime.now(UTC)
         event = insert_event(db, band, "live-1", "sos", now, *HOME, 6.0)
         sent = time.monotonic()
@@ -51,15 +55,16 @@ def test_sos_reaches_120_in_under_a_second_even_while_the_sms_gateway_hangs(
             "status": [],
             "events": [event],
         }
-        redis_client.xadd(f"{configured.redis_prefix}stream:stored", {"batch": orjson.dumps(batch)})
-        while not recv["g120"].received and time.monotonic() - sent < 5:
-            time.sleep(0.005)
+        redis_client.xadd(stream, {"batch": orjson.dumps(batch)})
+        wait_until(lambda: recv["g120"].received, timeout_s=5, interval_s=0.005)
         latency = time.monotonic() - sent
-        assert recv["g120"].received, "the 120 gateway never got the SOS"
         assert latency < 1.0
         assert recv["g120"].received[0].json["resident"]["name"] == "Test Resident"
-        time.sleep(0.3)
-        assert len(recv["g120"].received) == 1  # stream and sweep together: one dispatch
+        # The sweep reads the same press from the database: once it has passed it and the
+        # 120 lane has nothing left to send, there was one dispatch.
+        wait_until(lambda: swept_past(db, service.group, band, "live-1"), timeout_s=30)
+        wait_until(lambda: nothing_queued(db, "gateway_120"), timeout_s=10)
+        assert len(recv["g120"].received) == 1
     finally:
         service.stop()
         for r in recv.values():
@@ -86,30 +91,56 @@ def test_eldercare_alerting_stops_cleanly_on_sigterm(settings, repo_root):
     lines: list[bytes] = []
     reader = threading.Thread(target=lambda: lines.extend(iter(child.stderr.readline, b"")))
     reader.start()
-    started = wait_for(lambda: any(b"alerting started" in line for line in lines), timeout_s=60)
-    assert started and child.poll() is None, b"".join(lines).decode()
+    wait_until(lambda: any(b"alerting started" in line for line in lines), timeout_s=60)
+    assert child.poll() is None, b"".join(lines).decode()
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=15) == 0
     reader.join(timeout=5)
 
 
 class Clock:
-    """A settable clock for the service's loops."""
+    """A settable clock for the service's loops; counts the readings of each loop."""
 
     def __init__(self, now: datetime):
         self.now = now
+        self.readings: dict[str, int] = {}
 
     def __call__(self) -> datetime:
+        name = threading.current_thread().name
+        self.readings[name] = self.readings.get(name, 0) + 1
         return self.now
 
+    def passes_of(self, loop: str, more: int) -> Callable[[], bool]:
+        """A condition: `loop` has read the clock `more` more times from now (a reading
+        starts a pass, so `more` = 2 means at least one whole pass ran in between)."""
+        target = self.readings.get(loop, 0) + more
+        return lambda: self.readings.get(loop, 0) >= target
 
-def wait_for(predicate, timeout_s: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
+
+def group_ready(redis_client, stream: str, group: str) -> bool:
+    """The engine's consumer group exists: an entry added now will be read."""
+    if not redis_client.exists(stream):
+        return False
+    return any(g["name"].decode() == group for g in redis_client.xinfo_groups(stream))
+
+
+def swept_past(db, group: str, band: str, event_id: str) -> bool:
+    """The sweep's watermark has passed the stored event."""
+    row = db.execute(
+        """SELECT w.value >= e.received_at FROM alerting_watermarks w, device_events e
+           WHERE w.name = %s AND e.device_id = %s AND e.event_id = %s""",
+        (f"events:{group}", band, event_id),
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def nothing_queued(db, channel: str) -> bool:
+    """No message of `channel` waits to be sent."""
+    row = db.execute(
+        "SELECT count(*) FROM outbox WHERE channel = %s AND status IN ('pending', 'held')",
+        (channel,),
+    ).fetchone()
+    return row[0] == 0
 
 
 def test_escalation_steps_fire_once_at_their_time_across_a_service_restart(
@@ -138,21 +169,21 @@ def test_escalation_steps_fire_once_at_their_time_across_a_service_restart(
     service = AlertingService(configured, clock=clock)
     service.start()
     try:
-        time.sleep(1.5)
+        wait_until(clock.passes_of("escalation", 2))
         assert steps() == [0]  # not yet
         clock.now = t0 + timedelta(minutes=60, seconds=1)
-        assert wait_for(lambda: steps() == [0, 2])
+        wait_until(lambda: steps() == [0, 2])
     finally:
         service.stop()
     clock.now = t0 + timedelta(minutes=75)
     restarted = AlertingService(configured, clock=clock)
     restarted.start()
     try:
-        time.sleep(1.5)
+        wait_until(clock.passes_of("escalation", 2))
         assert steps() == [0, 2]  # the restart repeats nothing
         clock.now = t0 + timedelta(hours=24, seconds=1)
-        assert wait_for(lambda: steps() == [0, 2, 4])
-        time.sleep(1.2)
+        wait_until(lambda: steps() == [0, 2, 4])
+        wait_until(clock.passes_of("escalation", 2))
         assert steps() == [0, 2, 4]
     finally:
         restarted.stop()
@@ -199,7 +230,7 @@ def test_sos_the_database_refused_stays_on_the_stream_and_is_retried(
     service = AlertingService(configured)
     service.start()
     try:
-        time.sleep(1.5)  # consumer group created
+        wait_until(lambda: group_ready(redis_client, stream, service.group))
         now = datetime.now(UTC)
         # Not stored in device_events: only the stream entry can deliver these presses.
         events = [
@@ -210,13 +241,13 @@ def test_sos_the_database_refused_stays_on_the_stream_and_is_retried(
         batch = {"committed_at_ms": 0, "telemetry": [], "location": [], "status": []}
         with sos_writes_fail_for(db, bad):
             redis_client.xadd(stream, {"batch": orjson.dumps({**batch, "events": events})})
-            assert wait_for(lambda: sos_alerts(db, good) == 1)  # the other SOS is not held up
-            time.sleep(0.3)
+            wait_until(lambda: sos_alerts(db, good) == 1)  # the other SOS is not held up
+            wait_until(lambda: service.failed_events >= 1)
             assert sos_alerts(db, bad) == 0
             assert redis_client.xpending(stream, service.group)["pending"] == 1
             assert service.failed_events >= 1
-        assert wait_for(lambda: sos_alerts(db, bad) == 1, timeout_s=10)
-        assert wait_for(lambda: redis_client.xpending(stream, service.group)["pending"] == 0)
+        wait_until(lambda: sos_alerts(db, bad) == 1, timeout_s=10)
+        wait_until(lambda: redis_client.xpending(stream, service.group)["pending"] == 0)
     finally:
         service.stop()
 
@@ -297,7 +328,7 @@ def test_an_alert_whose_ladder_breaks_stalls_no_other_and_the_watchdog_reports_i
     service = AlertingService(configured, clock=clock)
     service.start()
     try:
-        assert wait_for(lambda: steps() == [0, 2])
-        assert wait_for(lambda: watchdog_reports() == [stuck])
+        wait_until(lambda: steps() == [0, 2])
+        wait_until(lambda: watchdog_reports() == [stuck])
     finally:
         service.stop()

@@ -6,7 +6,6 @@ import contextlib
 import json
 import queue
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -16,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from alerting.alerts import service as alerts
 from eldercare.imei import make_imei
+from tests.support.wait import wait_until
 
 
 def _fresh_imei() -> str:
@@ -59,13 +59,12 @@ def test_provisioned_band_connects_and_revoked_band_cannot(client, family_world,
         "SELECT mqtt_password_hash FROM devices WHERE device_id = %s", (imei,)
     ).fetchone()[0]
     assert password not in stored and stored.startswith("$7$")
-    time.sleep(0.3)  # SIGHUP is asynchronous
-    assert _can_connect(broker.port, imei, password)
+    # The broker reloads its password file on SIGHUP, asynchronously: a deadline, not a sleep.
+    wait_until(lambda: _can_connect(broker.port, imei, password), timeout_s=10)
     assert not _can_connect(broker.port, imei, "wrong-password")
     revoked = client.post(f"/devices/{imei}/revoke", headers=admin.headers)
     assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
-    time.sleep(0.3)
-    assert not _can_connect(broker.port, imei, password)
+    wait_until(lambda: not _can_connect(broker.port, imei, password), timeout_s=10)
 
 
 def test_provisioning_refuses_bad_luhn_digit_and_second_provisioning(client, family_world):
