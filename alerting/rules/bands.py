@@ -4,7 +4,9 @@ A *band* is a range of values (e.g. HR >= 131) with its own confirmation: at lea
 consecutive usable readings in the range, the first and last at least `span_s` apart. A rule
 holds at a reading when any of its bands is confirmed there; the most severe confirmed band
 decides the rule's severity (NEWS2 sub-scores may raise it further, see vitals.py). Bands are
-listed from least to most severe, so a later band wins a tie.
+listed from least to most severe, so a later band wins a tie, and they nest: a reading is in a
+band only if it is also in every band before it, so a resident's raised `tachycardia_bpm` of
+140 holds the red and extreme bands above 140 too.
 """
 
 from __future__ import annotations

@@ -122,11 +122,13 @@ def _rule(
     for k, s in enumerate(rows):
         usable = s["rest"] if rule.at_rest else s["moved"] == 0
         confirmed = None
+        within = usable  # and inside every less severe band of the rule
         for b, band in enumerate(rule.bands):
             inside = False
             for column, op, name in band.limits:
-                inside = inside or (usable and COMPARE[op](s[column], p[name]))
-            if not inside:
+                inside = inside or COMPARE[op](s[column], p[name])
+            within = within and inside
+            if not within:
                 run_start[b] = -1
                 continue
             if run_start[b] < 0 or s["t"] - rows[k - 1]["t"] > gap_ms:

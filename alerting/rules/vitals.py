@@ -162,12 +162,14 @@ def _confirmed_band(
     gap_ms = params.per_row("max_gap_s", c) * 1000 * rule.gap_factor
     level = np.full(len(rows), -1, dtype=np.int64)
     start = np.zeros(len(rows), dtype=np.int64)
+    within = usable  # bands nest: each lies within every less severe band of its rule
     for b, band in enumerate(rule.bands):
         inside = np.zeros(len(rows), dtype=bool)
         for column, op, name in band.limits:
             inside |= COMPARE[op](getattr(tel, column)[rows], params.per_row(name, c))
+        within = within & inside
         hit, run_start = sustained(
-            usable & inside,
+            within,
             c,
             t,
             gap_ms,

@@ -192,3 +192,18 @@ def test_a_stored_override_of_one_reading_still_needs_two():
     lax = Case(**{**case.__dict__, "overrides": {"tachycardia_extreme_readings": 1}})
     assert run(lax, series(lax, 1)) == []
     assert [f.severity for f in run(lax, series(lax, 2))] == [CRITICAL]
+
+
+def test_a_resident_s_raised_limit_holds_the_more_severe_bands_too():
+    """Staff raised tachycardia_bpm to 140 for someone whose resting rate runs high: the red
+    band (131) must not page for them at 135, and pages fast above their own limit."""
+    own = {"tachycardia_bpm": 140}
+    usual = Case("tachycardia", "red", {"hr": 135}, 30, 3, HIGH, own)
+    assert run(usual, series(usual, 20)) == []
+    above = Case("tachycardia", "red", {"hr": 145}, 30, 3, HIGH, own)
+    assert [(f.details["band"], f.severity) for f in run(above, series(above, 3))] == [
+        ("red", HIGH)
+    ]
+    lowered = {"hypotension_sbp": 75}  # the extreme band (80) lies within it
+    usual_bp = Case("hypotension", "extreme", {"sbp": 78, "dbp": 50}, 300, 2, CRITICAL, lowered)
+    assert run(usual_bp, series(usual_bp, 4)) == []
