@@ -125,21 +125,21 @@ def evaluate_vitals(
     still = moved == 0
     ctx = _Context(tel, worn_ok & still)
     reads = {
-        "hr": (np.flatnonzero(worn_ok & ~np.isnan(tel.hr)), {"hr_bpm": tel.hr}),
+        "hr": (_Rows.of(tel, worn_ok & ~np.isnan(tel.hr)), {"hr_bpm": tel.hr}),
         "bp": (
-            np.flatnonzero(worn_ok & ~np.isnan(tel.sbp) & ~np.isnan(tel.dbp)),
+            _Rows.of(tel, worn_ok & ~np.isnan(tel.sbp) & ~np.isnan(tel.dbp)),
             {"sbp_mmhg": tel.sbp, "dbp_mmhg": tel.dbp},
         ),
     }
     findings: list[Finding] = []
     for rule in VITAL_RULES:
         rows, own = reads[rule.reads]
-        usable = (at_rest if rule.at_rest else still)[rows]
-        level, start = _confirmed_band(rule, params, tel, rows, usable)
+        usable = (at_rest if rule.at_rest else still)[rows.index]
+        level, start = _confirmed_band(rule, params, rows, usable)
         bands = [(band.level, band.severity) for band in rule.bands]
-        emit = _Emit(fleet, tel, ctx, rows, own)
+        emit = _Emit(fleet, tel, ctx, rows.index, own)
         findings += emit(rule.rule, rule.title, level, start, bands)
-    hr_rows = reads["hr"][0]
+    hr_rows = reads["hr"][0].index
     if baseline_hr is not None and len(hr_rows):
         findings += _baseline_deviation(
             _Emit(fleet, tel, ctx, hr_rows, reads["hr"][1]),
@@ -154,19 +154,19 @@ def evaluate_vitals(
 
 
 def _confirmed_band(
-    rule: VitalRule, params: Params, tel: Telemetry, rows: np.ndarray, usable: np.ndarray
+    rule: VitalRule, params: Params, rows: _Rows, usable: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each of the rule's rows: its most severe confirmed band (-1: none), and the first
-    row (an index into `rows`) of that band's run."""
-    c, t = tel.codes[rows], tel.t_ms[rows]
+    row (an index into the rows) of that band's run."""
+    c, t = rows.codes, rows.t_ms
     gap_ms = params.per_row("max_gap_s", c) * 1000 * rule.gap_factor
-    level = np.full(len(rows), -1, dtype=np.int64)
-    start = np.zeros(len(rows), dtype=np.int64)
+    level = np.full(len(c), -1, dtype=np.int64)
+    start = np.zeros(len(c), dtype=np.int64)
     within = usable  # bands nest: each lies within every less severe band of its rule
     for b, band in enumerate(rule.bands):
-        inside = np.zeros(len(rows), dtype=bool)
+        inside = np.zeros(len(c), dtype=bool)
         for column, op, name in band.limits:
-            inside |= COMPARE[op](getattr(tel, column)[rows], params.per_row(name, c))
+            inside |= COMPARE[op](rows.values[column], params.per_row(name, c))
         within = within & inside
         hit, run_start = sustained(
             within,
@@ -176,9 +176,25 @@ def _confirmed_band(
             min_ms=params.per_row(band.span_s, c) * 1000,
             min_rows=np.maximum(params.per_row(band.readings, c), MIN_READINGS),
         )
-        level = np.where(hit, b, level)
-        start = np.where(hit, run_start, start)
+        level[hit] = b
+        start[hit] = run_start[hit]
     return level, start
+
+
+@dataclass
+class _Rows:
+    """The rows a group of rules reads (indices into the telemetry) and their columns."""
+
+    index: np.ndarray
+    codes: np.ndarray
+    t_ms: np.ndarray
+    values: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, tel: Telemetry, mask: np.ndarray) -> _Rows:
+        index = np.flatnonzero(mask)
+        values = {name: getattr(tel, name)[index] for name in ("hr", "sbp", "dbp")}
+        return cls(index, tel.codes[index], tel.t_ms[index], values)
 
 
 class _Emit:
