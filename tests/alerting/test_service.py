@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -82,10 +83,20 @@ def test_eldercare_alerting_stops_cleanly_on_sigterm(settings, repo_root):
         env=env,
         stderr=subprocess.PIPE,
     )
-    time.sleep(2.0)
-    assert child.poll() is None, child.stderr.read().decode()
+    log: list[bytes] = []
+
+    def read_log() -> None:
+        for line in iter(child.stderr.readline, b""):  # type: ignore[union-attr]
+            log.append(line)
+
+    threading.Thread(target=read_log, daemon=True).start()
+    # Under load the imports alone can take seconds: signal once it says it runs, not after a
+    # guess (a SIGTERM before its handler is installed kills it, which is no clean stop).
+    started = wait_for(lambda: any(b"alerting started" in line for line in log), 60.0)
+    assert started and child.poll() is None, b"".join(log).decode()
     child.send_signal(signal.SIGTERM)
-    assert child.wait(timeout=15) == 0
+    assert child.wait(timeout=30) == 0, b"".join(log).decode()
+    assert wait_for(lambda: any(b"alerting stopped" in line for line in log), 5.0)
 
 
 class Clock:
