@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 
+from alerting.rules.bands import COMPARE, VITAL_RULES, VitalRule
 from alerting.rules.common import CRITICAL, HIGH, MEDIUM, Finding, Fleet
-from alerting.rules.thresholds import Params
+from alerting.rules.thresholds import DEFAULTS, MIN_READINGS, Params
 from alerting.rules.vitals import PARTIAL_NEWS2_NOTE, Telemetry
 
 
@@ -39,8 +40,12 @@ def _sbp_score(sbp: float) -> int:
     return 3  # above 219
 
 
-def _sev(base: int, score: int) -> int:
-    return max(base, CRITICAL if score >= 5 else HIGH if score >= 3 else MEDIUM)
+def _sev(hr_score: int, sbp_score: int) -> int:
+    red = (hr_score == 3) + (sbp_score == 3)
+    partial = hr_score + sbp_score
+    if red >= 2 or partial >= 5:
+        return CRITICAL
+    return HIGH if red >= 1 or partial >= 3 else MEDIUM
 
 
 def _param(params: Params, name: str, code: int) -> float:
@@ -71,26 +76,12 @@ def evaluate_vitals_reference(
 
 def _band(fleet, params, code, samples, now_ms, charging, open_not_worn) -> list[Finding]:
     device_id = str(fleet.device_ids[code])
-    p = {
-        name: _param(params, name, code)
-        for name in (
-            "max_steps_per_s",
-            "rest_window_s",
-            "max_gap_s",
-            "tachycardia_bpm",
-            "tachycardia_duration_s",
-            "bradycardia_bpm",
-            "bradycardia_duration_s",
-            "hypotension_sbp",
-            "hypotension_readings",
-            "crisis_sbp",
-            "crisis_dbp",
-            "crisis_readings",
-            "not_worn_after_s",
-        )
-    }
-    last_steps, last_steps_t, sbp_now = None, None, math.nan
-    for s in samples:  # steps taken since the previous reading, and the latest SBP
+
+    p = {name: _param(params, name, code) for name in DEFAULTS}
+
+    last_steps, last_steps_t = None, None
+    latest = {"hr": math.nan, "sbp": math.nan}  # latest usable readings: worn, not walking
+    for s in samples:  # steps taken since the previous reading
         s["moved"] = 0.0
         if not math.isnan(s["steps"]):
             if last_steps is not None:
@@ -100,11 +91,11 @@ def _band(fleet, params, code, samples, now_ms, charging, open_not_worn) -> list
                 d = min(d, p["max_steps_per_s"] * max(s["t"] - last_steps_t, 0) / 1000.0 + 30.0)
                 s["moved"] = d
             last_steps, last_steps_t = s["steps"], s["t"]
-        if not math.isnan(s["sbp"]):
-            sbp_now = s["sbp"]
-        s["score"] = (0 if math.isnan(s["hr"]) else _hr_score(s["hr"])) + (
-            0 if math.isnan(sbp_now) else _sbp_score(sbp_now)
-        )
+        if s["worn"] != 0.0 and s["moved"] == 0:
+            for name in ("hr", "sbp"):
+                if not math.isnan(s[name]):
+                    latest[name] = s[name]
+        s["hr_latest"], s["sbp_latest"] = latest["hr"], latest["sbp"]
     left, in_window = 0, 0.0  # sliding window of steps over (t - rest_window, t]
     for s in samples:
         in_window += s["moved"]
@@ -113,98 +104,84 @@ def _band(fleet, params, code, samples, now_ms, charging, open_not_worn) -> list
             left += 1
         s["rest"] = in_window == 0
     found = []
-    hr_rows = [s for s in samples if s["worn"] != 0.0 and not math.isnan(s["hr"])]
-    for rule, title, test, duration in (
-        (
-            "tachycardia",
-            "Sustained high heart rate at rest",
-            lambda s: s["hr"] > p["tachycardia_bpm"] and s["rest"],
-            p["tachycardia_duration_s"],
-        ),
-        (
-            "bradycardia",
-            "Sustained low heart rate",
-            lambda s: s["hr"] <= p["bradycardia_bpm"],
-            p["bradycardia_duration_s"],
-        ),
-    ):
-        hit, start, prev, worst = None, None, None, 0
-        for s in hr_rows:
-            if test(s):
-                if start is None or prev is None or s["t"] - prev["t"] > p["max_gap_s"] * 1000:
-                    start, count = s, 0
-                count += 1
-                if s["t"] - start["t"] >= duration * 1000 and count >= 3:
-                    hit = (s, start)
-                    worst = max(worst, _sev(HIGH, s["score"]))
-                prev = s
-            else:
-                start, prev = None, None
-        if hit:
-            s, st = hit
-            found.append(
-                Finding(
-                    rule=rule,
-                    device_id=device_id,
-                    observed_at_ms=s["t"],
-                    severity=worst,
-                    title=title,
-                    details={
-                        "hr_bpm": s["hr"],
-                        "held_s": (s["t"] - st["t"]) / 1000,
-                        "news2_partial": s["score"],
-                        "news2_note": PARTIAL_NEWS2_NOTE,
-                    },
-                )
-            )
-    bp_rows = [
-        s
-        for s in samples
-        if s["worn"] != 0.0 and not math.isnan(s["sbp"]) and not math.isnan(s["dbp"])
+    for rule in VITAL_RULES:
+        found += _rule(rule, p, device_id, samples)
+    found += _worn(p, code, device_id, samples, now_ms, charging, open_not_worn)
+    return found
+
+
+def _rule(
+    rule: VitalRule, p: dict[str, float], device_id: str, samples: list[dict]
+) -> list[Finding]:
+    """One vital rule over one band's samples, reading by reading."""
+    own = ("hr",) if rule.reads == "hr" else ("sbp", "dbp")
+    rows = [s for s in samples if s["worn"] != 0.0 and not any(math.isnan(s[k]) for k in own)]
+    gap_ms = p["max_gap_s"] * 1000 * rule.gap_factor
+    run_start = [-1] * len(rule.bands)  # per band: first row of its current run (-1: none)
+    last, decided, worst = None, None, 0
+    for k, s in enumerate(rows):
+        usable = s["rest"] if rule.at_rest else s["moved"] == 0
+        confirmed = None
+        within = usable  # and inside every less severe band of the rule
+        for b, band in enumerate(rule.bands):
+            inside = False
+            for column, op, name in band.limits:
+                inside = inside or COMPARE[op](s[column], p[name])
+            within = within and inside
+            if not within:
+                run_start[b] = -1
+                continue
+            if run_start[b] < 0 or s["t"] - rows[k - 1]["t"] > gap_ms:
+                run_start[b] = k
+            first = run_start[b]
+            readings = max(p[band.readings], MIN_READINGS)
+            if s["t"] - rows[first]["t"] >= p[band.span_s] * 1000 and k - first + 1 >= readings:
+                confirmed = (band, first)
+        if confirmed is None:
+            continue
+        band, first = confirmed
+        hr = s["hr"] if rule.reads == "hr" else s["hr_latest"]
+        sbp = s["sbp"] if rule.reads == "bp" else s["sbp_latest"]
+        hr_s = 0 if math.isnan(hr) else _hr_score(hr)
+        sbp_s = 0 if math.isnan(sbp) else _sbp_score(sbp)
+        sev = max(band.severity, _sev(hr_s, sbp_s))
+        last = s
+        if sev >= worst:
+            worst = sev
+            decided = {
+                "band": band.level,
+                "readings": k - first + 1,
+                "held_s": (s["t"] - rows[first]["t"]) / 1000,
+                "hr_bpm": _number(hr),
+                "sbp_mmhg": _number(sbp),
+                **({"dbp_mmhg": s["dbp"]} if rule.reads == "bp" else {}),
+                "news2_hr": hr_s,
+                "news2_sbp": sbp_s,
+                "news2_partial": hr_s + sbp_s,
+                "news2_note": PARTIAL_NEWS2_NOTE,
+                "decided_at_ms": s["t"],
+            }
+    if last is None:
+        return []
+    return [
+        Finding(
+            rule=rule.rule,
+            device_id=device_id,
+            observed_at_ms=last["t"],
+            severity=worst,
+            title=rule.title,
+            details=decided or {},
+        )
     ]
-    for rule, title, test, readings in (
-        (
-            "hypotension",
-            "Low blood pressure (confirmed)",
-            lambda s: s["sbp"] <= p["hypotension_sbp"],
-            p["hypotension_readings"],
-        ),
-        (
-            "hypertensive_crisis",
-            "Hypertensive crisis (confirmed)",
-            lambda s: s["sbp"] >= p["crisis_sbp"] or s["dbp"] >= p["crisis_dbp"],
-            p["crisis_readings"],
-        ),
-    ):
-        hit, count, prev, worst = None, 0, None, 0
-        for s in bp_rows:
-            if test(s):
-                if prev is None or s["t"] - prev["t"] > p["max_gap_s"] * 6000:
-                    count = 0
-                count += 1
-                if count >= readings:
-                    hit = s
-                    critical = rule == "hypertensive_crisis" and s["sbp"] >= 220
-                    worst = max(worst, _sev(CRITICAL if critical else HIGH, s["score"]))
-                prev = s
-            else:
-                count, prev = 0, None
-        if hit:
-            found.append(
-                Finding(
-                    rule=rule,
-                    device_id=device_id,
-                    observed_at_ms=hit["t"],
-                    severity=worst,
-                    title=title,
-                    details={
-                        "sbp_mmhg": hit["sbp"],
-                        "dbp_mmhg": hit["dbp"],
-                        "news2_partial": hit["score"],
-                        "news2_note": PARTIAL_NEWS2_NOTE,
-                    },
-                )
-            )
+
+
+def _number(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+def _worn(p, code, device_id, samples, now_ms, charging, open_not_worn) -> list[Finding]:
+    """Band not worn for long (not while charging), or worn again while an alert is open."""
+    found = []
     worn_rows = [s for s in samples if not math.isnan(s["worn"])]
     if worn_rows:
         last = worn_rows[-1]

@@ -8,18 +8,50 @@ import numpy as np
 import pandas as pd
 import psycopg
 
+# Fewest readings that may confirm a vital band: a wrist optical sensor gives spurious single
+# readings, so one reading never raises a vital alert, whatever is stored in alert_thresholds.
+MIN_READINGS = 2
+
 # name -> default. Durations in seconds, pressures in mmHg, rates in bpm.
 DEFAULTS: dict[str, float] = {
-    # Sustained heart rate (NEWS2: HR >= 131 scores 3, 111-130 scores 2; <= 40 scores 3).
+    # Vital-sign bands: each is a range of values and the readings that confirm it (how many
+    # consecutive readings in the range, over at least how long). See alerting/rules/bands.py
+    # and the sources in alerting/README.md. HR in bpm, SBP/DBP in mmHg.
+    # Heart rate high, at rest. Sustained: HR above tachycardia_bpm (NEWS2 111-130 scores 2).
     "tachycardia_bpm": 120,  # HR above this ...
-    "tachycardia_duration_s": 300,  # ... at rest for this long
+    "tachycardia_duration_s": 300,  # ... at rest for this long ...
+    "tachycardia_readings": 3,  # ... over at least this many readings
+    "tachycardia_red_bpm": 131,  # NEWS2 score 3: HR at or above this
+    "tachycardia_red_readings": 3,
+    "tachycardia_red_span_s": 60,
+    "tachycardia_extreme_bpm": 180,  # HR at or above this at rest
+    "tachycardia_extreme_readings": 2,
+    "tachycardia_extreme_span_s": 0,
+    # Heart rate low (NEWS2: <= 40 scores 3; there is no score-2 range).
     "bradycardia_bpm": 40,  # HR at or below this ...
     "bradycardia_duration_s": 300,
-    "hypotension_sbp": 90,  # NEWS2: SBP <= 90 scores 3
-    "hypotension_readings": 2,  # consecutive readings that confirm it
-    "crisis_sbp": 180,  # hypertensive crisis: SBP >= 180 or DBP >= 120
+    "bradycardia_readings": 3,
+    "bradycardia_red_bpm": 40,  # NEWS2 score 3: HR at or below this
+    "bradycardia_red_readings": 3,
+    "bradycardia_red_span_s": 60,
+    "bradycardia_extreme_bpm": 30,
+    "bradycardia_extreme_readings": 2,
+    "bradycardia_extreme_span_s": 0,
+    # Systolic pressure low (NEWS2: SBP <= 90 scores 3).
+    "hypotension_sbp": 90,  # SBP at or below this ...
+    "hypotension_readings": 2,  # ... in consecutive readings that confirm it
+    "hypotension_span_s": 0,
+    "hypotension_extreme_sbp": 80,
+    "hypotension_extreme_readings": 2,
+    "hypotension_extreme_span_s": 0,
+    # Hypertensive crisis: SBP >= 180 or DBP >= 120; SBP >= 220 (NEWS2 score 3) is extreme.
+    "crisis_sbp": 180,
     "crisis_dbp": 120,
     "crisis_readings": 2,
+    "crisis_span_s": 0,
+    "crisis_extreme_sbp": 220,
+    "crisis_extreme_readings": 2,
+    "crisis_extreme_span_s": 0,
     "max_gap_s": 600,  # a gap this long in the data breaks a sustained condition
     "rest_window_s": 600,  # at rest = the step counter did not move over this window
     "max_steps_per_s": 4,  # faster counter increases are glitches, clamped
@@ -56,6 +88,8 @@ def override_error(name: str, value: float) -> str | None:
         return f"{name} must be a finite number >= 0"
     if name.endswith("_h") and value > 24:
         return f"{name} is an hour of the day (0-24)"
+    if name.endswith("_readings") and (value < MIN_READINGS or value != int(value)):
+        return f"{name} is a whole number of readings >= {MIN_READINGS} (one reading is no proof)"
     return None
 
 

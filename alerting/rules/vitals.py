@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from alerting.rules.bands import COMPARE, VITAL_RULES, VitalRule
 from alerting.rules.common import (
     CRITICAL,
     HIGH,
@@ -24,7 +25,7 @@ from alerting.rules.common import (
     step_increments,
     sustained,
 )
-from alerting.rules.thresholds import Params
+from alerting.rules.thresholds import MIN_READINGS, Params
 
 PARTIAL_NEWS2_NOTE = "partial NEWS2: heart rate and systolic pressure only (2 of 7 parameters)"
 
@@ -59,46 +60,42 @@ def news2_sbp_score(sbp: np.ndarray) -> np.ndarray:
     return _SBP_POINTS[np.searchsorted(_SBP_EDGES, sbp, side="left")]
 
 
-def _ffill_per_band(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Carry each band's last reading forward (never across bands)."""
-    n = len(values)
-    idx = np.where(~np.isnan(values) | band_starts(codes), np.arange(n), 0)
-    return values[np.maximum.accumulate(idx)] if n else values
+class _Context:
+    """Each band's latest usable HR and SBP (worn, not walking) at given rows, on demand: only
+    the few rows that raise a finding need them."""
+
+    def __init__(self, tel: Telemetry, usable: np.ndarray):
+        self.codes = tel.codes
+        self.columns = {"hr": tel.hr, "sbp": tel.sbp}
+        self.have = {n: np.flatnonzero(usable & ~np.isnan(v)) for n, v in self.columns.items()}
+
+    def latest(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """The band's latest usable reading of `name` at or before each row (NaN: none)."""
+        have = self.have[name]
+        if len(have) == 0:
+            return np.full(len(rows), np.nan)
+        pos = np.searchsorted(have, rows, side="right") - 1
+        src = have[np.maximum(pos, 0)]
+        valid = (pos >= 0) & (self.codes[src] == self.codes[rows])
+        return np.where(valid, self.columns[name][src], np.nan)
 
 
-def partial_news2(hr: np.ndarray, sbp: np.ndarray) -> np.ndarray:
-    """Partial NEWS2 (0-6) from HR and SBP; a missing parameter scores 0."""
+def sub_scores(hr: np.ndarray, sbp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """NEWS2 sub-scores of HR and SBP; a missing parameter scores 0."""
     # NaN sorts after every edge; those rows are zeroed explicitly.
     hr_s = np.where(np.isnan(hr), 0, news2_hr_score(hr))
     sbp_s = np.where(np.isnan(sbp), 0, news2_sbp_score(sbp))
-    return hr_s + sbp_s
+    return hr_s, sbp_s
 
 
-class _ScoreAt:
-    """Partial NEWS2 at given rows (HR of the row, the band's latest SBP), computed on demand:
-    only the few rows that raise a finding need it."""
-
-    def __init__(self, tel: Telemetry):
-        self.tel = tel
-        self.bp_rows = np.flatnonzero(~np.isnan(tel.sbp))
-
-    def __getitem__(self, rows):
-        rows_a = np.atleast_1d(np.asarray(rows, dtype=np.int64))
-        pos = np.searchsorted(self.bp_rows, rows_a, side="right") - 1
-        src = self.bp_rows[np.maximum(pos, 0)] if len(self.bp_rows) else rows_a
-        valid = (
-            (pos >= 0) & (self.tel.codes[src] == self.tel.codes[rows_a])
-            if len(self.bp_rows)
-            else np.zeros(len(rows_a), dtype=bool)
-        )
-        sbp = np.where(valid, self.tel.sbp[src], np.nan)
-        out = partial_news2(self.tel.hr[rows_a], sbp)
-        return int(out[0]) if np.ndim(rows) == 0 else out
-
-
-def severity_from_news2(base: int | np.ndarray, score: np.ndarray) -> np.ndarray:
-    """A higher partial score raises severity, never lowers it."""
-    return np.maximum(base, np.where(score >= 5, CRITICAL, np.where(score >= 3, HIGH, MEDIUM)))
+def news2_severity(hr_score: np.ndarray, sbp_score: np.ndarray) -> np.ndarray:
+    """What the sub-scores call for: two score-3 parameters (or a partial score >= 5) critical;
+    one score-3 parameter (or a partial score >= 3) high, NEWS2's urgent response; else medium."""
+    red = (hr_score == 3).astype(np.int64) + (sbp_score == 3)
+    partial = hr_score + sbp_score
+    return np.where(
+        (red >= 2) | (partial >= 5), CRITICAL, np.where((red >= 1) | (partial >= 3), HIGH, MEDIUM)
+    )
 
 
 def evaluate_vitals(
@@ -123,94 +120,31 @@ def evaluate_vitals(
     moved = step_increments(tel.steps, c, t, params.per_row("max_steps_per_s", c))
     at_rest = no_movement_within(moved, c, t, params.per_row("rest_window_s", c) * 1000)
     worn_ok = tel.worn != 0.0  # unknown counts as worn: a missed alarm costs more
-    score = _ScoreAt(tel)
+    # Walking shakes a wrist optical sensor: a reading taken while steps were counted decides
+    # nothing, and a fast heart rate counts only at rest (a walk explains it for a while).
+    still = moved == 0
+    ctx = _Context(tel, worn_ok & still)
+    reads = {
+        "hr": (_Rows.of(tel, worn_ok & ~np.isnan(tel.hr)), {"hr_bpm": tel.hr}),
+        "bp": (
+            _Rows.of(tel, worn_ok & ~np.isnan(tel.sbp) & ~np.isnan(tel.dbp)),
+            {"sbp_mmhg": tel.sbp, "dbp_mmhg": tel.dbp},
+        ),
+    }
     findings: list[Finding] = []
-
-    has_hr = worn_ok & ~np.isnan(tel.hr)
-    hr_rows = np.flatnonzero(has_hr)
-    hc, ht, hr = c[hr_rows], t[hr_rows], tel.hr[hr_rows]
-    rest = at_rest[hr_rows]
-    sustained_specs = [
-        (
-            "tachycardia",
-            (hr > params.per_row("tachycardia_bpm", hc)) & rest,
-            params.per_row("tachycardia_duration_s", hc),
-            "Sustained high heart rate at rest",
-        ),
-        (
-            "bradycardia",
-            hr <= params.per_row("bradycardia_bpm", hc),
-            params.per_row("bradycardia_duration_s", hc),
-            "Sustained low heart rate",
-        ),
-    ]
-    for rule, cond, duration_s, title in sustained_specs:
-        hit, start = sustained(
-            cond,
-            hc,
-            ht,
-            params.per_row("max_gap_s", hc) * 1000,
-            min_ms=duration_s * 1000,
-            min_rows=3,
-        )
-        findings += _emit(
-            fleet,
-            rule,
-            title,
-            hit,
-            hc,
-            ht,
-            hr_rows,
-            score,
-            HIGH,
-            lambda i, s=start: {"hr_bpm": float(hr[i]), "held_s": float((ht[i] - ht[s[i]]) / 1000)},
-        )
-
-    bp_rows = np.flatnonzero(worn_ok & ~np.isnan(tel.sbp) & ~np.isnan(tel.dbp))
-    bc, bt, sbp, dbp = c[bp_rows], t[bp_rows], tel.sbp[bp_rows], tel.dbp[bp_rows]
-    bp_specs = [
-        (
-            "hypotension",
-            sbp <= params.per_row("hypotension_sbp", bc),
-            params.per_row("hypotension_readings", bc),
-            "Low blood pressure (confirmed)",
-            HIGH,
-        ),
-        (
-            "hypertensive_crisis",
-            (sbp >= params.per_row("crisis_sbp", bc)) | (dbp >= params.per_row("crisis_dbp", bc)),
-            params.per_row("crisis_readings", bc),
-            "Hypertensive crisis (confirmed)",
-            HIGH,
-        ),
-    ]
-    for rule, cond, readings, title, base in bp_specs:
-        hit, _ = sustained(cond, bc, bt, params.per_row("max_gap_s", bc) * 6000, min_rows=readings)
-        base_sev = np.where(sbp >= 220, CRITICAL, base) if rule == "hypertensive_crisis" else base
-        findings += _emit(
-            fleet,
-            rule,
-            title,
-            hit,
-            bc,
-            bt,
-            bp_rows,
-            score,
-            base_sev,
-            lambda i: {"sbp_mmhg": float(sbp[i]), "dbp_mmhg": float(dbp[i])},
-        )
-
+    for rule in VITAL_RULES:
+        rows, own = reads[rule.reads]
+        usable = (at_rest if rule.at_rest else still)[rows.index]
+        level, start = _confirmed_band(rule, params, rows, usable)
+        bands = [(band.level, band.severity) for band in rule.bands]
+        emit = _Emit(fleet, tel, ctx, rows.index, own)
+        findings += emit(rule.rule, rule.title, level, start, bands)
+    hr_rows = reads["hr"][0].index
     if baseline_hr is not None and len(hr_rows):
         findings += _baseline_deviation(
-            fleet,
+            _Emit(fleet, tel, ctx, hr_rows, reads["hr"][1]),
             params,
-            hc,
-            ht,
-            hr,
-            rest,
-            hr_rows,
-            score,
-            params.per_row("max_gap_s", hc) * 1000,
+            at_rest[hr_rows],
             baseline_hr,
             baseline_std,
             baseline_ok,
@@ -219,36 +153,116 @@ def evaluate_vitals(
     return findings
 
 
-def _emit(fleet, rule, title, hit, codes, t_ms, rows, score, base_sev, detail) -> list[Finding]:
-    """One finding per band: its latest row where the rule holds, at the highest severity of
-    any such row (a late batch may hold a critical reading before a lesser one)."""
-    hit_rows = np.flatnonzero(hit)
-    if len(hit_rows) == 0:
-        return []
-    base = np.broadcast_to(base_sev, len(rows))[hit_rows]
-    row_sev = severity_from_news2(base, score[rows[hit_rows]])
-    band_sev = np.maximum.reduceat(row_sev, np.flatnonzero(band_starts(codes[hit_rows])))
-    found = []
-    for i, sev in zip(last_row_per_band(hit, codes), band_sev.tolist(), strict=True):
-        details = detail(i)
-        details.update(news2_partial=int(score[rows[i]]), news2_note=PARTIAL_NEWS2_NOTE)
-        found.append(
-            Finding(
-                rule=rule,
-                device_id=str(fleet.device_ids[codes[i]]),
-                observed_at_ms=int(t_ms[i]),
-                severity=int(sev),
-                title=title,
-                details=details,
-            )
+def _confirmed_band(
+    rule: VitalRule, params: Params, rows: _Rows, usable: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each of the rule's rows: its most severe confirmed band (-1: none), and the first
+    row (an index into the rows) of that band's run."""
+    c, t = rows.codes, rows.t_ms
+    gap_ms = params.per_row("max_gap_s", c) * 1000 * rule.gap_factor
+    level = np.full(len(c), -1, dtype=np.int64)
+    start = np.zeros(len(c), dtype=np.int64)
+    within = usable  # bands nest: each lies within every less severe band of its rule
+    for b, band in enumerate(rule.bands):
+        inside = np.zeros(len(c), dtype=bool)
+        for column, op, name in band.limits:
+            inside |= COMPARE[op](rows.values[column], params.per_row(name, c))
+        within = within & inside
+        hit, run_start = sustained(
+            within,
+            c,
+            t,
+            gap_ms,
+            min_ms=params.per_row(band.span_s, c) * 1000,
+            min_rows=np.maximum(params.per_row(band.readings, c), MIN_READINGS),
         )
-    return found
+        level[hit] = b
+        start[hit] = run_start[hit]
+    return level, start
 
 
-def _baseline_deviation(
-    fleet, params, hc, ht, hr, rest, rows, score, gap_ms, base_hr, base_std, base_ok
-) -> list[Finding]:
-    hour = ((ht + fleet.utc_offset_ms[hc]) // 3_600_000) % 24
+@dataclass
+class _Rows:
+    """The rows a group of rules reads (indices into the telemetry) and their columns."""
+
+    index: np.ndarray
+    codes: np.ndarray
+    t_ms: np.ndarray
+    values: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, tel: Telemetry, mask: np.ndarray) -> _Rows:
+        index = np.flatnonzero(mask)
+        values = {name: getattr(tel, name)[index] for name in ("hr", "sbp", "dbp")}
+        return cls(index, tel.codes[index], tel.t_ms[index], values)
+
+
+class _Emit:
+    """Findings from a rule's confirmed rows: one per band of the fleet, at its latest
+    confirmed reading, with the severity and details of its most severe one (a late batch may
+    hold a critical reading before lesser ones).
+
+    `own` names the rule's own readings, e.g. {"hr_bpm": tel.hr}: they stand in for the
+    context's latest values in scores and details.
+    """
+
+    def __init__(self, fleet: Fleet, tel: Telemetry, ctx: _Context, rows: np.ndarray, own):
+        self.fleet, self.tel, self.ctx, self.rows, self.own = fleet, tel, ctx, rows, own
+
+    def __call__(self, rule, title, level, start, bands, extra=None) -> list[Finding]:
+        hit = np.flatnonzero(level >= 0)
+        if len(hit) == 0:
+            return []
+        g = self.rows[hit]
+        own = self.own
+        hr = own["hr_bpm"][g] if "hr_bpm" in own else self.ctx.latest("hr", g)
+        sbp = own["sbp_mmhg"][g] if "sbp_mmhg" in own else self.ctx.latest("sbp", g)
+        hr_s, sbp_s = sub_scores(hr, sbp)
+        band_sev = np.array([sev for _, sev in bands])[level[hit]]
+        row_sev = np.maximum(band_sev, news2_severity(hr_s, sbp_s))
+        c, t = self.tel.codes[g], self.tel.t_ms[g]
+        firsts = band_starts(c)
+        worst = np.maximum.reduceat(row_sev, np.flatnonzero(firsts))
+        deciding = last_row_per_band(row_sev == worst[np.cumsum(firsts) - 1], c)
+        found = []
+        for j_last, j, sev in zip(last_row_of_each_band(c), deciding, worst.tolist(), strict=True):
+            i = hit[j]
+            details = {
+                "band": bands[level[i]][0],
+                "readings": int(i - start[i] + 1),
+                "held_s": float((t[j] - self.tel.t_ms[self.rows[start[i]]]) / 1000),
+                "hr_bpm": _number(hr[j]),
+                "sbp_mmhg": _number(sbp[j]),
+                **{key: _number(column[g[j]]) for key, column in own.items()},
+                **(extra(i) if extra else {}),
+                "news2_hr": int(hr_s[j]),
+                "news2_sbp": int(sbp_s[j]),
+                "news2_partial": int(hr_s[j] + sbp_s[j]),
+                "news2_note": PARTIAL_NEWS2_NOTE,
+                "decided_at_ms": int(t[j]),
+            }
+            found.append(
+                Finding(
+                    rule=rule,
+                    device_id=str(self.fleet.device_ids[c[j_last]]),
+                    observed_at_ms=int(t[j_last]),
+                    severity=int(sev),
+                    title=title,
+                    details=details,
+                )
+            )
+        return found
+
+
+def _number(value) -> float | None:
+    """A reading for JSON details (None if not reported)."""
+    return None if np.isnan(value) else float(value)
+
+
+def _baseline_deviation(emit: _Emit, params, rest, base_hr, base_std, base_ok) -> list[Finding]:
+    """HR far from the resident's own mean for the local hour, for baseline_duration_s."""
+    hc, ht, hr = emit.tel.codes[emit.rows], emit.tel.t_ms[emit.rows], emit.tel.hr[emit.rows]
+    hour = ((ht + emit.fleet.utc_offset_ms[hc]) // 3_600_000) % 24
     mean, std, ok = base_hr[hc, hour], base_std[hc, hour], base_ok[hc, hour]
     allowed = np.maximum(
         params.per_row("baseline_k", hc) * std, params.per_row("baseline_min_bpm", hc)
@@ -256,20 +270,16 @@ def _baseline_deviation(
     high = (hr - mean > allowed) & rest  # activity explains a high rate
     low = mean - hr > allowed
     cond = ok & (high | low)
-    hit, _ = sustained(
-        cond, hc, ht, gap_ms, min_rows=3, min_ms=params.per_row("baseline_duration_s", hc) * 1000
-    )
-    return _emit(
-        fleet,
+    gap_ms = params.per_row("max_gap_s", hc) * 1000
+    min_ms = params.per_row("baseline_duration_s", hc) * 1000
+    hit, start = sustained(cond, hc, ht, gap_ms, min_rows=3, min_ms=min_ms)
+    return emit(
         "baseline_deviation",
         "Heart rate far from the resident's own normal",
-        hit,
-        hc,
-        ht,
-        rows,
-        score,
-        MEDIUM,
-        lambda i: {"hr_bpm": float(hr[i]), "baseline_bpm": round(float(mean[i]), 1)},
+        np.where(hit, 0, -1),
+        start,
+        [("baseline", MEDIUM)],
+        lambda i: {"baseline_bpm": round(float(mean[i]), 1)},
     )
 
 
