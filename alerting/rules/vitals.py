@@ -2,6 +2,10 @@
 
 NEWS2 has seven parameters; a band measures two (heart rate, systolic pressure), so the score
 computed here is a *partial* early-warning score and is labelled so on every alert.
+
+"Band" means two things here: a wristband (a row's `code`), and a vital rule's band of values
+(`rules/bands.py`: a range with its own confirmation). The second is always called a vital
+band or a rule's band.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ def news2_sbp_score(sbp: np.ndarray) -> np.ndarray:
 
 
 class _Context:
-    """Each band's latest usable HR and SBP (worn, not walking) at given rows, on demand: only
+    """Each wristband's latest usable HR and SBP (worn, not walking) at given rows, on demand: only
     the few rows that raise a finding need them."""
 
     def __init__(self, tel: Telemetry, usable: np.ndarray):
@@ -70,7 +74,7 @@ class _Context:
         self.have = {n: np.flatnonzero(usable & ~np.isnan(v)) for n, v in self.columns.items()}
 
     def latest(self, name: str, rows: np.ndarray) -> np.ndarray:
-        """The band's latest usable reading of `name` at or before each row (NaN: none)."""
+        """The wristband's latest usable reading of `name` at or before each row (NaN: none)."""
         have = self.have[name]
         if len(have) == 0:
             return np.full(len(rows), np.nan)
@@ -156,13 +160,13 @@ def evaluate_vitals(
 def _confirmed_band(
     rule: VitalRule, params: Params, rows: _Rows, usable: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each of the rule's rows: its most severe confirmed band (-1: none), and the first
-    row (an index into the rows) of that band's run."""
+    """For each of the rule's rows: its most severe confirmed vital band (-1: none), and the
+    first row (an index into the rows) of that vital band's run."""
     c, t = rows.codes, rows.t_ms
     gap_ms = params.per_row("max_gap_s", c) * 1000 * rule.gap_factor
     level = np.full(len(c), -1, dtype=np.int64)
     start = np.zeros(len(c), dtype=np.int64)
-    within = usable  # bands nest: each lies within every less severe band of its rule
+    within = usable  # vital bands nest: each lies within every less severe one of its rule
     for b, band in enumerate(rule.bands):
         inside = np.zeros(len(c), dtype=bool)
         for column, op, name in band.limits:
@@ -198,7 +202,7 @@ class _Rows:
 
 
 class _Emit:
-    """Findings from a rule's confirmed rows: one per band of the fleet, at its latest
+    """Findings from a rule's confirmed rows: one per wristband, at its latest
     confirmed reading, with the severity and details of its most severe one (a late batch may
     hold a critical reading before lesser ones).
 

@@ -36,17 +36,18 @@ def findings_for(db, resident_id: int, tel: Telemetry):
 
 def test_a_resident_s_own_red_band_confirms_as_the_default_one_does(client, family_world, db):
     rid, worker = family_world["res_a"], family_world["worker_a"]
-    assert findings_for(db, rid, resting_heart_rate(44, 3)) == []  # 44 is not red by default
+    assert findings_for(db, rid, resting_heart_rate(126, 3)) == []  # 126 is not red by default
     put = client.put(
         f"/residents/{rid}/thresholds",
-        json={"overrides": {"bradycardia_red_bpm": 45, "bradycardia_red_span_s": 30}},
+        json={"overrides": {"tachycardia_red_bpm": 125}},
         headers=worker.headers,
     )
     assert put.status_code == 200, put.text
-    assert put.json()["defaults"]["bradycardia_red_bpm"] == 40
-    assert findings_for(db, rid, resting_heart_rate(44, 2)) == []  # still 3 readings
-    (found,) = findings_for(db, rid, resting_heart_rate(44, 3))
-    assert (found.rule, found.severity, found.details["band"]) == ("bradycardia", HIGH, "red")
+    assert put.json()["defaults"]["tachycardia_red_bpm"] == 131
+    assert findings_for(db, rid, resting_heart_rate(126, 2)) == []  # still 3 readings
+    (found,) = findings_for(db, rid, resting_heart_rate(126, 3))
+    assert (found.rule, found.severity, found.details["band"]) == ("tachycardia", HIGH, "red")
+    assert found.details["held_s"] == 60.0  # not the 300 s the sustained band would need
 
 
 @pytest.mark.parametrize("value", [1, 0, 2.5])
