@@ -12,12 +12,15 @@ import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from redis.asyncio import Redis
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import openapi
 from api.errors import ApiError, error_body
 from api.ratelimit import RateLimiter
 from eldercare.settings import Settings
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 # Routes are matched in order: the hot family-location look-ups come first.
 ROUTER_MODULES = (
     "api.health",
+    "api.docs",
     "api.location.routes",
     "api.accounts.routes",
     "api.audit.routes",
@@ -73,6 +77,16 @@ class _TooLarge(Exception):
     pass
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app answers on the request's path."""
+    methods: set[str] = set()
+    for context in iter_route_contexts(request.app.routes):
+        route = getattr(context, "route", context)
+        if route.matches(request.scope)[0] != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
+
+
 async def _send_error(send: Send, status: int, code: str, message: str) -> None:
     response = JSONResponse(error_body(code, message), status_code=status)
     await send({"type": "http.response.start", "status": status, "headers": response.raw_headers})
@@ -100,10 +114,14 @@ def _install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        headers = exc.headers
+        if exc.status_code == 405:
+            # Starlette names only the first route of the path; a path has one per method.
+            headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
         return JSONResponse(
-            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=headers
         )
 
     @app.exception_handler(psycopg.DataError)
@@ -151,6 +169,8 @@ def create_app(
         version="1.0.0",
         description="Residents, bands, family location, geofences, bookings and the time bank.",
         lifespan=lifespan,
+        docs_url=None,  # api.docs serves Swagger UI from vendored files, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock
@@ -161,4 +181,5 @@ def create_app(
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    openapi.install(app)
     return app

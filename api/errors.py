@@ -64,7 +64,6 @@ class ErrorBody(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": text}
     for status, text in (
-        (400, "Bad request"),
         (401, "Not authenticated"),
         (403, "Role may not do this"),
         (404, "Not found, or not yours to see"),
@@ -72,6 +71,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (413, "Request too large"),
         (422, "Invalid input"),
         (429, "Too many requests"),
+        (503, "A service this request needs is unavailable"),
     )
 }
 

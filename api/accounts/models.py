@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from api.fields import Int64
+
 Role = Literal[
     "admin",
     "duty_staff",
@@ -27,7 +29,7 @@ class AccountCreate(BaseModel):
 
 
 class AccountRead(BaseModel):
-    account_id: int
+    account_id: Int64
     username: str
     full_name: str
     role: Role
@@ -47,5 +49,5 @@ class GridCreate(BaseModel):
 
 
 class GridRead(BaseModel):
-    grid_id: int
+    grid_id: Int64
     name: str

@@ -11,6 +11,7 @@ from api.accounts import service
 from api.accounts.models import AccountCreate, AccountRead, GridCreate, GridRead, Token
 from api.deps import Conn, CurrentUser, SettingsDep, require_roles
 from api.errors import ERROR_RESPONSES
+from api.fields import Int64
 from api.pagination import Page, Paging, make_page
 
 router = APIRouter(responses=ERROR_RESPONSES)
@@ -67,7 +68,7 @@ async def list_accounts(conn: Conn, page: Paging) -> Page[AccountRead]:
     tags=["accounts"],
     dependencies=[Admin],
 )
-async def disable_account(account_id: int, conn: Conn) -> dict:
+async def disable_account(account_id: Int64, conn: Conn) -> dict:
     """Disable an account; its tokens stop working at once (admin)."""
     await service.get_or_raise(conn=conn, account_id=account_id)
     return await service.set_disabled(conn=conn, account_id=account_id, disabled=True)

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from api.fields import Int64
 from api.location.models import LatestLocation
 
 AlertStatus = Literal["open", "acknowledged", "resolved"]
@@ -16,15 +17,15 @@ AlertOrder = Literal["newest", "priority"]
 class AlertSummary(BaseModel):
     """What a list shows: no position (reading one is audited, see AlertRead)."""
 
-    alert_id: int
+    alert_id: Int64
     rule: str
     title: str
     severity: int = Field(description="1 low .. 4 critical")
     priority: int = Field(description="1 most urgent .. 5")
     status: AlertStatus
-    resident_id: int | None
+    resident_id: Int64 | None
     resident_name: str | None
-    grid_id: int | None
+    grid_id: Int64 | None
     device_id: str | None
     occurrences: int
     first_seen_at: datetime
@@ -55,13 +56,13 @@ class Contact(BaseModel):
 
 
 class AlertResident(BaseModel):
-    resident_id: int
+    resident_id: Int64
     full_name: str
     birth_date: date | None
     sex: str | None
     address: str
     phone: str | None
-    grid_id: int | None
+    grid_id: Int64 | None
     living_alone: bool
     disabled: bool
     medical_notes: str
@@ -78,7 +79,7 @@ class AlertRead(AlertSummary):
 
 
 class TimelineEntry(BaseModel):
-    alert_event_id: int
+    alert_event_id: Int64
     at: datetime
     actor: str
     kind: str
@@ -86,7 +87,7 @@ class TimelineEntry(BaseModel):
 
 
 class Timeline(BaseModel):
-    alert_id: int
+    alert_id: Int64
     items: list[TimelineEntry]
 
 

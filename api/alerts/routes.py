@@ -39,6 +39,7 @@ from api.deps import (
     require_roles,
 )
 from api.errors import ERROR_RESPONSES, NotFound
+from api.fields import Int64
 from api.pagination import Page, Paging, make_page
 
 
@@ -77,8 +78,8 @@ async def list_alerts(
     status: Annotated[list[AlertStatus] | None, Query()] = None,
     priority: Annotated[list[Annotated[int, Query(ge=1, le=5)]] | None, Query()] = None,
     min_severity: Annotated[int | None, Query(ge=1, le=4)] = None,
-    grid_id: Annotated[int | None, Query()] = None,
-    resident_id: Annotated[int | None, Query()] = None,
+    grid_id: Annotated[Int64 | None, Query()] = None,
+    resident_id: Annotated[Int64 | None, Query()] = None,
     rule: Annotated[str | None, Query(max_length=64)] = None,
     order: AlertOrder = "newest",
 ) -> Page[AlertSummary]:
@@ -101,7 +102,7 @@ async def list_alerts(
 
 @alerts_router.get("/{alert_id}", response_model=AlertRead)
 async def get_alert(
-    alert_id: int,
+    alert_id: Int64,
     request: Request,
     conn: Conn,
     redis: RedisDep,
@@ -123,7 +124,7 @@ async def get_alert(
 
 
 @alerts_router.get("/{alert_id}/timeline", response_model=Timeline)
-async def get_timeline(alert_id: int, request: Request, conn: Conn, principal: Console) -> dict:
+async def get_timeline(alert_id: Int64, request: Request, conn: Conn, principal: Console) -> dict:
     """Every change of the alert, oldest first: what, who, when."""
     await service.get_visible_or_raise(conn=conn, principal=principal, alert_id=alert_id)
     rows = await service.run_action(
@@ -132,7 +133,7 @@ async def get_timeline(alert_id: int, request: Request, conn: Conn, principal: C
     return {"alert_id": alert_id, "items": [TimelineEntry.model_validate(r) for r in rows]}
 
 
-async def _act(request: Request, conn: Conn, principal: Principal, alert_id: int, action, **kw):
+async def _act(request: Request, conn: Conn, principal: Principal, alert_id: Int64, action, **kw):
     """Check reach, run an alerting action as the caller, return the alert as it now is."""
     await service.get_visible_or_raise(conn=conn, principal=principal, alert_id=alert_id)
     await service.run_action(
@@ -152,14 +153,14 @@ async def _act(request: Request, conn: Conn, principal: Principal, alert_id: int
 
 
 @alerts_router.post("/{alert_id}/acknowledge", response_model=AlertSummary)
-async def acknowledge(alert_id: int, request: Request, conn: Conn, principal: Console) -> dict:
+async def acknowledge(alert_id: Int64, request: Request, conn: Conn, principal: Console) -> dict:
     """Acknowledge an open alert: paging stops (409 unless it is open)."""
     return await _act(request, conn, principal, alert_id, alerts.acknowledge)
 
 
 @alerts_router.post("/{alert_id}/assign", response_model=AlertSummary)
 async def assign(
-    alert_id: int, body: AssignBody, request: Request, conn: Conn, principal: Console
+    alert_id: Int64, body: AssignBody, request: Request, conn: Conn, principal: Console
 ) -> dict:
     """Set or clear who is working on the alert (409 once resolved)."""
     return await _act(request, conn, principal, alert_id, alerts.assign, assignee=body.assignee)
@@ -167,7 +168,7 @@ async def assign(
 
 @alerts_router.post("/{alert_id}/notes", response_model=AlertSummary, status_code=201)
 async def add_note(
-    alert_id: int, body: NoteBody, request: Request, conn: Conn, principal: Console
+    alert_id: Int64, body: NoteBody, request: Request, conn: Conn, principal: Console
 ) -> dict:
     """Add a note to the alert's timeline."""
     return await _act(request, conn, principal, alert_id, alerts.add_note, text=body.text)
@@ -175,7 +176,7 @@ async def add_note(
 
 @alerts_router.post("/{alert_id}/resolve", response_model=AlertSummary)
 async def resolve(
-    alert_id: int, body: ResolveBody, request: Request, conn: Conn, principal: Console
+    alert_id: Int64, body: ResolveBody, request: Request, conn: Conn, principal: Console
 ) -> dict:
     """Resolve the alert: escalation stops for good (409 if already resolved)."""
     return await _act(

@@ -11,17 +11,18 @@ from pydantic import BaseModel
 from api.audit import service
 from api.deps import Conn, require_roles
 from api.errors import ERROR_RESPONSES
+from api.fields import Int64, IsoTime
 from api.pagination import Page, Paging, make_page
 
 router = APIRouter(tags=["audit"], responses=ERROR_RESPONSES)
 
 
 class AuditEntry(BaseModel):
-    audit_id: int
+    audit_id: Int64
     at: datetime
-    account_id: int
+    account_id: Int64
     role: str
-    resident_id: int
+    resident_id: Int64
     action: str
     purpose: str
     on_behalf: bool
@@ -33,9 +34,9 @@ class AuditEntry(BaseModel):
 async def list_audit(
     conn: Conn,
     page: Paging,
-    resident_id: Annotated[int | None, Query()] = None,
-    account_id: Annotated[int | None, Query()] = None,
-    since: Annotated[datetime | None, Query()] = None,
+    resident_id: Annotated[Int64 | None, Query()] = None,
+    account_id: Annotated[Int64 | None, Query()] = None,
+    since: Annotated[IsoTime | None, Query(description="ISO 8601 with offset")] = None,
 ) -> Page[AuditEntry]:
     """Who read whose location or vitals, newest first (admin)."""
     rows = await service.list_entries(

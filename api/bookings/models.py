@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
+
+from api.fields import Int64, IsoTime
 
 ServiceCode = Literal["meal", "haircut", "housekeeping", "escort"]
 Status = Literal["requested", "confirmed", "in_progress", "completed", "cancelled"]
@@ -20,15 +22,15 @@ class CatalogItem(BaseModel):
 class ProviderCreate(BaseModel):
     kind: Literal["company", "volunteer"]
     name: str = Field(min_length=1, max_length=200)
-    account_id: int | None = Field(default=None, description="the volunteer's account")
+    account_id: Int64 | None = Field(default=None, description="the volunteer's account")
 
 
 class ProviderRead(ProviderCreate):
-    provider_id: int
+    provider_id: Int64
 
 
 class BookingCreate(BaseModel):
-    resident_id: int
+    resident_id: Int64
     service: ServiceCode
     note: str = Field(default="", max_length=500)
 
@@ -36,15 +38,15 @@ class BookingCreate(BaseModel):
 class BookingSchedule(BaseModel):
     """Assign a provider and a start time; the slot lasts the service's duration."""
 
-    provider_id: int
-    start: AwareDatetime
+    provider_id: Int64
+    start: IsoTime
 
 
 class BookingRead(BaseModel):
-    booking_id: int
-    resident_id: int
+    booking_id: Int64
+    resident_id: Int64
     service: str
-    provider_id: int | None
+    provider_id: Int64 | None
     slot_start: datetime | None
     slot_end: datetime | None
     status: Status

@@ -19,6 +19,7 @@ from api.bookings.models import (
 )
 from api.deps import RESIDENT_EDITORS, STAFF_ALL, Conn, CurrentUser, Principal, require_roles
 from api.errors import ERROR_RESPONSES, Conflict, Forbidden
+from api.fields import Int64
 from api.pagination import Page, PageParams, Paging, make_page
 from api.timebank.service import earn_for_booking
 
@@ -74,7 +75,7 @@ async def list_bookings(
     conn: Conn,
     principal: CurrentUser,
     page: Paging,
-    resident_id: Annotated[int | None, Query()] = None,
+    resident_id: Annotated[Int64 | None, Query()] = None,
     status: Annotated[Status | None, Query()] = None,
 ) -> Page[BookingRead]:
     """Bookings the caller may see (volunteers: those they provide)."""
@@ -90,14 +91,14 @@ async def list_bookings(
 
 
 @router.get("/bookings/{booking_id}", response_model=BookingRead)
-async def get_booking(booking_id: int, conn: Conn, principal: CurrentUser) -> dict:
+async def get_booking(booking_id: Int64, conn: Conn, principal: CurrentUser) -> dict:
     """One booking."""
     return await service.get_visible_or_raise(conn=conn, principal=principal, booking_id=booking_id)
 
 
 @router.post("/bookings/{booking_id}/schedule", response_model=BookingRead)
 async def schedule_booking(
-    booking_id: int, body: BookingSchedule, conn: Conn, principal: Editor
+    booking_id: Int64, body: BookingSchedule, conn: Conn, principal: Editor
 ) -> dict:
     """Confirm a booking with a provider and time slot (no double-booking of the provider)."""
     await service.get_visible_or_raise(conn=conn, principal=principal, booking_id=booking_id)
@@ -106,7 +107,7 @@ async def schedule_booking(
     )
 
 
-async def _provider_or_editor(conn, principal: Principal, booking_id: int) -> None:
+async def _provider_or_editor(conn, principal: Principal, booking_id: Int64) -> None:
     booking = await service.get_visible_or_raise(
         conn=conn, principal=principal, booking_id=booking_id
     )
@@ -116,28 +117,28 @@ async def _provider_or_editor(conn, principal: Principal, booking_id: int) -> No
 
 
 @router.post("/bookings/{booking_id}/start", response_model=BookingRead)
-async def start_booking(booking_id: int, conn: Conn, principal: CurrentUser) -> dict:
+async def start_booking(booking_id: Int64, conn: Conn, principal: CurrentUser) -> dict:
     """The provider starts the service."""
     await _provider_or_editor(conn, principal, booking_id)
     return await service.transition(conn=conn, booking_id=booking_id, to="in_progress")
 
 
 @router.post("/bookings/{booking_id}/complete", response_model=BookingRead)
-async def complete_booking(booking_id: int, conn: Conn, principal: CurrentUser) -> dict:
+async def complete_booking(booking_id: Int64, conn: Conn, principal: CurrentUser) -> dict:
     """The provider reports the service done."""
     await _provider_or_editor(conn, principal, booking_id)
     return await service.transition(conn=conn, booking_id=booking_id, to="completed")
 
 
 @router.post("/bookings/{booking_id}/cancel", response_model=BookingRead)
-async def cancel_booking(booking_id: int, conn: Conn, principal: Requester) -> dict:
+async def cancel_booking(booking_id: Int64, conn: Conn, principal: Requester) -> dict:
     """Cancel a booking that is not completed (staff or the resident's family)."""
     await service.get_visible_or_raise(conn=conn, principal=principal, booking_id=booking_id)
     return await service.transition(conn=conn, booking_id=booking_id, to="cancelled")
 
 
 @router.post("/bookings/{booking_id}/confirm-completion", response_model=BookingRead)
-async def confirm_completion(booking_id: int, conn: Conn, principal: Requester) -> dict:
+async def confirm_completion(booking_id: Int64, conn: Conn, principal: Requester) -> dict:
     """The recipient's side (family, or staff on the elder's behalf) confirms the service was
     delivered; a volunteer provider then earns its minutes, once."""
     booking = await service.get_visible_or_raise(

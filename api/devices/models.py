@@ -5,9 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
-DeviceId = Annotated[str, Field(pattern=r"^[0-9]{15}$", description="IMEI")]
+from api.fields import Int64
+from eldercare.imei import is_valid_imei
+
+IMEI_PATTERN = r"^[0-9]{15}$"
+IMEI_DESCRIPTION = (
+    "IMEI: 15 decimal digits, the last the Luhn check digit of the first 14"
+    " (eldercare.imei); an IMEI whose check digit is wrong is refused with 422"
+)
+
+
+def _check_digit(value: str) -> str:
+    if not is_valid_imei(value):
+        raise ValueError("the IMEI's last digit is not the Luhn check digit of the first 14")
+    return value
+
+
+DeviceId = Annotated[
+    str,
+    Field(pattern=IMEI_PATTERN, description=IMEI_DESCRIPTION),
+    AfterValidator(_check_digit),
+]
 
 
 class DeviceProvision(BaseModel):
@@ -16,7 +36,7 @@ class DeviceProvision(BaseModel):
 
 class DeviceRead(BaseModel):
     device_id: str
-    resident_id: int | None
+    resident_id: Int64 | None
     state: Literal["active", "revoked"]
     registered_at: datetime
     provisioned_at: datetime | None
@@ -38,7 +58,7 @@ class DeviceStatus(DeviceRead):
 
 
 class BindRequest(BaseModel):
-    resident_id: int
+    resident_id: Int64
 
 
 class LocateCommand(BaseModel):

@@ -21,6 +21,7 @@ from api.deps import (
 )
 from api.devices import service
 from api.devices.models import (
+    IMEI_PATTERN,
     BindRequest,
     Command,
     CommandSent,
@@ -33,7 +34,9 @@ from api.errors import ERROR_RESPONSES, Forbidden, NotFound
 from api.pagination import Page, Paging, make_page
 
 router = APIRouter(prefix="/devices", tags=["devices"], responses=ERROR_RESPONSES)
-DeviceIdPath = Annotated[str, Path(pattern=r"^[0-9]{15}$")]
+DeviceIdPath = Annotated[
+    str, Path(pattern=IMEI_PATTERN, description="IMEI: 15 decimal digits (a band's own)")
+]
 Admin = Depends(require_roles("admin"))
 Reader = Annotated[Principal, Depends(require_roles(*RESIDENT_READERS))]
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.json_schema import JsonDict
 from shapely.geometry import Polygon as ShapelyPolygon
+
+from api.fields import Int64
 
 Datum = Literal["wgs84", "gcj02"]
 Lon = Annotated[float, Field(ge=-180, le=180)]
@@ -50,11 +53,39 @@ class Schedule(BaseModel):
     active_until: time
 
 
+# A circle is a Point with a radius; a Polygon has none (the document says so, as the
+# validator below checks).
+_RADIUS_BY_SHAPE: JsonDict = {
+    "anyOf": [
+        {
+            "properties": {
+                "geometry": {"properties": {"type": {"const": "Point"}}},
+                "radius_m": {"type": "number"},
+            },
+            "required": ["radius_m"],
+        },
+        {
+            "properties": {
+                "geometry": {"properties": {"type": {"const": "Polygon"}}},
+                "radius_m": {"type": "null"},
+            }
+        },
+    ]
+}
+
+
 class GeofenceWrite(BaseModel):
+    model_config = ConfigDict(json_schema_extra=_RADIUS_BY_SHAPE)
+
     name: str = Field(min_length=1, max_length=100)
     crs: Datum = "wgs84"
     geometry: Geometry
-    radius_m: float | None = Field(default=None, gt=0, le=50_000)
+    radius_m: float | None = Field(
+        default=None,
+        gt=0,
+        le=50_000,
+        description="metres; required for a Point (a circle), absent or null for a Polygon",
+    )
     schedule: Schedule | None = None
     enabled: bool = True
 
@@ -78,8 +109,8 @@ class GeofenceWrite(BaseModel):
 
 
 class GeofenceRead(BaseModel):
-    geofence_id: int
-    resident_id: int
+    geofence_id: Int64
+    resident_id: Int64
     name: str
     datum: Datum
     input_crs: Datum

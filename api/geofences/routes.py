@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.access import reach_or_raise
 from api.deps import RESIDENT_EDITORS, RESIDENT_READERS, Conn, Principal, require_roles
 from api.errors import ERROR_RESPONSES
+from api.fields import Int64
 from api.geofences import service
 from api.geofences.models import Datum, GeofenceRead, GeofenceWrite
 from api.pagination import Page, Paging, make_page
@@ -23,7 +24,7 @@ DatumQuery = Annotated[Datum, Query(description="datum of the coordinates return
 
 @router.post("", response_model=GeofenceRead, status_code=201)
 async def create_geofence(
-    resident_id: int, body: GeofenceWrite, conn: Conn, principal: Drawer
+    resident_id: Int64, body: GeofenceWrite, conn: Conn, principal: Drawer
 ) -> dict:
     """Draw a geofence (in WGS-84 or GCJ-02; stored as WGS-84)."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
@@ -33,7 +34,7 @@ async def create_geofence(
 
 @router.get("", response_model=Page[GeofenceRead])
 async def list_geofences(
-    resident_id: int,
+    resident_id: Int64,
     conn: Conn,
     principal: Reader,
     page: Paging,
@@ -49,7 +50,11 @@ async def list_geofences(
 
 @router.get("/{geofence_id}", response_model=GeofenceRead)
 async def get_geofence(
-    resident_id: int, geofence_id: int, conn: Conn, principal: Reader, datum: DatumQuery = "wgs84"
+    resident_id: Int64,
+    geofence_id: Int64,
+    conn: Conn,
+    principal: Reader,
+    datum: DatumQuery = "wgs84",
 ) -> dict:
     """One geofence."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
@@ -59,7 +64,7 @@ async def get_geofence(
 
 @router.put("/{geofence_id}", response_model=GeofenceRead)
 async def replace_geofence(
-    resident_id: int, geofence_id: int, body: GeofenceWrite, conn: Conn, principal: Drawer
+    resident_id: Int64, geofence_id: Int64, body: GeofenceWrite, conn: Conn, principal: Drawer
 ) -> dict:
     """Change a geofence (its whole definition)."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
@@ -71,7 +76,7 @@ async def replace_geofence(
 
 @router.delete("/{geofence_id}", status_code=204)
 async def delete_geofence(
-    resident_id: int, geofence_id: int, conn: Conn, principal: Drawer
+    resident_id: Int64, geofence_id: Int64, conn: Conn, principal: Drawer
 ) -> Response:
     """Delete a geofence."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)

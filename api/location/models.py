@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from api.fields import Int64
 from api.pagination import Page
 
 Datum = Literal["wgs84", "gcj02"]
@@ -25,7 +26,7 @@ class LatestFix(Fix):
 
 
 class LatestLocation(BaseModel):
-    resident_id: int
+    resident_id: Int64
     device_id: str | None
     datum: Datum
     fix: LatestFix | None
@@ -35,14 +36,14 @@ class LatestLocation(BaseModel):
 
 
 class LocationHistory(Page[Fix]):
-    resident_id: int
+    resident_id: Int64
     datum: Datum
     start: datetime
     end: datetime
 
 
 class LatestVitals(BaseModel):
-    resident_id: int
+    resident_id: Int64
     device_id: str | None
     t: datetime | None
     hr: int | None

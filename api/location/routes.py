@@ -6,10 +6,10 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
 
 from api.deps import Conn, Purpose, RedisDep, SettingsDep, TokenAccountId
 from api.errors import ERROR_RESPONSES, Invalid
+from api.fields import Int64, IsoTime
 from api.location import service
 from api.location.models import Datum, Fix, LatestLocation, LatestVitals, LocationHistory
 from api.pagination import Page, Paging, make_page
@@ -18,13 +18,13 @@ router = APIRouter(prefix="/residents", tags=["location"], responses=ERROR_RESPO
 DatumQuery = Annotated[Datum, Query(description="datum of the coordinates returned")]
 
 
-def _limit(request: Request, account_id: int) -> None:
+def _limit(request: Request, account_id: Int64) -> None:
     request.app.state.location_limiter.hit(str(account_id))
 
 
 @router.get("/{resident_id}/location/latest", response_model=LatestLocation)
 async def latest_location(
-    resident_id: int,
+    resident_id: Int64,
     request: Request,
     conn: Conn,
     redis: RedisDep,
@@ -59,14 +59,14 @@ async def latest_location(
 
 @router.get("/{resident_id}/location/history", response_model=LocationHistory)
 async def location_history(
-    resident_id: int,
+    resident_id: Int64,
     request: Request,
     conn: Conn,
     settings: SettingsDep,
     account_id: TokenAccountId,
     page: Paging,
-    start: Annotated[AwareDatetime, Query(description="inclusive, with a timezone")],
-    end: Annotated[AwareDatetime | None, Query(description="exclusive; default now")] = None,
+    start: Annotated[IsoTime, Query(description="inclusive, with a timezone")],
+    end: Annotated[IsoTime | None, Query(description="exclusive; default now")] = None,
     datum: DatumQuery = "wgs84",
     purpose: Purpose = None,
 ) -> Page[Fix]:
@@ -107,7 +107,7 @@ async def location_history(
 
 @router.get("/{resident_id}/vitals/latest", response_model=LatestVitals, tags=["vitals"])
 async def latest_vitals(
-    resident_id: int,
+    resident_id: Int64,
     request: Request,
     conn: Conn,
     redis: RedisDep,

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
-from pydantic import AfterValidator, BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from alerting.rules.thresholds import defaults, override_error
+from api.fields import Int64
 
 # `localtime` is the host's own zone, not a place.
 ZONE_NAMES = frozenset(available_timezones() - {"localtime"})
@@ -38,7 +39,7 @@ class ResidentFields(BaseModel):
     sex: Literal["female", "male", "other"] | None = None
     address: str = Field(default="", max_length=500)
     phone: str | None = Field(default=None, max_length=40)
-    grid_id: int | None = None
+    grid_id: Int64 | None = None
     living_alone: bool = False
     disabled: bool = False
     low_income: bool = False
@@ -52,15 +53,33 @@ class ResidentCreate(ResidentFields):
     full_name: str = Field(min_length=1, max_length=200)
 
 
+# Fields a PATCH may leave out but not set to null (the database column is NOT NULL).
+NOT_CLEARABLE = frozenset(
+    {"full_name", "address", "living_alone", "disabled", "low_income", "medical_notes", "timezone"}
+)
+
+
+def _null_only_where_clearable(schema: dict[str, Any]) -> None:
+    """The document says what the server checks: null is refused for NOT_CLEARABLE fields."""
+    for name in NOT_CLEARABLE:
+        prop = schema["properties"][name]
+        kept = [s for s in prop.pop("anyOf", []) if s.get("type") != "null"]
+        if len(kept) == 1:
+            prop.update(kept[0])
+        prop.pop("default", None)
+
+
 class ResidentUpdate(BaseModel):
-    """Only the fields given are changed."""
+    """Only the fields given are changed; null clears a field where that is allowed."""
+
+    model_config = ConfigDict(json_schema_extra=_null_only_where_clearable)
 
     full_name: str | None = Field(default=None, min_length=1, max_length=200)
     birth_date: date | None = None
     sex: Literal["female", "male", "other"] | None = None
     address: str | None = Field(default=None, max_length=500)
     phone: str | None = Field(default=None, max_length=40)
-    grid_id: int | None = None
+    grid_id: Int64 | None = None
     living_alone: bool | None = None
     disabled: bool | None = None
     low_income: bool | None = None
@@ -71,7 +90,7 @@ class ResidentUpdate(BaseModel):
 
 
 class ResidentRead(ResidentFields):
-    resident_id: int
+    resident_id: Int64
     timezone: str  # rows stored before zones were checked must still read
     full_name: str
     created_at: datetime
@@ -86,23 +105,23 @@ class ContactCreate(BaseModel):
 
 
 class ContactRead(ContactCreate):
-    contact_id: int
-    resident_id: int
+    contact_id: Int64
+    resident_id: Int64
 
 
 class FamilyLinkCreate(BaseModel):
     """Recording a family link is recording the resident's consent to it."""
 
-    account_id: int
+    account_id: Int64
     relation: str = Field(default="", max_length=50)
     consent_method: Literal["written", "verbal_witnessed", "in_app", "guardian"]
     consent_note: str = Field(default="", max_length=500)
 
 
 class FamilyLinkRead(BaseModel):
-    link_id: int
-    resident_id: int
-    account_id: int
+    link_id: Int64
+    resident_id: Int64
+    account_id: Int64
     relation: str
     consent_method: str
     consent_note: str
@@ -133,7 +152,7 @@ class Thresholds(BaseModel):
 
 
 class ThresholdsRead(BaseModel):
-    resident_id: int
+    resident_id: Int64
     overrides: dict[str, float]  # not re-checked: names stored before the check still read
     defaults: dict[str, float]
     updated_at: datetime | None

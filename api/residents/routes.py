@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from api.access import edit_or_raise, reach_or_raise
 from api.deps import RESIDENT_EDITORS, RESIDENT_READERS, Conn, CurrentUser, Principal, require_roles
 from api.errors import ERROR_RESPONSES, Forbidden
+from api.fields import Int64
 from api.pagination import Page, PageParams, Paging, make_page
 from api.residents import service
 from api.residents.models import (
@@ -28,7 +29,7 @@ Editor = Annotated[Principal, Depends(require_roles(*RESIDENT_EDITORS))]
 Reader = Annotated[Principal, Depends(require_roles(*RESIDENT_READERS))]
 
 
-def _check_grid_assignable(principal: Principal, grid_id: int | None) -> None:
+def _check_grid_assignable(principal: Principal, grid_id: Int64 | None) -> None:
     """A grid worker may place residents only in their own grids."""
     if principal.role == "grid_worker" and grid_id not in principal.grid_ids:
         raise Forbidden("grid workers may only place residents in their own grid")
@@ -43,7 +44,7 @@ async def create_resident(body: ResidentCreate, conn: Conn, principal: Editor) -
 
 @router.get("", response_model=Page[ResidentRead])
 async def list_residents(
-    conn: Conn, principal: Reader, page: Paging, grid_id: Annotated[int | None, Query()] = None
+    conn: Conn, principal: Reader, page: Paging, grid_id: Annotated[Int64 | None, Query()] = None
 ) -> Page[ResidentRead]:
     """The residents the caller may see."""
     rows = await service.list_visible(
@@ -53,7 +54,7 @@ async def list_residents(
 
 
 @router.get("/{resident_id}", response_model=ResidentRead)
-async def get_resident(resident_id: int, conn: Conn, principal: Reader) -> dict:
+async def get_resident(resident_id: Int64, conn: Conn, principal: Reader) -> dict:
     """A resident's profile."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
     return await service.get_or_raise(conn=conn, resident_id=resident_id)
@@ -61,7 +62,7 @@ async def get_resident(resident_id: int, conn: Conn, principal: Reader) -> dict:
 
 @router.patch("/{resident_id}", response_model=ResidentRead)
 async def update_resident(
-    resident_id: int, body: ResidentUpdate, conn: Conn, principal: CurrentUser
+    resident_id: Int64, body: ResidentUpdate, conn: Conn, principal: CurrentUser
 ) -> dict:
     """Change a resident's profile, time zone, risk flags, medical notes or grid."""
     await edit_or_raise(conn=conn, principal=principal, resident_id=resident_id)
@@ -72,7 +73,7 @@ async def update_resident(
 
 
 @router.get("/{resident_id}/contacts", response_model=Page[ContactRead])
-async def list_contacts(resident_id: int, conn: Conn, principal: Reader) -> Page[ContactRead]:
+async def list_contacts(resident_id: Int64, conn: Conn, principal: Reader) -> Page[ContactRead]:
     """Emergency contacts in calling order."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
     rows = await service.list_contacts(conn=conn, resident_id=resident_id)
@@ -81,7 +82,7 @@ async def list_contacts(resident_id: int, conn: Conn, principal: Reader) -> Page
 
 @router.post("/{resident_id}/contacts", response_model=ContactRead, status_code=201)
 async def add_contact(
-    resident_id: int, body: ContactCreate, conn: Conn, principal: CurrentUser
+    resident_id: Int64, body: ContactCreate, conn: Conn, principal: CurrentUser
 ) -> dict:
     """Add an emergency contact."""
     await edit_or_raise(conn=conn, principal=principal, resident_id=resident_id)
@@ -90,7 +91,7 @@ async def add_contact(
 
 @router.delete("/{resident_id}/contacts/{contact_id}", status_code=204)
 async def delete_contact(
-    resident_id: int, contact_id: int, conn: Conn, principal: CurrentUser
+    resident_id: Int64, contact_id: Int64, conn: Conn, principal: CurrentUser
 ) -> Response:
     """Remove an emergency contact."""
     await edit_or_raise(conn=conn, principal=principal, resident_id=resident_id)
@@ -100,7 +101,7 @@ async def delete_contact(
 
 @router.get("/{resident_id}/family-links", response_model=Page[FamilyLinkRead])
 async def list_family_links(
-    resident_id: int, conn: Conn, principal: Reader, page: Paging
+    resident_id: Int64, conn: Conn, principal: Reader, page: Paging
 ) -> Page[FamilyLinkRead]:
     """Family links with their consent record; a family member sees only their own."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
@@ -116,7 +117,7 @@ async def list_family_links(
 
 @router.post("/{resident_id}/family-links", response_model=FamilyLinkRead, status_code=201)
 async def create_family_link(
-    resident_id: int, body: FamilyLinkCreate, conn: Conn, principal: CurrentUser
+    resident_id: Int64, body: FamilyLinkCreate, conn: Conn, principal: CurrentUser
 ) -> dict:
     """Link a family member to a resident, recording the resident's consent."""
     await edit_or_raise(conn=conn, principal=principal, resident_id=resident_id)
@@ -129,7 +130,9 @@ async def create_family_link(
 
 
 @router.post("/{resident_id}/family-links/{link_id}/withdraw", response_model=FamilyLinkRead)
-async def withdraw_consent(resident_id: int, link_id: int, conn: Conn, principal: Reader) -> dict:
+async def withdraw_consent(
+    resident_id: Int64, link_id: Int64, conn: Conn, principal: Reader
+) -> dict:
     """Withdraw consent: the family member loses access immediately."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
     return await service.withdraw_consent_or_raise(
@@ -138,7 +141,7 @@ async def withdraw_consent(resident_id: int, link_id: int, conn: Conn, principal
 
 
 @router.get("/{resident_id}/thresholds", response_model=ThresholdsRead)
-async def get_thresholds(resident_id: int, conn: Conn, principal: Reader) -> dict:
+async def get_thresholds(resident_id: Int64, conn: Conn, principal: Reader) -> dict:
     """Per-resident alert threshold overrides."""
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
     return await service.get_thresholds(conn=conn, resident_id=resident_id)
@@ -146,7 +149,7 @@ async def get_thresholds(resident_id: int, conn: Conn, principal: Reader) -> dic
 
 @router.put("/{resident_id}/thresholds", response_model=ThresholdsRead)
 async def put_thresholds(
-    resident_id: int, body: Thresholds, conn: Conn, principal: CurrentUser
+    resident_id: Int64, body: Thresholds, conn: Conn, principal: CurrentUser
 ) -> dict:
     """Replace the per-resident alert threshold overrides."""
     await edit_or_raise(conn=conn, principal=principal, resident_id=resident_id)

@@ -11,6 +11,7 @@ from api.access import SCOPE_SQL, scope_params
 from api.db import DbConn, returned_row
 from api.deps import RESIDENT_EDITORS, Principal
 from api.errors import Conflict, Forbidden, Invalid, NotFound
+from api.residents.models import NOT_CLEARABLE
 
 RESIDENT_COLUMNS = """r.resident_id, r.full_name, r.created_at, r.birth_date, r.sex, r.address,
     r.phone, r.grid_id, r.living_alone, r.disabled, r.low_income, r.medical_notes, r.timezone,
@@ -33,9 +34,6 @@ UPDATABLE = (
     "home_lon",
 )
 # Columns a PATCH may not set to null (the others are optional facts that can be cleared).
-NOT_NULLABLE = frozenset(
-    {"full_name", "address", "living_alone", "disabled", "low_income", "medical_notes", "timezone"}
-)
 
 
 async def create(*, conn: DbConn, fields: dict[str, Any]) -> dict:
@@ -90,7 +88,7 @@ async def list_visible(
 async def update(*, conn: DbConn, resident_id: int, changes: dict[str, Any]) -> dict:
     """Change the given fields of a resident."""
     changes = {k: v for k, v in changes.items() if k in UPDATABLE}
-    cleared = sorted(k for k, v in changes.items() if v is None and k in NOT_NULLABLE)
+    cleared = sorted(k for k, v in changes.items() if v is None and k in NOT_CLEARABLE)
     if cleared:
         raise Invalid("these fields cannot be cleared", fields=cleared)
     if changes:

@@ -10,6 +10,7 @@ from api.access import reach_or_raise
 from api.bookings.service import get_visible_or_raise
 from api.deps import RESIDENT_EDITORS, RESIDENT_READERS, Conn, CurrentUser, Principal, require_roles
 from api.errors import ERROR_RESPONSES, Conflict, Forbidden, NotFound
+from api.fields import Int64
 from api.pagination import Page, PageParams, Paging, make_page
 from api.timebank import service
 from api.timebank.models import Donation, Redemption, Statement, StatementLine, Transaction
@@ -46,7 +47,7 @@ async def redeem(body: Redemption, conn: Conn, principal: CurrentUser) -> dict:
     )
 
 
-async def _served(conn, principal: Principal, resident_id: int) -> bool:
+async def _served(conn, principal: Principal, resident_id: Int64) -> bool:
     row = await (
         await conn.execute(
             """SELECT 1 FROM bookings b JOIN providers p USING (provider_id)
@@ -76,7 +77,7 @@ async def donate(body: Donation, conn: Conn, principal: CurrentUser) -> dict:
     )
 
 
-async def _statement(conn, tb_account_id: int, page: PageParams) -> Page[StatementLine]:
+async def _statement(conn, tb_account_id: Int64, page: PageParams) -> Page[StatementLine]:
     rows = await service.statement(
         conn=conn, tb_account_id=tb_account_id, limit=page.limit + 1, offset=page.offset
     )
@@ -100,7 +101,7 @@ async def my_statement(conn: Conn, principal: CurrentUser, page: Paging) -> Page
 
 @router.get("/residents/{resident_id}", response_model=Statement)
 async def resident_statement(
-    resident_id: int,
+    resident_id: Int64,
     conn: Conn,
     page: Paging,
     principal: Annotated[Principal, Depends(require_roles(*RESIDENT_READERS))],
