@@ -38,6 +38,7 @@ class AlertSummary(BaseModel):
     assignee: str | None
     updated_at: datetime
     has_position: bool
+    resident_timezone: str | None = Field(default=None, description="IANA zone for local times")
 
 
 class AlertPosition(BaseModel):
@@ -64,6 +65,8 @@ class AlertResident(BaseModel):
     grid_id: int | None
     living_alone: bool
     disabled: bool
+    low_income: bool
+    timezone: str
     medical_notes: str
     contacts: list[Contact]
 
@@ -81,6 +84,7 @@ class TimelineEntry(BaseModel):
     alert_event_id: int
     at: datetime
     actor: str
+    actor_name: str | None = Field(default=None, description="the account's name, if a person")
     kind: str
     data: dict[str, Any]
 

@@ -123,7 +123,9 @@ async def get_timeline(alert_id: int, request: Request, conn: Conn, principal: C
     rows = await service.run_action(
         request.app.state.alert_action_pool, alerts.timeline, alert_id=alert_id
     )
-    return {"alert_id": alert_id, "items": [TimelineEntry.model_validate(r) for r in rows]}
+    names = await service.actor_names(conn=conn, actors={r["actor"] for r in rows})
+    items = [TimelineEntry.model_validate({**r, "actor_name": names.get(r["actor"])}) for r in rows]
+    return {"alert_id": alert_id, "items": items}
 
 
 async def _act(request: Request, conn: Conn, principal: Principal, alert_id: int, action, **kw):

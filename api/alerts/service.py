@@ -26,7 +26,8 @@ SUMMARY_COLUMNS = """a.alert_id, a.rule, a.title, a.severity, a.priority,
     a.status::text AS status, a.resident_id, r.full_name AS resident_name, r.grid_id,
     a.device_id, a.occurrences, a.first_seen_at, a.last_seen_at, a.opened_at,
     a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.resolution,
-    a.assignee, a.updated_at, (a.lat IS NOT NULL AND a.lon IS NOT NULL) AS has_position"""
+    a.assignee, a.updated_at, (a.lat IS NOT NULL AND a.lon IS NOT NULL) AS has_position,
+    r.timezone AS resident_timezone"""
 FROM_ALERTS = "alerts a LEFT JOIN residents r ON r.resident_id = a.resident_id"
 # Most urgent first; within a priority, the one waiting longest first.
 ORDERS = {
@@ -38,6 +39,17 @@ ORDERS = {
 def actor_of(principal: Principal) -> str:
     """How an account is named on an alert's timeline."""
     return f"account:{principal.account_id}"
+
+
+async def actor_names(*, conn: DbConn, actors: set[str]) -> dict[str, str]:
+    """Display names of the accounts among timeline actors (`account:N` -> full name)."""
+    ids = [int(a.split(":", 1)[1]) for a in actors if a.startswith("account:") and a[8:].isdigit()]
+    cur = await conn.execute(
+        """SELECT account_id, coalesce(nullif(full_name, ''), username) AS name
+           FROM accounts WHERE account_id = ANY(%s)""",
+        (ids,),
+    )
+    return {f"account:{row['account_id']}": row["name"] for row in await cur.fetchall()}
 
 
 async def list_visible(
@@ -111,7 +123,8 @@ async def get_visible_or_raise(*, conn: DbConn, principal: Principal, alert_id: 
 async def _resident_card(*, conn: DbConn, resident_id: int) -> dict | None:
     cur = await conn.execute(
         """SELECT r.resident_id, r.full_name, r.birth_date, r.sex, r.address, r.phone,
-                  r.grid_id, r.living_alone, r.disabled, r.medical_notes,
+                  r.grid_id, r.living_alone, r.disabled, r.low_income, r.timezone,
+                  r.medical_notes,
                   coalesce((SELECT json_agg(json_build_object('name', c.name,
                                 'relation', c.relation, 'phone', c.phone)
                                 ORDER BY c.priority, c.contact_id)

@@ -6,6 +6,7 @@ executable_path, never with a browser of its own download.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from pathlib import Path
@@ -45,6 +46,8 @@ def chromium_page(tmp_path):
             executable_path=str(CHROMIUM),
             headless=True,
             args=CHROMIUM_ARGS,
+            locale="zh-CN",  # a duty-room machine in China: Accept-Language zh-CN
+            viewport={"width": 1366, "height": 768},
         )
         try:
             page = context.new_page()
@@ -75,6 +78,9 @@ def test_new_alert_appears_live_and_acknowledge_reaches_the_server(
     deliver_changes()  # older changes out of the way
 
     page.goto(f"{live_api}/console")
+    page.wait_for_selector("body[data-ready]")
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert page.locator("#login-button").text_content() == "登录"
     page.fill("#username", username)
     page.fill("#password", TEST_PASSWORD)
     page.click("#login-button")
@@ -92,6 +98,8 @@ def test_new_alert_appears_live_and_acknowledge_reaches_the_server(
     assert int(page.evaluate("document.body.dataset.events")) >= 1
     assert page.evaluate("document.body.dataset.listLoads") == loads  # it came over the stream
     assert row.locator(".resident").text_content() == hostile
+    assert row.locator(".title").text_content() == "检测到跌倒"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", row.locator(".opened").text_content())
     assert row.locator("img").count() == 0
     assert page.evaluate("document.body.dataset.pwned") is None
 
@@ -106,3 +114,9 @@ def test_new_alert_appears_live_and_acknowledge_reaches_the_server(
         time.sleep(0.2)
     assert (status, by) == ("acknowledged", f"account:{account_id}")
     page.wait_for_selector(f'tr[data-alert-id="{alert_id}"][data-status="acknowledged"]')
+    assert row.locator(".status").text_content() == "已确认"
+
+    row.locator("button.details").click()
+    page.wait_for_selector(f'#detail[data-alert-id="{alert_id}"] #timeline li')
+    timeline = page.locator("#timeline").text_content()
+    assert f"{username} 确认了告警" in timeline
