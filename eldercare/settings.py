@@ -131,6 +131,7 @@ class Settings(BaseSettings):
     api_location_rate_per_min: int = 120
     api_db_pool_size: int = 10
     api_dev_admin_password: SecretStr = SecretStr("dev-admin-password")
+    api_demo_password: SecretStr = SecretStr("dev-demo-password")  # every demo account's
 
 
 def load_settings(**overrides: object) -> Settings:
