@@ -42,7 +42,7 @@ class AlertSummary(BaseModel):
 
 
 class AlertPosition(BaseModel):
-    """Where the condition was observed (WGS-84), if the alert carries it."""
+    """Where the condition was observed (in the datum asked for), if the alert carries it."""
 
     lat: float
     lon: float

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Header
 from fastapi.responses import FileResponse, JSONResponse
 
+from api.deps import SettingsDep
 from api.errors import NotFound
 from eldercare import i18n
+from eldercare.settings import Settings
 
 STATIC = Path(__file__).parent / "static"
 # Scripts and styles only from this origin's files: no inline script, so an injected string
@@ -43,9 +46,22 @@ PAGES = {"/console": "console.html", "/family": "family.html"}
 router = APIRouter(include_in_schema=False)
 
 
-def security_headers(tile_origins: str = "") -> dict[str, str]:
-    """The headers every page file is served with."""
-    return {**BASE_HEADERS, "Content-Security-Policy": CSP.format(tiles=tile_origins).strip()}
+def tile_origin(template: str) -> str:
+    """The CSP source of a tile URL template: `{s}` in the host becomes a wildcard label."""
+    if not template:
+        return ""
+    parts = urlsplit(template.replace("{s}", "0"))
+    labels = urlsplit(template).netloc.rsplit("@", 1)[-1].split(":")[0].split(".")
+    wild = [i for i, label in enumerate(labels) if "{s}" in label]
+    host = "*." + ".".join(labels[wild[-1] + 1 :]) if wild else parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
+
+
+def security_headers(settings: Settings | None = None) -> dict[str, str]:
+    """The headers every page file is served with (map tiles allowed from the tile server)."""
+    tiles = tile_origin(settings.api_map_tile_url) if settings else ""
+    return {**BASE_HEADERS, "Content-Security-Policy": CSP.format(tiles=tiles).replace(" ;", ";")}
 
 
 def static_file(relative: str) -> Path:
@@ -59,9 +75,24 @@ def static_file(relative: str) -> Path:
 
 
 @router.get("/console")
-async def console_page() -> FileResponse:
+async def console_page(settings: SettingsDep) -> FileResponse:
     """The duty console."""
-    return FileResponse(STATIC / PAGES["/console"], headers=security_headers())
+    return FileResponse(STATIC / PAGES["/console"], headers=security_headers(settings))
+
+
+@router.get("/map/config.json")
+async def map_config(settings: SettingsDep) -> JSONResponse:
+    """The tile source of the pages' maps and the datum its tiles are drawn in."""
+    return JSONResponse(
+        {
+            "tile_url": settings.api_map_tile_url,
+            "subdomains": settings.api_map_tile_subdomains,
+            "datum": settings.api_map_tile_datum,
+            "attribution": settings.api_map_tile_attribution,
+            "max_zoom": settings.api_map_max_zoom,
+        },
+        headers=dict(BASE_HEADERS),
+    )
 
 
 @router.get("/console/{relative:path}")

@@ -31,6 +31,7 @@ from api.alerts.models import (
 )
 from api.deps import ALERT_CONSOLE_ROLES, Conn, Principal, RedisDep, SettingsDep, require_roles
 from api.errors import ERROR_RESPONSES, NotFound
+from api.location.models import Datum
 from api.pagination import Page, PageParams, make_page, page_params
 
 
@@ -102,6 +103,7 @@ async def get_alert(
     settings: SettingsDep,
     principal: Console,
     purpose: Purpose = None,
+    datum: Annotated[Datum, Query(description="datum of the positions returned")] = "wgs84",
 ) -> dict:
     """One alert with its resident, emergency contacts and positions (an audited read)."""
     request.app.state.location_limiter.hit(str(principal.account_id))
@@ -113,6 +115,7 @@ async def get_alert(
         alert_id=alert_id,
         purpose=purpose,
         now=request.app.state.clock(),
+        datum=datum,
     )
 
 

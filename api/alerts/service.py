@@ -21,6 +21,7 @@ from api.db import DbConn
 from api.deps import Principal
 from api.errors import Conflict, NotFound
 from api.location import service as location
+from eldercare.datum import Datum, to_datum
 
 SUMMARY_COLUMNS = """a.alert_id, a.rule, a.title, a.severity, a.priority,
     a.status::text AS status, a.resident_id, r.full_name AS resident_name, r.grid_id,
@@ -145,8 +146,11 @@ async def get_for_console(
     alert_id: int,
     purpose: str | None,
     now: datetime,
+    datum: Datum = "wgs84",
 ) -> dict:
     """One alert with its resident and positions; the read is audited like a location read.
+
+    Positions come in `datum` (GCJ-02 for a map whose tiles are drawn in it).
 
     The alert's own position and the resident's last one are a resident's location: the
     audit row is written (in the statement that checks reach) before either is returned.
@@ -154,7 +158,8 @@ async def get_for_console(
     alert = await get_visible_or_raise(conn=conn, principal=principal, alert_id=alert_id)
     position = None
     if alert["lat"] is not None and alert["lon"] is not None:
-        position = {"lat": alert["lat"], "lon": alert["lon"], "acc_m": alert["acc_m"]}
+        lat, lon = to_datum(alert["lat"], alert["lon"], datum)
+        position = {"lat": lat, "lon": lon, "acc_m": alert["acc_m"]}
     resident, last_location = None, None
     if alert["resident_id"] is not None:
         band = await location.reach_and_audit(
@@ -169,7 +174,7 @@ async def get_for_console(
             redis=redis, prefix=prefix, device_id=band["device_id"], fields=location.LOCATION_FIELDS
         )
         last_location = location.latest_location(
-            resident_id=alert["resident_id"], band=band, state=state, datum="wgs84", now=now
+            resident_id=alert["resident_id"], band=band, state=state, datum=datum, now=now
         )
     return {**alert, "position": position, "resident": resident, "last_location": last_location}
 

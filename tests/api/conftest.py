@@ -177,7 +177,12 @@ def deliver_changes(db: psycopg.Connection, api_settings: Settings, redis_url: s
 @pytest.fixture(scope="session")
 def live_api_app(api_settings: Settings):
     """The application `live_api` serves (keep-alives every second)."""
-    app = create_app(api_settings, run_retention=False)
+    # Maps in the browser tests draw on a blank background: the tile server is unreachable.
+    unreachable_tiles = "http://127.0.0.1:9/{z}/{x}/{y}.png"
+    app = create_app(
+        api_settings.model_copy(update={"api_map_tile_url": unreachable_tiles}),
+        run_retention=False,
+    )
     app.state.alert_stream_keepalive_s = 1.0
     return app
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -57,6 +58,18 @@ def chromium_page(tmp_path):
             context.close()
 
 
+def log_in_in_chinese(page, url: str, username: str, ready: str = '#conn[data-state="live"]'):
+    """Open a page, check it greets in Chinese, log in, wait until `ready` shows."""
+    page.goto(url)
+    page.wait_for_selector("body[data-ready]")
+    assert page.evaluate("document.documentElement.lang") == "zh-CN"
+    assert page.locator("#login-button").text_content() == "登录"
+    page.fill("#username", username)
+    page.fill("#password", TEST_PASSWORD)
+    page.click("#login-button")
+    page.wait_for_selector(ready)
+
+
 def _duty_login(db) -> tuple[int, str]:
     username = f"duty-{uuid.uuid4().hex[:10]}"
     account_id = db.execute(
@@ -77,14 +90,7 @@ def test_new_alert_appears_live_and_acknowledge_reaches_the_server(
     band = bind_band(make_resident(make_grid(), hostile))
     deliver_changes()  # older changes out of the way
 
-    page.goto(f"{live_api}/console")
-    page.wait_for_selector("body[data-ready]")
-    assert page.evaluate("document.documentElement.lang") == "zh-CN"
-    assert page.locator("#login-button").text_content() == "登录"
-    page.fill("#username", username)
-    page.fill("#password", TEST_PASSWORD)
-    page.click("#login-button")
-    page.wait_for_selector('#conn[data-state="live"]')
+    log_in_in_chinese(page, f"{live_api}/console", username)
     # The login's list load and the stream's on-open reload are both done before the alert.
     page.wait_for_function("Number(document.body.dataset.listLoads) >= 2")
     loads = page.evaluate("document.body.dataset.listLoads")
@@ -120,3 +126,141 @@ def test_new_alert_appears_live_and_acknowledge_reaches_the_server(
     page.wait_for_selector(f'#detail[data-alert-id="{alert_id}"] #timeline li')
     timeline = page.locator("#timeline").text_content()
     assert f"{username} 确认了告警" in timeline
+
+
+ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts"
+HOME = (41.108, 122.994)
+
+
+def _grid_worker(db, grid_id: int, full_name: str) -> str:
+    username = f"grid-{uuid.uuid4().hex[:10]}"
+    account_id = db.execute(
+        """INSERT INTO accounts (username, full_name, password_hash, role)
+           VALUES (%s, %s, %s, 'grid_worker') RETURNING account_id""",
+        (username, full_name, _PASSWORD_HASH),
+    ).fetchone()[0]
+    db.execute("INSERT INTO account_grids VALUES (%s, %s)", (account_id, grid_id))
+    return username
+
+
+def _place_resident(db, redis_client, prefix: str, resident_id: int, device_id: str) -> None:
+    """A home fence, a last position in Redis and a recent track of three fixes."""
+    db.execute(
+        """INSERT INTO geofences (resident_id, name, shape, center_lat, center_lon, radius_m)
+           VALUES (%s, '家', 'circle', %s, %s, 300)""",
+        (resident_id, *HOME),
+    )
+    now = datetime.now(UTC)
+    db.execute(
+        "UPDATE devices SET bound_at = %s WHERE device_id = %s",
+        (now - timedelta(hours=1), device_id),
+    )
+    for minutes, north in ((30, 0.0), (20, 0.002), (10, 0.004)):  # a walk north-east
+        db.execute(
+            """INSERT INTO location_fixes (device_id, t, lat, lon, acc_m, src, received_at)
+               VALUES (%s, %s, %s, %s, 15, 'gnss', now())""",
+            (device_id, now - timedelta(minutes=minutes), HOME[0] + north, HOME[1] + north),
+        )
+    fix_ms = int((now - timedelta(minutes=1)).timestamp() * 1000)
+    redis_client.hset(
+        f"{prefix}band:{device_id}",
+        mapping={
+            "fix_t": fix_ms,
+            "lat": HOME[0] + 0.004,
+            "lon": HOME[1],
+            "acc_m": "15",
+            "src": "gnss",
+            "online": "1",
+            "battery": "64",
+            "last_seen": fix_ms,
+            "worn": "1",
+            "vitals_t": fix_ms,
+        },
+    )
+
+
+def _wait_for(page, expression: str, timeout_s: float = 10.0) -> None:
+    """Poll a JS expression from outside: the page's CSP forbids the eval wait_for_function uses."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout_s} s: {expression}"
+        time.sleep(0.1)
+
+
+def _audio_playing(page) -> bool:
+    return page.evaluate(
+        "(() => { const a = document.getElementById('alarm');"
+        " return !a.paused && a.currentTime > 0; })()"
+    )
+
+
+def test_grid_worker_sees_map_hears_sos_acknowledges_and_reads_chinese_timeline(
+    live_api,
+    chromium_page,
+    db,
+    redis_client,
+    api_settings,
+    make_grid,
+    make_resident,
+    bind_band,
+    open_alert,
+    deliver_changes,
+):
+    page = chromium_page
+    ARTEFACTS.mkdir(exist_ok=True)
+    grid_id = make_grid()
+    resident_id = make_resident(grid_id, "李秀英")
+    band = bind_band(resident_id)
+    _place_resident(db, redis_client, api_settings.redis_prefix, resident_id, band)
+    username = _grid_worker(db, grid_id, "网格员 李强")
+    deliver_changes()
+
+    log_in_in_chinese(page, f"{live_api}/console", username)
+    assert page.locator("h1").text_content() == "值班台"
+    page.wait_for_selector('#map[data-residents="1"] path.resident-dot')
+    assert page.evaluate("document.body.dataset.alarm") is None  # nothing urgent yet
+
+    alert_id = open_alert(
+        band,
+        rule="sos",
+        severity=4,
+        title="SOS button pressed",
+        lat=HOME[0] + 0.004,
+        lon=HOME[1],
+        acc_m=25.0,
+    )
+    deliver_changes()
+    row = page.locator(f'tr[data-alert-id="{alert_id}"]')
+    row.wait_for(state="visible", timeout=10_000)
+    assert row.locator(".title").text_content() == "SOS 按键求救"
+    _wait_for(page, "document.body.dataset.alarm === 'on'")
+    deadline = time.monotonic() + 10
+    while not _audio_playing(page) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _audio_playing(page), "the alarm sound is not playing"
+    _wait_for(page, "document.title.startsWith('【紧急 1】')")
+    _wait_for(page, "document.title === '值班台'")  # it flashes, back and forth
+
+    row.locator("button.details").click()
+    page.wait_for_selector('#map[data-fences="1"] path.fence')
+    page.wait_for_selector("#map path.alert-position")
+    page.wait_for_selector("#map path.accuracy-circle")
+    page.wait_for_selector("#map path.track")
+    page.screenshot(path=str(ARTEFACTS / "console-sos-1366x768.png"))
+
+    page.locator("#detail button.ack").click()
+    page.wait_for_selector(f'tr[data-alert-id="{alert_id}"][data-status="acknowledged"]')
+    _wait_for(page, "document.body.dataset.alarm === undefined")
+    assert page.evaluate("document.getElementById('alarm').paused") is True
+    assert page.title() == "值班台"
+
+    page.once("dialog", lambda dialog: dialog.accept("已电话联系家属，女儿正赶往"))
+    page.locator("#detail button.note").click()
+    _wait_for(page, "document.getElementById('timeline').textContent.includes('已电话联系家属')")
+    entries = page.locator("#timeline li").all_text_contents()
+    assert any(
+        re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d 网格员 李强 确认了告警", e) for e in entries
+    )
+    assert any(e.endswith("网格员 李强 备注：已电话联系家属，女儿正赶往") for e in entries)
+    assert any("告警引擎 发起告警" in e for e in entries)
+    page.screenshot(path=str(ARTEFACTS / "console-timeline-1366x768.png"))

@@ -4,6 +4,8 @@
 
 import { api, login as requestToken, send, setToken, token } from "./api.js";
 import { applyTexts, duration, loadCatalogue, locale, localTime, t } from "./i18n.js";
+import { Alarm } from "./alarm.js";
+import { MapView, mapConfig } from "./map.js";
 import {
   alertTitle, ruleName, severityName, statusName, timelineText, triggerText,
 } from "./words.js";
@@ -11,7 +13,12 @@ import {
 const LIST_LIMIT = 100;
 const LIST_URL = `/alerts?status=open&status=acknowledged&order=priority&limit=${LIST_LIMIT}`;
 const POLL_MS = 60000; // safety net only; live updates come over the stream
-const state = { alerts: new Map(), source: null, selected: null, timers: [], conn: "offline" };
+const BOARD_MS = 60000; // residents' band state and last positions
+const TRACK_HOURS = 2;
+const state = {
+  alerts: new Map(), source: null, selected: null, timers: [], conn: "offline",
+  map: null, board: [], alarm: null,
+};
 const $ = (id) => document.getElementById(id);
 
 export function el(tag, props, ...children) {
@@ -35,6 +42,7 @@ function showError(message) {
 async function login(event) {
   event.preventDefault();
   $("login-error").textContent = "";
+  Alarm.askForNotifications(); // inside the click: browsers ask only then
   const bearer = await requestToken($("username").value, $("password").value);
   if (!bearer) {
     $("login-error").textContent = t("console.login.failed");
@@ -55,9 +63,56 @@ async function login(event) {
   $("login-view").hidden = true;
   $("console-view").hidden = false;
   $("logout").hidden = false;
+  if (!state.map) state.map = new MapView($("map"), await mapConfig());
+  state.map.resize();
   await loadAlerts();
   openStream();
-  state.timers.push(setInterval(loadAlerts, POLL_MS));
+  loadBoard();
+  state.timers.push(setInterval(loadAlerts, POLL_MS), setInterval(loadBoard, BOARD_MS));
+}
+
+// --- residents on the map -----------------------------------------------------------------
+
+async function loadBoard() {
+  if (!token() || !state.map) return;
+  const rows = [];
+  try {
+    for (let offset = 0; offset !== null && offset < 1000;) {
+      const page = await api(`/board/residents?datum=${state.map.datum}&limit=100&offset=${offset}`);
+      rows.push(...page.items);
+      offset = page.next_offset;
+    }
+  } catch (error) {
+    if (error.status !== 401) showError(error.message);
+    return;
+  }
+  state.board = rows;
+  drawBoard();
+}
+
+function drawBoard() {
+  if (!state.map) return;
+  const alerting = new Set([...state.alerts.values()].map((a) => a.resident_id));
+  state.map.setResidents(state.board, alerting);
+}
+
+async function focusResident(alert) {
+  const rid = alert.resident_id;
+  const fix = alert.last_location && alert.last_location.fix;
+  const position = alert.position || (fix && { lat: fix.lat, lon: fix.lon, acc_m: fix.acc_m });
+  if (rid == null) {
+    state.map.showFocus({ position });
+    return;
+  }
+  const datum = state.map.datum;
+  const start = new Date(Date.now() - TRACK_HOURS * 3600 * 1000).toISOString();
+  const [fences, track] = await Promise.all([
+    api(`/residents/${rid}/geofences?datum=${datum}&limit=100`).catch(() => ({ items: [] })),
+    api(`/residents/${rid}/location/history?datum=${datum}&limit=100&start=${encodeURIComponent(start)}`)
+      .catch(() => ({ items: [] })),
+  ]);
+  if (state.selected !== alert.alert_id) return; // another alert was picked meanwhile
+  state.map.showFocus({ position, fences: fences.items, track: track.items });
 }
 
 function logout(message) {
@@ -68,7 +123,10 @@ function logout(message) {
   if (token()) fetch("/alerts/stream/session", { method: "DELETE" });
   setToken(null);
   state.alerts.clear();
+  if (state.alarm) state.alarm.stop();
+  state.board = [];
   state.selected = null;
+  if (state.map) state.map.clearFocus();
   setConn("offline");
   $("console-view").hidden = true;
   $("logout").hidden = true;
@@ -110,6 +168,7 @@ function applyAlert(alert) {
   if (alert.status === "resolved") state.alerts.delete(alert.alert_id);
   else state.alerts.set(alert.alert_id, alert);
   render();
+  drawBoard();
 }
 
 function byUrgency(a, b) {
@@ -118,7 +177,11 @@ function byUrgency(a, b) {
 }
 
 function render() {
-  const rows = [...state.alerts.values()].sort(byUrgency).map(row);
+  const alerts = [...state.alerts.values()];
+  if (state.alarm) {
+    state.alarm.update(alerts, (a) => t("console.alarm.body", { title: alertTitle(a), name: residentLabel(a) }));
+  }
+  const rows = alerts.sort(byUrgency).map(row);
   $("alert-rows").replaceChildren(...rows);
   $("empty").hidden = rows.length > 0;
   $("count").textContent = `(${rows.length})`;
@@ -212,7 +275,8 @@ function facts(pairs) {
 }
 
 function place(lat, lon, acc) {
-  const params = { lat: Number(lat).toFixed(6), lon: Number(lon).toFixed(6), acc: Math.round(acc) };
+  const datum = state.map && state.map.datum === "gcj02" ? "GCJ-02" : "WGS-84";
+  const params = { lat: Number(lat).toFixed(6), lon: Number(lon).toFixed(6), acc: Math.round(acc), datum };
   return t(acc == null ? "console.place" : "console.place_acc", params);
 }
 
@@ -255,7 +319,7 @@ async function showDetail(alertId) {
   let alert, timeline;
   try {
     [alert, timeline] = await Promise.all([
-      api(`/alerts/${alertId}`),
+      api(`/alerts/${alertId}?datum=${state.map ? state.map.datum : "wgs84"}`),
       api(`/alerts/${alertId}/timeline`),
     ]);
   } catch (error) {
@@ -293,6 +357,7 @@ async function showDetail(alertId) {
   $("detail").hidden = false;
   $("detail").dataset.alertId = String(alertId);
   render();
+  if (state.map) focusResident(alert);
 }
 
 // --- live stream ----------------------------------------------------------------------
@@ -345,6 +410,7 @@ async function start() {
   }
   $("language").value = locale();
   setConn("offline");
+  state.alarm = new Alarm($("alarm"), $("enable-sound"));
   document.body.dataset.ready = "1";
 }
 
