@@ -161,6 +161,12 @@ def _place_resident(db, redis_client, prefix: str, resident_id: int, device_id: 
                VALUES (%s, %s, %s, %s, 15, 'gnss', now())""",
             (device_id, now - timedelta(minutes=minutes), HOME[0] + north, HOME[1] + north),
         )
+    with db.cursor() as cur:  # an hour of vitals: heart rate climbing over the threshold
+        cur.executemany(
+            """INSERT INTO telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn, received_at)
+               VALUES (%s, %s, %s, 150, 90, 1200, true, now())""",
+            [(device_id, now - timedelta(minutes=m), 140 - m) for m in range(1, 60)],
+        )
     fix_ms = int((now - timedelta(minutes=1)).timestamp() * 1000)
     redis_client.hset(
         f"{prefix}band:{device_id}",
@@ -246,6 +252,9 @@ def test_grid_worker_sees_map_hears_sos_acknowledges_and_reads_chinese_timeline(
     page.wait_for_selector("#map path.alert-position")
     page.wait_for_selector("#map path.accuracy-circle")
     page.wait_for_selector("#map path.track")
+    page.wait_for_selector("#vitals .vitals-steps canvas")
+    assert page.locator("#vitals .vitals-chart canvas").count() >= 3
+    assert int(page.evaluate("document.getElementById('vitals').dataset.buckets")) >= 50
     page.screenshot(path=str(ARTEFACTS / "console-sos-1366x768.png"))
 
     page.locator("#detail button.ack").click()

@@ -5,6 +5,7 @@
 import { api, login as requestToken, send, setToken, token } from "./api.js";
 import { applyTexts, duration, loadCatalogue, locale, localTime, t } from "./i18n.js";
 import { Alarm } from "./alarm.js";
+import { drawVitals } from "./chart.js";
 import { MapView, mapConfig } from "./map.js";
 import {
   alertTitle, ruleName, severityName, statusName, timelineText, triggerText,
@@ -15,6 +16,7 @@ const LIST_URL = `/alerts?status=open&status=acknowledged&order=priority&limit=$
 const POLL_MS = 60000; // safety net only; live updates come over the stream
 const BOARD_MS = 60000; // residents' band state and last positions
 const TRACK_HOURS = 2;
+const VITALS_HOURS = 6;
 const state = {
   alerts: new Map(), source: null, selected: null, timers: [], conn: "offline",
   map: null, board: [], alarm: null,
@@ -349,6 +351,10 @@ async function showDetail(alertId) {
       ["console.detail.occurrences", alert.occurrences],
       ["console.detail.position", alert.position && place(alert.position.lat, alert.position.lon, alert.position.acc_m)]]),
   ];
+  const vitals = el("div", { id: "vitals" });
+  if (alert.resident_id != null) {
+    parts.push(el("h3", {}, t("console.vitals.heading", { hours: VITALS_HOURS })), vitals);
+  }
   if (alert.resident) parts.push(...residentFacts(alert.resident));
   if (alert.last_location) parts.push(...lastFacts(alert.last_location, zone));
   const entries = timeline.items.map((entry) => el("li", {}, timelineText(entry, zone)));
@@ -358,6 +364,18 @@ async function showDetail(alertId) {
   $("detail").dataset.alertId = String(alertId);
   render();
   if (state.map) focusResident(alert);
+  if (alert.resident_id != null) loadVitals(alert, vitals);
+}
+
+async function loadVitals(alert, element) {
+  const start = new Date(Date.now() - VITALS_HOURS * 3600 * 1000).toISOString();
+  try {
+    const history = await api(
+      `/residents/${alert.resident_id}/vitals/history?start=${encodeURIComponent(start)}`);
+    if (state.selected === alert.alert_id) drawVitals(element, history, alert.resident_timezone);
+  } catch (error) {
+    element.textContent = error.message;
+  }
 }
 
 // --- live stream ----------------------------------------------------------------------
