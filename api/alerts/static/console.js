@@ -3,7 +3,9 @@
 "use strict";
 
 import { api, login as requestToken, send, setToken, token } from "./api.js";
-import { applyTexts, duration, loadCatalogue, locale, localTime, t } from "./i18n.js";
+import {
+  applyTexts, duration, idsStartingWith, loadCatalogue, locale, localTime, t,
+} from "./i18n.js";
 import { Alarm } from "./alarm.js";
 import { drawVitals } from "./chart.js";
 import { MapView, mapConfig } from "./map.js";
@@ -12,14 +14,16 @@ import {
 } from "./words.js";
 
 const LIST_LIMIT = 100;
-const LIST_URL = `/alerts?status=open&status=acknowledged&order=priority&limit=${LIST_LIMIT}`;
 const POLL_MS = 60000; // safety net only; live updates come over the stream
+const URGENT_RULES = ["sos", "fall"];
+const URGENT_URLS = URGENT_RULES.map((rule) => `/alerts?status=open&rule=${rule}&limit=100`);
 const BOARD_MS = 60000; // residents' band state and last positions
 const TRACK_HOURS = 2;
 const VITALS_HOURS = 6;
 const state = {
   alerts: new Map(), source: null, selected: null, timers: [], conn: "offline",
   map: null, board: [], alarm: null,
+  urgent: new Map(), // open SOS and falls, whatever the filters show: the alarm follows these
 };
 const $ = (id) => document.getElementById(id);
 
@@ -66,6 +70,8 @@ async function login(event) {
   $("console-view").hidden = false;
   $("logout").hidden = false;
   if (!state.map) state.map = new MapView($("map"), await mapConfig());
+  fillRuleFilter();
+  await fillGridFilter();
   state.map.resize();
   await loadAlerts();
   openStream();
@@ -90,6 +96,7 @@ async function loadBoard() {
   }
   state.board = rows;
   drawBoard();
+  renderResidents();
 }
 
 function drawBoard() {
@@ -125,6 +132,7 @@ function logout(message) {
   if (token()) fetch("/alerts/stream/session", { method: "DELETE" });
   setToken(null);
   state.alerts.clear();
+  state.urgent.clear();
   if (state.alarm) state.alarm.stop();
   state.board = [];
   state.selected = null;
@@ -140,7 +148,9 @@ async function switchLanguage(wanted, remember) {
   await loadCatalogue(wanted);
   $("language").value = locale();
   setConn(state.conn);
+  fillRuleFilter();
   render();
+  renderResidents();
   if (state.selected !== null) showDetail(state.selected);
   if (remember && token()) {
     try {
@@ -153,11 +163,90 @@ async function switchLanguage(wanted, remember) {
 
 // --- the list -------------------------------------------------------------------------
 
+// --- filters ----------------------------------------------------------------------------
+
+function filters() {
+  const status = $("filter-status").value;
+  return {
+    status: status === "unresolved" ? ["open", "acknowledged"] : [status],
+    priority: $("filter-priority").value,
+    grid: $("filter-grid").value,
+    rule: $("filter-rule").value,
+  };
+}
+
+function listUrl() {
+  const f = filters();
+  const query = new URLSearchParams({ order: "priority", limit: String(LIST_LIMIT) });
+  for (const status of f.status) query.append("status", status);
+  if (f.priority) query.set("priority", f.priority);
+  if (f.grid) query.set("grid_id", f.grid);
+  if (f.rule) query.set("rule", f.rule);
+  return `/alerts?${query}`;
+}
+
+/** Whether an alert (from the live stream) belongs in the list the filters ask for. */
+function matches(alert) {
+  const f = filters();
+  return f.status.includes(alert.status)
+    && (!f.priority || String(alert.priority) === f.priority)
+    && (!f.grid || String(alert.grid_id) === f.grid)
+    && (!f.rule || alert.rule === f.rule);
+}
+
+function fillRuleFilter() {
+  const select = $("filter-rule");
+  const chosen = select.value;
+  const rules = idsStartingWith("rule.").filter((id) => id.endsWith(".name"))
+    .map((id) => id.slice(5, -5)).sort((a, b) => ruleName(a).localeCompare(ruleName(b)));
+  select.replaceChildren(el("option", { value: "" }, t("console.filter.all")),
+    ...rules.map((rule) => el("option", { value: rule }, ruleName(rule))));
+  select.value = chosen;
+}
+
+async function fillGridFilter() {
+  try {
+    const page = await api("/grids?limit=100");
+    const select = $("filter-grid");
+    state.grids = new Map(page.items.map((g) => [g.grid_id, g.name]));
+    select.replaceChildren(el("option", { value: "" }, t("console.filter.all")),
+      ...page.items.map((g) => el("option", { value: String(g.grid_id) }, g.name)));
+  } catch (error) {
+    if (error.status !== 401) showError(error.message);
+  }
+}
+
+function showTab(name) {
+  $("alerts-view").hidden = name !== "alerts";
+  $("residents-view").hidden = name !== "residents";
+  $("tab-alerts").classList.toggle("active", name === "alerts");
+  $("tab-residents").classList.toggle("active", name === "residents");
+}
+
+// --- the residents list --------------------------------------------------------------------
+
+function renderResidents() {
+  const rows = state.board.map((r) => {
+    const loc = r.location;
+    const band = loc.device_id;
+    return el("tr", { "data-resident-id": r.resident_id, "data-online": String(loc.online) },
+      el("td", {}, r.full_name),
+      el("td", {}, (state.grids && state.grids.get(r.grid_id)) || ""),
+      el("td", { className: "risk" }, riskFlags(r)),
+      el("td", {}, band ? yesNo(loc.online) : t("console.residents.no_band")),
+      el("td", {}, loc.battery == null ? "" : t("console.percent", { value: loc.battery })),
+      el("td", {}, band ? yesNo(r.worn) : ""),
+      el("td", {}, localTime(loc.last_seen, r.timezone)));
+  });
+  $("resident-rows").replaceChildren(...rows);
+}
+
 async function loadAlerts() {
   if (!token()) return;
   try {
-    const page = await api(LIST_URL);
+    const [page, ...urgent] = await Promise.all([listUrl(), ...URGENT_URLS].map((url) => api(url)));
     state.alerts = new Map(page.items.map((alert) => [alert.alert_id, alert]));
+    state.urgent = new Map(urgent.flatMap((p) => p.items).map((alert) => [alert.alert_id, alert]));
     render();
     document.body.dataset.listLoads = String(Number(document.body.dataset.listLoads || 0) + 1);
     showError(page.next_offset ? t("console.alerts.truncated", { limit: LIST_LIMIT }) : "");
@@ -167,7 +256,9 @@ async function loadAlerts() {
 }
 
 function applyAlert(alert) {
-  if (alert.status === "resolved") state.alerts.delete(alert.alert_id);
+  if (alert.status === "open" && URGENT_RULES.includes(alert.rule)) state.urgent.set(alert.alert_id, alert);
+  else state.urgent.delete(alert.alert_id);
+  if (!matches(alert)) state.alerts.delete(alert.alert_id);
   else state.alerts.set(alert.alert_id, alert);
   render();
   drawBoard();
@@ -181,7 +272,7 @@ function byUrgency(a, b) {
 function render() {
   const alerts = [...state.alerts.values()];
   if (state.alarm) {
-    state.alarm.update(alerts, (a) => t("console.alarm.body", { title: alertTitle(a), name: residentLabel(a) }));
+    state.alarm.update([...state.urgent.values()], (a) => t("console.alarm.body", { title: alertTitle(a), name: residentLabel(a) }));
   }
   const rows = alerts.sort(byUrgency).map(row);
   $("alert-rows").replaceChildren(...rows);
@@ -421,6 +512,11 @@ async function start() {
   $("login-form").addEventListener("submit", login);
   $("logout").addEventListener("click", () => logout(""));
   $("language").addEventListener("change", () => switchLanguage($("language").value, true));
+  for (const id of ["filter-status", "filter-priority", "filter-grid", "filter-rule"]) {
+    $(id).addEventListener("change", loadAlerts);
+  }
+  $("tab-alerts").addEventListener("click", () => showTab("alerts"));
+  $("tab-residents").addEventListener("click", () => showTab("residents"));
   try {
     await loadCatalogue("auto");
   } catch (_) {

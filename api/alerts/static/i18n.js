@@ -33,6 +33,11 @@ export function has(id) {
   return Object.prototype.hasOwnProperty.call(state.messages, id);
 }
 
+/** Every message id that starts with `prefix` (e.g. "rule." for the rules known). */
+export function idsStartingWith(prefix) {
+  return Object.keys(state.messages).filter((id) => id.startsWith(prefix));
+}
+
 /** Fill every element marked data-i18n (text) or data-i18n-title / -placeholder. */
 export function applyTexts(root) {
   for (const node of root.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
