@@ -39,6 +39,7 @@ ROUTER_MODULES = (
     "api.alerts.routes",
     "api.board.routes",
     "api.vitals.routes",
+    "api.family.routes",
 )
 RETENTION_INTERVAL_S = 3600
 

@@ -95,6 +95,12 @@ async def map_config(settings: SettingsDep) -> JSONResponse:
     )
 
 
+@router.get("/family")
+async def family_page(settings: SettingsDep) -> FileResponse:
+    """The family page: a phone-sized view of one's own elder."""
+    return FileResponse(STATIC / PAGES["/family"], headers=security_headers(settings))
+
+
 @router.get("/console/{relative:path}")
 async def console_file(relative: str) -> FileResponse:
     """A script, style, sound or vendored library of the pages."""

@@ -273,3 +273,52 @@ def test_grid_worker_sees_map_hears_sos_acknowledges_and_reads_chinese_timeline(
     assert any(e.endswith("网格员 李强 备注：已电话联系家属，女儿正赶往") for e in entries)
     assert any("告警引擎 发起告警" in e for e in entries)
     page.screenshot(path=str(ARTEFACTS / "console-timeline-1366x768.png"))
+
+
+def test_family_page_on_a_phone_shows_only_its_own_elder(
+    live_api,
+    chromium_page,
+    db,
+    redis_client,
+    api_settings,
+    make_grid,
+    make_resident,
+    bind_band,
+    open_alert,
+    link_family,
+):
+    page = chromium_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    grid_id = make_grid()
+    mine, theirs = make_resident(grid_id, "王桂兰"), make_resident(grid_id, "赵德明")
+    band_mine, band_theirs = bind_band(mine), bind_band(theirs)
+    _place_resident(db, redis_client, api_settings.redis_prefix, mine, band_mine)
+    _place_resident(db, redis_client, api_settings.redis_prefix, theirs, band_theirs)
+    username = f"family-{uuid.uuid4().hex[:10]}"
+    account_id = db.execute(
+        """INSERT INTO accounts (username, password_hash, role) VALUES (%s, %s, 'family')
+           RETURNING account_id""",
+        (username, _PASSWORD_HASH),
+    ).fetchone()[0]
+    link_family(mine, account_id)
+    open_alert(band_mine, rule="fall", severity=4, title="Fall detected")
+    open_alert(band_theirs, rule="sos", severity=4, title="SOS button pressed")
+
+    log_in_in_chinese(page, f"{live_api}/family", username, ready="body[data-loads]")
+    assert page.locator("#elder-name").text_content() == "王桂兰"
+    assert page.evaluate("document.body.dataset.residentId") == str(mine)
+    assert page.locator("#elder option").count() == 1
+    page.wait_for_selector("#map path.alert-position")
+    page.wait_for_selector("#map path.fence")
+    summary = page.locator("#position-summary").text_content()
+    assert re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d · .*前定位，误差约 15 米", summary), summary
+    urgent = page.locator("#urgent > li").all_text_contents()
+    assert len(urgent) == 1 and "跌倒" in urgent[0] and "待处理" in urgent[0]
+    assert "今日步数" in page.locator("#vitals").text_content()
+    body = page.locator("body").text_content()
+    assert "赵德明" not in body and "SOS" not in body
+    page.screenshot(path=str(ARTEFACTS / "family-390x844.png"), full_page=True)
+    audited = db.execute(
+        "SELECT DISTINCT resident_id FROM audit_log WHERE account_id = %s", (account_id,)
+    ).fetchall()
+    assert audited == [(mine,)]

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from alerting.engine import EVENT_RULES
 from api import errors
+from api.bookings import models as bookings
+from api.family import service as family
 from eldercare import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -89,7 +92,25 @@ def built_ids() -> set[str]:
     ids |= {f"sex.{s}" for s in ("female", "male", "other")}
     ids |= {f"fix_source.{s}" for s in ("gnss", "wifi", "cell")}
     ids |= {f"actor.{a}" for a in ("engine", "escalation", "dispatcher", "watchdog", "account")}
+    ids |= {f"family.action.{kind}" for kind in family.SHOWN_KINDS}
+    ids |= {f"booking_status.{s}" for s in get_args(bookings.Status)}
+    ids |= {f"service.{code}" for code in service_codes()}
+    ids |= {f"target.{target}" for target in escalation_targets()}
     return ids
+
+
+def escalation_targets() -> set[str]:
+    """Every target an escalation policy in the migrations pages."""
+    sql = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "migrations").glob("*.sql"))
+    lists = re.findall(r'"targets":\s*\[([^\]]*)\]', sql)
+    return {t for group in lists for t in re.findall(r'"([a-z_0-9]+)"', group)}
+
+
+def service_codes() -> set[str]:
+    """The service catalogue's codes, as the migrations insert them."""
+    sql = (ROOT / "migrations" / "021_api_bookings_timebank.sql").read_text(encoding="utf-8")
+    block = sql.split("INSERT INTO service_catalog", 1)[1].split(";", 1)[0]
+    return set(re.findall(r"\('([a-z_]+)',", block))
 
 
 def test_the_scan_finds_what_the_pages_use() -> None:
@@ -98,6 +119,8 @@ def test_the_scan_finds_what_the_pages_use() -> None:
     assert {"sos", "fall", "tachycardia", "geofence_exit", "hypertensive_crisis"} <= engine_rules()
     assert {"opened", "acknowledged", "note", "notified", "step_skipped"} <= timeline_kinds()
     assert {"not_found", "conflict", "payload_too_large"} <= error_codes()
+    assert {"meal", "escort"} <= service_codes()
+    assert {"duty_console", "gateway_120"} <= escalation_targets()
 
 
 @pytest.mark.parametrize("locale", i18n.LOCALES)

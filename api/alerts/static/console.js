@@ -2,13 +2,15 @@
 // Every untrusted string is rendered as text (textContent / text nodes), never as HTML.
 "use strict";
 
-import { api, login as requestToken, send, setToken, token } from "./api.js";
+import { api, send, setToken, token } from "./api.js";
 import {
   applyTexts, duration, idsStartingWith, loadCatalogue, locale, localTime, t,
 } from "./i18n.js";
 import { Alarm } from "./alarm.js";
+import { $, el } from "./dom.js";
 import { drawVitals } from "./chart.js";
 import { MapView, mapConfig } from "./map.js";
+import { changeLanguage, logInFromForm, showLogin, showPage } from "./pages.js";
 import {
   alertTitle, ruleName, severityName, statusName, timelineText, triggerText,
 } from "./words.js";
@@ -25,19 +27,6 @@ const state = {
   map: null, board: [], alarm: null,
   urgent: new Map(), // open SOS and falls, whatever the filters show: the alarm follows these
 };
-const $ = (id) => document.getElementById(id);
-
-export function el(tag, props, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(props || {})) {
-    if (key.startsWith("data-")) node.setAttribute(key, String(value));
-    else node[key] = value;
-  }
-  for (const child of children) {
-    node.append(child instanceof Node ? child : String(child ?? ""));
-  }
-  return node;
-}
 
 function showError(message) {
   $("error").textContent = message || "";
@@ -47,15 +36,8 @@ function showError(message) {
 
 async function login(event) {
   event.preventDefault();
-  $("login-error").textContent = "";
   Alarm.askForNotifications(); // inside the click: browsers ask only then
-  const bearer = await requestToken($("username").value, $("password").value);
-  if (!bearer) {
-    $("login-error").textContent = t("console.login.failed");
-    return;
-  }
-  setToken(bearer, () => logout(t("console.session_ended")));
-  $("password").value = "";
+  if (!(await logInFromForm(() => logout(t("console.session_ended"))))) return;
   try {
     await api("/alerts/stream/session", { method: "POST" });
   } catch (error) {
@@ -66,9 +48,7 @@ async function login(event) {
   }
   const me = await api("/accounts/me");
   if (me.locale && me.locale !== locale()) await switchLanguage(me.locale, false);
-  $("login-view").hidden = true;
-  $("console-view").hidden = false;
-  $("logout").hidden = false;
+  showPage("console-view");
   if (!state.map) state.map = new MapView($("map"), await mapConfig());
   fillRuleFilter();
   await fillGridFilter();
@@ -138,27 +118,16 @@ function logout(message) {
   state.selected = null;
   if (state.map) state.map.clearFocus();
   setConn("offline");
-  $("console-view").hidden = true;
-  $("logout").hidden = true;
-  $("login-view").hidden = false;
-  $("login-error").textContent = message || "";
+  showLogin("console-view", message);
 }
 
 async function switchLanguage(wanted, remember) {
-  await loadCatalogue(wanted);
-  $("language").value = locale();
+  await changeLanguage(wanted, remember).catch((error) => showError(error.message));
   setConn(state.conn);
   fillRuleFilter();
   render();
   renderResidents();
   if (state.selected !== null) showDetail(state.selected);
-  if (remember && token()) {
-    try {
-      await send("/accounts/me/locale", { locale: locale() }, "PUT");
-    } catch (error) {
-      showError(error.message);
-    }
-  }
 }
 
 // --- the list -------------------------------------------------------------------------

@@ -33,6 +33,12 @@ export function triggerText(alert) {
   return has(`trigger.${alert.rule}`) ? t(`trigger.${alert.rule}`, params) : "";
 }
 
+/** Who a page went to, e.g. "duty_console、gateway_120" -> "值班台、120 急救中心". */
+export function targetNames(targets) {
+  if (!Array.isArray(targets)) return "";
+  return targets.map((target) => (has(`target.${target}`) ? t(`target.${target}`) : target)).join("、");
+}
+
 export function severityName(severity) {
   return t(`severity.${severity}`);
 }
@@ -58,7 +64,7 @@ export function timelineText(entry, zone) {
   const params = {
     ...d,
     severity: d.to ? t(`severity.${SEVERITY_OF_NAME[d.to]}`) : "",
-    targets: Array.isArray(d.targets) ? d.targets.join("、") : "",
+    targets: targetNames(d.targets),
     why: d.why ? t(`status.${d.why}`) : "",
     kind: entry.kind,
   };
