@@ -38,7 +38,7 @@ SCENARIOS = {
     "duplicates_out_of_order": "some messages re-sent, some delayed by 1-10 min",
     "clock_skew": "band clock 10 min fast: every message is a clock_skew dead letter",
     "malformed": "about 5% of payloads broken (bad JSON, missing v, wrong types), marked",
-    "demo": "a community's mix for the console: replays the last 40 min, then within 30 s an "
+    "demo": "a community's mix for the console: replays the last 40 min, then within 10 s an "
     "SOS and a fall; a tachycardia and a resident far outside home are already under way",
 }
 # The demo starts this far in the past and catches up at once, so that conditions that must
@@ -235,9 +235,9 @@ def _demo(bands: list[Band], world: World) -> None:
         band.restart_event_ids(int(live.timestamp()) % 1_000_000)
     for band, role in zip(bands, DEMO_ROLES, strict=False):
         if role == "sos":
-            band.schedule_event(ScheduledEvent(live + timedelta(seconds=15), "sos", resends=2))
+            band.schedule_event(ScheduledEvent(live + timedelta(seconds=5), "sos", resends=2))
         elif role == "fall":
-            _fall_at(band, live + timedelta(seconds=25))
+            _fall_at(band, live + timedelta(seconds=10))
         elif role == "tachycardia":
             _vitals_episode(band, live - timedelta(minutes=32), until, hr_bpm=138.0)
         elif role == "hypertensive_crisis":

@@ -10,62 +10,20 @@ import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import pytest
-
-from tests.api.conftest import _PASSWORD_HASH, TEST_PASSWORD
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.api.conftest import _PASSWORD_HASH, ARTEFACTS, TEST_PASSWORD
 
 
-@pytest.fixture
-def chromium_page(tmp_path):
-    """A fresh headless Chromium page; fails (never skips) when the browser is missing."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} not found: install Debian's chromium (deploy/native/setup.sh does)",
-            pytrace=False,
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.fail("python playwright is missing: pip install -e '.[dev]'", pytrace=False)
-    with sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"),
-            executable_path=str(CHROMIUM),
-            headless=True,
-            args=CHROMIUM_ARGS,
-            locale="zh-CN",  # a duty-room machine in China: Accept-Language zh-CN
-            viewport={"width": 1366, "height": 768},
-        )
-        try:
-            page = context.new_page()
-            page.set_default_timeout(15_000)
-            yield page
-        finally:
-            context.close()
-
-
-def log_in_in_chinese(page, url: str, username: str, ready: str = '#conn[data-state="live"]'):
+def log_in_in_chinese(
+    page, url: str, username: str, ready: str = '#conn[data-state="live"]', password: str = ""
+):
     """Open a page, check it greets in Chinese, log in, wait until `ready` shows."""
     page.goto(url)
     page.wait_for_selector("body[data-ready]")
     assert page.evaluate("document.documentElement.lang") == "zh-CN"
     assert page.locator("#login-button").text_content() == "登录"
     page.fill("#username", username)
-    page.fill("#password", TEST_PASSWORD)
+    page.fill("#password", password or TEST_PASSWORD)
     page.click("#login-button")
     page.wait_for_selector(ready)
 
@@ -128,7 +86,6 @@ def test_new_alert_appears_live_and_acknowledge_reaches_the_server(
     assert f"{username} 确认了告警" in timeline
 
 
-ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts"
 HOME = (41.108, 122.994)
 
 

@@ -2,7 +2,7 @@
 // with the resident's alert thresholds drawn as dashed lines. Times in the resident's zone.
 "use strict";
 
-import { t } from "./i18n.js";
+import { localTime, t } from "./i18n.js";
 
 const WIDTH_PAD = 8;
 const HEIGHT = 120;
@@ -69,7 +69,8 @@ export function drawVitals(element, history, timeZone) {
     new uPlot({
       title: chart.title, width, height: HEIGHT, tzDate,
       scales: { x: { time: true } },
-      axes: [{}, { size: 40 }],
+      axes: [{ values: (_u, splits) => splits.map((ts) => localTime(ts * 1000, timeZone).slice(11)) },
+        { size: 40 }],
       series: [{}, ...chart.series],
     }, [x, ...chart.data], box);
   }
