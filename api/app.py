@@ -40,6 +40,9 @@ ROUTER_MODULES = (
     "api.bookings.routes",
     "api.timebank.routes",
     "api.alerts.routes",
+    "api.board.routes",
+    "api.vitals.routes",
+    "api.family.routes",
 )
 
 

@@ -7,7 +7,7 @@ import logging
 import sys
 
 from eldercare.logs import configure_logging
-from eldercare.settings import load_settings
+from eldercare.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
 
@@ -43,11 +43,31 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if cmd_migrate(args) != 0:
         return 1
-    declare_session(load_settings())
+    settings = load_settings()
+    declare_session(settings)
+    scenario = "normal"
+    if settings.environment == "development":
+        seed_demo(settings, args.bands)
+        scenario = "demo"
     services: dict[str, list[str]] = {"ingest": ["ingest"]}
     services.update(_later_services())
     services["simulate"] = ["simulate", "--bands", str(args.bands), "--register"]
+    services["simulate"] += ["--scenario", scenario]
     return run_services(services)
+
+
+def seed_demo(settings: Settings, n_bands: int) -> int:
+    """Seed the demo community around the simulated fleet (development only)."""
+    from api.demo import DemoBand, seed_demo_community
+    from eldercare.db import connect
+    from simulators.fleet import fleet_device_ids
+    from simulators.scenarios import DEMO_FENCE_RADIUS_M, home_of
+
+    bands = [DemoBand(d, *home_of(d, seed=0)) for d in fleet_device_ids(n_bands)]
+    with connect(settings) as conn:
+        created = seed_demo_community(conn, settings, bands, DEMO_FENCE_RADIUS_M)
+        conn.commit()
+    return created
 
 
 def _later_services() -> dict[str, list[str]]:

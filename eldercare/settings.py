@@ -131,6 +131,18 @@ class Settings(BaseSettings):
     api_location_rate_per_min: int = 120
     api_db_pool_size: int = 10
     api_dev_admin_password: SecretStr = SecretStr("dev-admin-password")
+    # The console's and family page's map tiles: a URL template ({s} {x} {y} {z}) and the
+    # datum the tiles are drawn in (AutoNavi and Tianditu's Chinese maps: gcj02; OSM: wgs84).
+    # Empty: no tiles, fences, positions and tracks on a blank background.
+    api_map_tile_url: str = (
+        "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8"
+        "&x={x}&y={y}&z={z}"
+    )
+    api_map_tile_subdomains: str = "1234"
+    api_map_tile_datum: Literal["wgs84", "gcj02"] = "gcj02"
+    api_map_tile_attribution: str = "© AutoNavi"
+    api_map_max_zoom: int = 18
+    api_demo_password: SecretStr = SecretStr("dev-demo-password")  # every demo account's
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -172,6 +172,10 @@ class Band:
     def _schedule(self, at: datetime, event_type: str, service: str | None = None) -> None:
         self.schedule_event(ScheduledEvent(at, event_type, service))
 
+    def restart_event_ids(self, boot: int) -> None:
+        """Number events from here on as after a reboot: a new id series, no old id reused."""
+        self._boot, self._seq = boot, 0
+
     def schedule_event(self, event: ScheduledEvent) -> None:
         """Queue an event (a button press, a fall) to be sent at `event.at`."""
         self._seq += 1

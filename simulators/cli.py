@@ -18,6 +18,7 @@ from simulators.fleet import Fleet, fleet_device_ids
 from simulators.scenarios import (
     COMMUNITY_CENTRE,
     DEFAULT_TZ,
+    DEMO_REPLAY,
     SCENARIOS,
     World,
     build_bands,
@@ -116,6 +117,9 @@ def run_simulation(settings: Settings, args: argparse.Namespace) -> int:
     device_ids = fleet_device_ids(args.bands, args.first_serial)
     try:
         start, horizon = plan_clock(args.speed, args.duration_s, datetime.now(UTC))
+        live_from = None
+        if args.scenario == "demo":  # begins in the past, caught up at once
+            live_from, start, horizon = start, start - DEMO_REPLAY, horizon + DEMO_REPLAY
         world = World(
             seed=args.seed,
             start=start,
@@ -147,6 +151,7 @@ def run_simulation(settings: Settings, args: argparse.Namespace) -> int:
                 stop=stop,
                 real_duration_s=args.duration_s,
                 transform=message_faults(args.scenario, args.seed),
+                live_from=live_from,
             )
         fleet.wait_until_acked(10.0)
     finally:

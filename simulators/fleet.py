@@ -145,8 +145,14 @@ class Fleet:
         real_duration_s: float | None = None,
         transform: Transform | None = None,
         tick_s: float = 0.5,
+        live_from: datetime | None = None,
+        replay_speed: float = 600.0,
     ) -> int:
-        """Drive the bands on a clock running `speed` times real time; return messages sent."""
+        """Drive the bands on a clock running `speed` times real time; return messages sent.
+
+        With `live_from` (after `sim_start`), the clock first replays from `sim_start` at
+        `replay_speed` until it reaches `live_from` running at `speed`, then follows that.
+        """
         began, sent = time.monotonic(), 0
         waiting: list[tuple[datetime, int, SimMessage]] = []  # held back until their `at`
         order = itertools.count()
@@ -156,6 +162,9 @@ class Fleet:
             if real_duration_s is not None and elapsed_s >= real_duration_s:
                 elapsed_s, finished = real_duration_s, True  # cover the whole duration
             sim_now = sim_start + timedelta(seconds=elapsed_s * speed)
+            if live_from is not None:
+                live = live_from + timedelta(seconds=elapsed_s * speed)
+                sim_now = min(live, sim_start + timedelta(seconds=elapsed_s * replay_speed))
             fresh = [m for band in bands for m in band.advance(sim_now)]
             for message in transform(fresh) if transform else fresh:
                 heapq.heappush(waiting, (message.at, next(order), message))

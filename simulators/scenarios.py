@@ -38,7 +38,14 @@ SCENARIOS = {
     "duplicates_out_of_order": "some messages re-sent, some delayed by 1-10 min",
     "clock_skew": "band clock 10 min fast: every message is a clock_skew dead letter",
     "malformed": "about 5% of payloads broken (bad JSON, missing v, wrong types), marked",
+    "demo": "a community's mix for the console: replays the last 40 min, then within 10 s an "
+    "SOS and a fall; a tachycardia and a resident far outside home are already under way",
 }
+# The demo starts this far in the past and catches up at once, so that conditions that must
+# last minutes (a sustained tachycardia, leaving home for long enough) are there at start.
+DEMO_REPLAY = timedelta(minutes=40)
+DEMO_FENCE_RADIUS_M = 500.0  # daily walks go 100-350 m out: only the wanderer leaves
+DEMO_ROLES = ("sos", "fall", "tachycardia", "geofence_exit", "hypertensive_crisis")
 
 
 @dataclass
@@ -58,11 +65,25 @@ class World:
         return self.start + self.duration / 4
 
 
+def _home(rng: Draws, centre: tuple[float, float]) -> tuple[float, float]:
+    """The first draws of a band's generator: where its wearer lives (WGS-84)."""
+    north_m, east_m = rng.normal(0.0, HOME_SPREAD_M), rng.normal(0.0, HOME_SPREAD_M)
+    return offset(*centre, north_m, east_m)
+
+
+def _band_draws(device_id: str, seed: int) -> Draws:
+    return Draws(np.random.default_rng([seed, int(device_id)]))
+
+
+def home_of(device_id: str, seed: int, centre: tuple[float, float] = COMMUNITY_CENTRE):
+    """Where the wearer of a simulated band lives (lat, lon, WGS-84), as make_band places them."""
+    return _home(_band_draws(device_id, seed), centre)
+
+
 def make_band(device_id: str, world: World) -> Band:
     """A healthy resident's band, reproducible from the seed and the device id alone."""
-    rng = Draws(np.random.default_rng([world.seed, int(device_id)]))
-    north_m, east_m = rng.normal(0.0, HOME_SPREAD_M), rng.normal(0.0, HOME_SPREAD_M)
-    home_lat, home_lon = offset(*world.centre, north_m, east_m)
+    rng = _band_draws(device_id, world.seed)
+    home_lat, home_lon = _home(rng, world.centre)
     profile = random_profile(rng, world.tz)
     walks = plan_daily_walks(rng, world.start, world.duration, world.tz)
     return Band(
@@ -89,22 +110,34 @@ def _vitals_condition(
 
     def apply(band: Band, world: World) -> None:
         _require(world, timedelta(minutes=60), "vitals")
-        rest_from = world.onset - timedelta(minutes=10)
-        band.movement.walks = without_walks_during(
-            band.movement.walks, rest_from - timedelta(hours=1), world.start + world.duration
-        )
-        band.episodes.append(
-            VitalsEpisode(
-                onset=world.onset,
-                ramp=timedelta(minutes=20),
-                rest_from=rest_from,
-                hr_bpm=hr_bpm,
-                sbp_mmhg=sbp_mmhg,
-                dbp_mmhg=dbp_mmhg,
-            )
-        )
+        _vitals_episode(band, world.onset, world.start + world.duration, hr_bpm, sbp_mmhg, dbp_mmhg)
 
     return apply
+
+
+def _vitals_episode(
+    band: Band,
+    onset: datetime,
+    until: datetime,
+    hr_bpm: float | None = None,
+    sbp_mmhg: float | None = None,
+    dbp_mmhg: float | None = None,
+) -> None:
+    """From `onset` vitals drift over 20 min to the given values; the resident sits still."""
+    rest_from = onset - timedelta(minutes=10)
+    band.movement.walks = without_walks_during(
+        band.movement.walks, rest_from - timedelta(hours=1), until
+    )
+    band.episodes.append(
+        VitalsEpisode(
+            onset=onset,
+            ramp=timedelta(minutes=20),
+            rest_from=rest_from,
+            hr_bpm=hr_bpm,
+            sbp_mmhg=sbp_mmhg,
+            dbp_mmhg=dbp_mmhg,
+        )
+    )
 
 
 def _sos(band: Band, world: World) -> None:
@@ -112,7 +145,11 @@ def _sos(band: Band, world: World) -> None:
 
 
 def _fall(band: Band, world: World) -> None:
-    fall_at = world.onset
+    _fall_at(band, world.onset)
+
+
+def _fall_at(band: Band, fall_at: datetime) -> None:
+    """A fall four minutes into a walk; the resident then lies still where they fell."""
     walk = Walk(fall_at - timedelta(minutes=4), 300.0, band.rng.uniform(0, 2 * math.pi), 1.0, 600.0)
     others = without_walks_during(band.movement.walks, walk.start - timedelta(hours=1), walk.end)
     band.movement.walks = [*others, walk]
@@ -187,11 +224,39 @@ MESSAGE_FAULTS: dict[str, Callable[[list[SimMessage], np.random.Generator], list
 }
 
 
+def _demo(bands: list[Band], world: World) -> None:
+    """The first bands each get one kind of trouble (DEMO_ROLES); the others stay well.
+
+    Live time begins DEMO_REPLAY after the world's start. Event ids start a new series per
+    run, so a second run's SOS is a new press, not a re-send the ingest deduplicates.
+    """
+    live, until = world.start + DEMO_REPLAY, world.start + world.duration
+    for band in bands:
+        band.restart_event_ids(int(live.timestamp()) % 1_000_000)
+    for band, role in zip(bands, DEMO_ROLES, strict=False):
+        if role == "sos":
+            band.schedule_event(ScheduledEvent(live + timedelta(seconds=5), "sos", resends=2))
+        elif role == "fall":
+            _fall_at(band, live + timedelta(seconds=10))
+        elif role == "tachycardia":
+            _vitals_episode(band, live - timedelta(minutes=32), until, hr_bpm=138.0)
+        elif role == "hypertensive_crisis":
+            _vitals_episode(
+                band, live - timedelta(minutes=36), until, sbp_mmhg=198.0, dbp_mmhg=124.0
+            )
+        elif role == "geofence_exit":
+            away = Walk(live - timedelta(minutes=25), 2 * DEMO_FENCE_RADIUS_M, 0.5, 1.0, 3 * 3600)
+            others = without_walks_during(band.movement.walks, away.start, away.end)
+            band.movement.walks = [*others, away]
+
+
 def build_bands(name: str, world: World, device_ids: list[str]) -> list[Band]:
     """The scenario's bands, ready to `advance`."""
     if name not in SCENARIOS:
         raise ValueError(f"unknown scenario {name!r}; known: {', '.join(SCENARIOS)}")
     bands = [make_band(device_id, world) for device_id in device_ids]
+    if name == "demo":
+        _demo(bands, world)
     change = BAND_CHANGES.get(name)
     if change is not None:
         for band in bands:

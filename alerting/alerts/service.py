@@ -139,7 +139,8 @@ _SUMMARY = """a.alert_id, a.rule, a.title, a.severity, a.priority,
     a.status::text AS status, a.resident_id, r.full_name AS resident_name, r.grid_id,
     a.device_id, a.occurrences, a.first_seen_at, a.last_seen_at, a.opened_at,
     a.acknowledged_at, a.acknowledged_by, a.resolved_at, a.resolved_by, a.resolution,
-    a.assignee, a.updated_at, (a.lat IS NOT NULL AND a.lon IS NOT NULL) AS has_position"""
+    a.assignee, a.updated_at, (a.lat IS NOT NULL AND a.lon IS NOT NULL) AS has_position,
+    r.timezone AS resident_timezone"""
 VIEWS = {
     "row": "a.*",
     "summary": _SUMMARY,

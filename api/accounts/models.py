@@ -19,6 +19,8 @@ Role = Literal[
     "volunteer",
 ]
 
+Locale = Literal["zh_CN", "en"]
+
 
 class AccountCreate(BaseModel):
     username: str = Field(pattern=r"^[a-z0-9_.@-]{3,64}$")
@@ -36,6 +38,11 @@ class AccountRead(BaseModel):
     disabled: bool
     grid_ids: list[int]
     created_at: datetime
+    locale: Locale | None = Field(description="preferred language; null follows the browser")
+
+
+class LocaleChoice(BaseModel):
+    locale: Locale | None = Field(description="zh_CN or en; null follows the browser")
 
 
 class Token(BaseModel):

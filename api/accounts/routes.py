@@ -8,7 +8,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 
 from api.accounts import service
-from api.accounts.models import AccountCreate, AccountRead, GridCreate, GridRead, Token
+from api.accounts.models import (
+    AccountCreate,
+    AccountRead,
+    GridCreate,
+    GridRead,
+    LocaleChoice,
+    Token,
+)
 from api.deps import Conn, CurrentUser, SettingsDep, require_roles
 from api.errors import ERROR_RESPONSES
 from api.fields import Int64
@@ -41,6 +48,12 @@ async def login(
 async def me(conn: Conn, principal: CurrentUser) -> dict:
     """The caller's own account."""
     return await service.get_or_raise(conn=conn, account_id=principal.account_id)
+
+
+@router.put("/accounts/me/locale", response_model=AccountRead, tags=["accounts"])
+async def choose_locale(body: LocaleChoice, conn: Conn, principal: CurrentUser) -> dict:
+    """Choose the language of the caller's pages (null: follow the browser)."""
+    return await service.set_locale(conn=conn, account_id=principal.account_id, locale=body.locale)
 
 
 @router.post(

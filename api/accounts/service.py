@@ -21,7 +21,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
 
 ACCOUNT_COLUMNS = """a.account_id, a.username, a.full_name, a.role, a.disabled, a.created_at,
-    coalesce((SELECT array_agg(grid_id ORDER BY grid_id) FROM account_grids g
+    a.locale, coalesce((SELECT array_agg(grid_id ORDER BY grid_id) FROM account_grids g
               WHERE g.account_id = a.account_id), '{}') AS grid_ids"""
 
 
@@ -120,6 +120,14 @@ async def get_or_raise(*, conn: DbConn, account_id: int) -> dict:
     if row is None:
         raise NotFound("account not found", account_id=account_id)
     return row
+
+
+async def set_locale(*, conn: DbConn, account_id: int, locale: str | None) -> dict:
+    """Store the language an account reads pages in (None: follow the browser)."""
+    await conn.execute(
+        "UPDATE accounts SET locale = %s WHERE account_id = %s", (locale, account_id)
+    )
+    return await get_or_raise(conn=conn, account_id=account_id)
 
 
 async def list_accounts(*, conn: DbConn, limit: int, offset: int) -> list[dict]:

@@ -39,10 +39,11 @@ class AlertSummary(BaseModel):
     assignee: str | None
     updated_at: datetime
     has_position: bool
+    resident_timezone: str | None = Field(default=None, description="IANA zone for local times")
 
 
 class AlertPosition(BaseModel):
-    """Where the condition was observed (WGS-84), if the alert carries it."""
+    """Where the condition was observed (in the datum asked for), if the alert carries it."""
 
     lat: float
     lon: float
@@ -65,6 +66,8 @@ class AlertResident(BaseModel):
     grid_id: Int64 | None
     living_alone: bool
     disabled: bool
+    low_income: bool
+    timezone: str
     medical_notes: str
     contacts: list[Contact]
 
@@ -82,6 +85,7 @@ class TimelineEntry(BaseModel):
     alert_event_id: Int64
     at: datetime
     actor: str
+    actor_name: str | None = Field(default=None, description="the account's name, if a person")
     kind: str
     data: dict[str, Any]
 

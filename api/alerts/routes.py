@@ -40,6 +40,7 @@ from api.deps import (
 )
 from api.errors import ERROR_RESPONSES, NotFound
 from api.fields import Int64
+from api.location.models import Datum
 from api.pagination import Page, Paging, make_page
 
 
@@ -109,6 +110,7 @@ async def get_alert(
     settings: SettingsDep,
     principal: Console,
     purpose: Purpose = None,
+    datum: Annotated[Datum, Query(description="datum of the positions returned")] = "wgs84",
 ) -> dict:
     """One alert with its resident, emergency contacts and positions (an audited read)."""
     request.app.state.location_limiter.hit(str(principal.account_id))
@@ -120,6 +122,7 @@ async def get_alert(
         alert_id=alert_id,
         purpose=purpose,
         now=request.app.state.clock(),
+        datum=datum,
     )
 
 
@@ -130,7 +133,9 @@ async def get_timeline(alert_id: Int64, request: Request, conn: Conn, principal:
     rows = await service.run_action(
         request.app.state.alert_action_pool, alerts.timeline, alert_id=alert_id
     )
-    return {"alert_id": alert_id, "items": [TimelineEntry.model_validate(r) for r in rows]}
+    names = await service.actor_names(conn=conn, actors={r["actor"] for r in rows})
+    items = [TimelineEntry.model_validate({**r, "actor_name": names.get(r["actor"])}) for r in rows]
+    return {"alert_id": alert_id, "items": items}
 
 
 async def _act(request: Request, conn: Conn, principal: Principal, alert_id: Int64, action, **kw):

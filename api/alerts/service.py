@@ -21,11 +21,23 @@ from api.db import DbConn
 from api.deps import Principal
 from api.errors import Conflict, NotFound
 from api.location import service as location
+from eldercare.datum import Datum, to_datum
 
 
 def actor_of(principal: Principal) -> str:
     """How an account is named on an alert's timeline."""
     return f"account:{principal.account_id}"
+
+
+async def actor_names(*, conn: DbConn, actors: set[str]) -> dict[str, str]:
+    """Display names of the accounts among timeline actors (`account:N` -> full name)."""
+    ids = [int(a.split(":", 1)[1]) for a in actors if a.startswith("account:") and a[8:].isdigit()]
+    cur = await conn.execute(
+        """SELECT account_id, coalesce(nullif(full_name, ''), username) AS name
+           FROM accounts WHERE account_id = ANY(%s)""",
+        (ids,),
+    )
+    return {f"account:{row['account_id']}": row["name"] for row in await cur.fetchall()}
 
 
 async def list_visible(
@@ -89,7 +101,8 @@ async def get_visible_or_raise(*, conn: DbConn, principal: Principal, alert_id: 
 async def _resident_card(*, conn: DbConn, resident_id: int) -> dict | None:
     cur = await conn.execute(
         """SELECT r.resident_id, r.full_name, r.birth_date, r.sex, r.address, r.phone,
-                  r.grid_id, r.living_alone, r.disabled, r.medical_notes,
+                  r.grid_id, r.living_alone, r.disabled, r.low_income, r.timezone,
+                  r.medical_notes,
                   coalesce((SELECT json_agg(json_build_object('name', c.name,
                                 'relation', c.relation, 'phone', c.phone)
                                 ORDER BY c.priority, c.contact_id)
@@ -110,8 +123,11 @@ async def get_for_console(
     alert_id: int,
     purpose: str | None,
     now: datetime,
+    datum: Datum = "wgs84",
 ) -> dict:
     """One alert with its resident and positions; the read is audited like a location read.
+
+    Positions come in `datum` (GCJ-02 for a map whose tiles are drawn in it).
 
     The alert's own position and the resident's last one are a resident's location: the
     audit row is written (in the statement that checks reach) before either is returned.
@@ -119,7 +135,8 @@ async def get_for_console(
     alert = await get_visible_or_raise(conn=conn, principal=principal, alert_id=alert_id)
     position = None
     if alert["lat"] is not None and alert["lon"] is not None:
-        position = {"lat": alert["lat"], "lon": alert["lon"], "acc_m": alert["acc_m"]}
+        lat, lon = to_datum(alert["lat"], alert["lon"], datum)
+        position = {"lat": lat, "lon": lon, "acc_m": alert["acc_m"]}
     resident, last_location = None, None
     if alert["resident_id"] is not None:
         band = await location.reach_and_audit(
@@ -134,7 +151,7 @@ async def get_for_console(
             redis=redis, prefix=prefix, device_id=band["device_id"], fields=location.LOCATION_FIELDS
         )
         last_location = location.latest_location(
-            resident_id=alert["resident_id"], band=band, state=state, datum="wgs84", now=now
+            resident_id=alert["resident_id"], band=band, state=state, datum=datum, now=now
         )
     return {**alert, "position": position, "resident": resident, "last_location": last_location}
 

@@ -32,6 +32,8 @@ ensure_packages() {
   # Headless Chromium for the duty console's browser test (driven by Python playwright with
   # executable_path=/usr/bin/chromium; playwright's own browser download is never used).
   apt_install chromium
+  # Chinese pages render in CJK glyphs, not boxes, in headless Chromium and on duty screens.
+  apt_install fonts-noto-cjk
 }
 
 ensure_postgres_running() {

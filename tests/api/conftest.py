@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -15,6 +16,7 @@ from api.accounts.service import hash_password, issue_token
 from api.app import create_app
 from eldercare.settings import Settings
 
+ARTEFACTS = Path(__file__).resolve().parents[1] / "artefacts"  # screenshots (gitignored)
 TEST_PASSWORD = "pw-1234567890"  # noqa: S105 - test fixture
 _PASSWORD_HASH = hash_password(TEST_PASSWORD)
 
@@ -177,7 +179,9 @@ def deliver_changes(db: psycopg.Connection, api_settings: Settings, redis_url: s
 @pytest.fixture(scope="session")
 def live_api_app(api_settings: Settings):
     """The application `live_api` serves (keep-alives every second)."""
-    app = create_app(api_settings)
+    # Maps in the browser tests draw on a blank background: the tile server is unreachable.
+    unreachable_tiles = "http://127.0.0.1:9/{z}/{x}/{y}.png"
+    app = create_app(api_settings.model_copy(update={"api_map_tile_url": unreachable_tiles}))
     app.state.alert_stream_keepalive_s = 1.0
     return app
 
@@ -212,3 +216,46 @@ def alert_world(family_world, bind_band, open_alert):
     w["alert_a"] = open_alert(w["band_a"], lat=41.1, lon=122.9, acc_m=8.0)
     w["alert_b"] = open_alert(w["band_b"], rule="sos", severity=4)
     return w
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def chromium_page(tmp_path):
+    """A fresh headless Chromium page; fails (never skips) when the browser is missing."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} not found: install Debian's chromium (deploy/native/setup.sh does)",
+            pytrace=False,
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("python playwright is missing: pip install -e '.[dev]'", pytrace=False)
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            locale="zh-CN",  # a duty-room machine in China: Accept-Language zh-CN
+            viewport={"width": 1366, "height": 768},
+        )
+        try:
+            page = context.new_page()
+            page.set_default_timeout(15_000)
+            ARTEFACTS.mkdir(exist_ok=True)
+            yield page
+        finally:
+            context.close()

@@ -1,0 +1,32 @@
+"""Shapes of what a family member sees of their elder's urgent alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from api.alerts.models import AlertStatus
+
+
+class StaffAction(BaseModel):
+    """One thing staff did about an alert (notes are staff-internal and not shown)."""
+
+    at: datetime
+    kind: str
+    actor_name: str | None
+    data: dict[str, Any]
+
+
+class FamilyAlert(BaseModel):
+    alert_id: int
+    rule: str
+    status: AlertStatus
+    opened_at: datetime
+    actions: list[StaffAction]
+
+
+class FamilyAlerts(BaseModel):
+    resident_id: int
+    items: list[FamilyAlert]
