@@ -37,6 +37,7 @@ ROUTER_MODULES = (
     "api.bookings.routes",
     "api.timebank.routes",
     "api.alerts.routes",
+    "api.requests.routes",
 )
 RETENTION_INTERVAL_S = 3600
 

@@ -22,16 +22,17 @@ log = logging.getLogger(__name__)
 SWEEP_INTERVAL_S = 5.0
 LOOKBACK = timedelta(days=1)
 
-# Only events the band sent while bound to its current resident: a band handed on to
-# someone else must not book for them.
-_PENDING_SQL = """
-SELECT e.device_id, e.event_id, e.service, e.t
+# Recent service requests of bands, only those sent while bound to the band's current
+# resident: a band handed on to someone else must not book (or ask) for them.
+BOUND_SERVICE_REQUESTS_SQL = """
 FROM device_events e
 JOIN devices d ON d.device_id = e.device_id
 WHERE e.type = 'service_request'
   AND e.received_at > %(since)s
   AND d.resident_id IS NOT NULL
-  AND e.t >= coalesce(d.bound_at, '-infinity')
+  AND e.t >= coalesce(d.bound_at, '-infinity')"""
+_PENDING_SQL = f"""
+SELECT e.device_id, e.event_id, e.service, e.t {BOUND_SERVICE_REQUESTS_SQL}
   AND NOT EXISTS (
       SELECT 1 FROM bookings b WHERE b.device_id = e.device_id AND b.event_id = e.event_id)
 ORDER BY e.received_at
@@ -58,6 +59,12 @@ def run_band_request_sweeper(settings: Settings, stop: threading.Event) -> None:
         try:
             with connect(settings) as conn:
                 booked = book_pending_requests(conn=conn, now=datetime.now(UTC))
+                # Imported here: api.requests reads this module's query of band requests.
+                from api.requests.band_requests import open_from_band_events
+
+                opened = open_from_band_events(conn=conn, now=datetime.now(UTC))
+            if opened:
+                log.info("opened %s requests from bands' service requests", len(opened))
             if booked:
                 log.info("booked %s service requests from bands", len(booked))
         except psycopg.Error:
