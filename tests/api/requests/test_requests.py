@@ -5,73 +5,13 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import psycopg
-import pytest
-from fastapi.testclient import TestClient
 
 from alerting import request_ladder
-from api.app import create_app
 from api.requests.band_requests import open_from_band_events
-
-T0 = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
-
-
-@pytest.fixture
-def api(api_settings, clock):
-    with TestClient(create_app(api_settings, clock=clock, run_retention=False)) as test_client:
-        yield test_client
-
-
-@pytest.fixture
-def world(family_world, make_actor, db):
-    """family_world plus a director and a street officer over grid A; names for the timeline."""
-    w = family_world
-    w["director_a"] = make_actor("community_director", (w["grid_a"],))
-    w["director_b"] = make_actor("community_director", (w["grid_b"],))
-    w["street_a"] = make_actor("street_officer", (w["grid_a"],))
-    db.execute(
-        "UPDATE accounts SET full_name = '张网格' WHERE account_id = %s",
-        (w["worker_a"].account_id,),
-    )
-    return w
-
-
-def timeline(api, actor, request_id) -> list[dict]:
-    r = api.get(f"/requests/{request_id}/timeline", headers=actor.headers)
-    assert r.status_code == 200, r.text
-    return r.json()["items"]
-
-
-def notified(api, actor, request_id) -> list[tuple[int, tuple[str, ...]]]:
-    return [
-        (e["data"]["step"], tuple(e["data"]["targets"]))
-        for e in timeline(api, actor, request_id)
-        if e["kind"] == "notified"
-    ]
-
-
-def open_as_family(api, w, text="3号楼2单元楼道灯坏了，晚上看不见", **more) -> dict:
-    body = {"text": text, "resident_id": w["res_a"], **more}
-    r = api.post("/requests", json=body, headers=w["fam_a"].headers)
-    assert r.status_code == 201, r.text
-    return r.json()
+from tests.api.requests.world import T0, notified, open_as_family, timeline
 
 
 def test_resident_request_gets_a_number_and_its_grid_worker_is_notified_at_once(api, world, db):
