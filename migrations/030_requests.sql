@@ -135,3 +135,41 @@ CREATE TABLE request_labels (
 -- Pages of requests go through the same outbox as alerts'.
 ALTER TABLE outbox
     ADD COLUMN request_id bigint REFERENCES requests (request_id) ON DELETE SET NULL;
+
+-- Departments a request can summon (several at once), each with its own deadline; their
+-- staff log in with the role department_staff and see only the requests they are summoned to.
+ALTER TABLE accounts DROP CONSTRAINT accounts_role_check, ADD CONSTRAINT accounts_role_check
+    CHECK (role IN ('admin', 'duty_staff', 'grid_worker', 'community_director',
+                    'street_officer', 'family', 'volunteer', 'department_staff'));
+
+CREATE TABLE departments (
+    department_id  bigserial PRIMARY KEY,
+    code           text NOT NULL UNIQUE CHECK (code ~ '^[a-z_]{2,40}$'),
+    name           text NOT NULL CHECK (length(name) BETWEEN 1 AND 100)
+);
+INSERT INTO departments (code, name) VALUES
+    ('city_management', '城市管理'), ('property', '物业公司'), ('police', '派出所'),
+    ('civil_affairs', '民政'), ('heating_company', '供热公司');
+
+CREATE TABLE account_departments (
+    account_id     bigint NOT NULL REFERENCES accounts (account_id) ON DELETE CASCADE,
+    department_id  bigint NOT NULL REFERENCES departments (department_id) ON DELETE CASCADE,
+    PRIMARY KEY (account_id, department_id)
+);
+
+CREATE TABLE request_departments (
+    request_id       bigint NOT NULL REFERENCES requests (request_id) ON DELETE CASCADE,
+    department_id    bigint NOT NULL REFERENCES departments (department_id),
+    summoned_at      timestamptz NOT NULL,
+    summoned_by      bigint REFERENCES accounts (account_id),
+    due_at           timestamptz NOT NULL,       -- the department's report is due
+    acknowledged_at  timestamptz,
+    acknowledged_by  bigint REFERENCES accounts (account_id),
+    reported_at      timestamptz,
+    reported_by      bigint REFERENCES accounts (account_id),
+    report           text CHECK (length(report) <= 1000),
+    PRIMARY KEY (request_id, department_id),
+    CHECK (due_at > summoned_at)
+);
+CREATE INDEX request_departments_due_idx ON request_departments (due_at)
+    WHERE reported_at IS NULL;

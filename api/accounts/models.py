@@ -15,6 +15,7 @@ Role = Literal[
     "street_officer",
     "family",
     "volunteer",
+    "department_staff",
 ]
 
 

@@ -113,3 +113,32 @@ class Policy(BaseModel):
     category: str
     policy_id: str
     steps: list[dict[str, Any]]
+
+
+class DepartmentWanted(BaseModel):
+    code: str = Field(pattern=r"^[a-z_]{2,40}$")
+    due_hours: float = Field(gt=0, le=24 * 30, description="hours the department has to report")
+
+
+class SummonBody(BaseModel):
+    departments: list[DepartmentWanted] = Field(min_length=1, max_length=10)
+
+
+class DepartmentReport(BaseModel):
+    text: str = Field(min_length=1, max_length=1000)
+
+
+class DepartmentState(BaseModel):
+    code: str
+    name: str
+    request_id: int
+    summoned_at: datetime
+    due_at: datetime
+    acknowledged_at: datetime | None
+    reported_at: datetime | None
+    report: str | None
+    overdue: bool
+
+
+class OverdueDepartment(DepartmentState):
+    number: str

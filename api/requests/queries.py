@@ -3,7 +3,8 @@
 Who sees a request: admin and duty staff every one; grid workers, community directors and
 street officers those of their grids; family accounts (a resident's own login is a family
 account linked to themselves) those they opened and those of residents linked to them with
-consent on record. Anything else is answered exactly like a request that does not exist.
+consent on record; department staff those their department is summoned to. Anything else
+is answered exactly like a request that does not exist.
 """
 
 from __future__ import annotations
@@ -29,7 +30,11 @@ REQUEST_SCOPE_SQL = f"""EXISTS (
             SELECT 1 FROM account_grids qg
             WHERE qg.account_id = qa.account_id AND qg.grid_id = q.grid_id))
         OR (qa.role = 'family' AND (q.created_by = qa.account_id
-            OR (r.resident_id IS NOT NULL AND {SCOPE_SQL})))))"""
+            OR (r.resident_id IS NOT NULL AND {SCOPE_SQL})))
+        OR (qa.role = 'department_staff' AND EXISTS (
+            SELECT 1 FROM request_departments qd JOIN account_departments qad
+                ON qad.department_id = qd.department_id
+            WHERE qd.request_id = q.request_id AND qad.account_id = qa.account_id))))"""
 FROM_REQUESTS = "requests q LEFT JOIN residents r ON r.resident_id = q.resident_id"
 # 0 most urgent: on the difficult-issues list; promise nearly broken; unacknowledged; taken.
 URGENCY_SQL = """CASE WHEN q.status = 'resolved' THEN 4

@@ -18,8 +18,11 @@ from api.db import run_sync, sync_pool_lifespan
 from api.deps import ALERT_CONSOLE_ROLES, CurrentUser, Principal, require_roles
 from api.errors import ERROR_RESPONSES, Forbidden
 from api.pagination import Page, PageParams, make_page, page_params
-from api.requests import queries, routing, service
+from api.requests import departments, queries, routing, service
 from api.requests.models import (
+    DepartmentReport,
+    DepartmentState,
+    OverdueDepartment,
     Policy,
     PolicyBody,
     PublicRequest,
@@ -30,6 +33,7 @@ from api.requests.models import (
     RequestStatus,
     RequestSummary,
     ResolveBody,
+    SummonBody,
     Timeline,
     TimelineEntry,
 )
@@ -39,7 +43,11 @@ requests_router = APIRouter(prefix="/requests", tags=["requests"], responses=ERR
 policies_router = APIRouter(
     prefix="/request-policies", tags=["requests"], responses=ERROR_RESPONSES
 )
+departments_router = APIRouter(prefix="/departments", tags=["requests"], responses=ERROR_RESPONSES)
 Staff = Annotated[Principal, Depends(require_roles(*ALERT_CONSOLE_ROLES))]
+DepartmentActor = Annotated[
+    Principal, Depends(require_roles(*ALERT_CONSOLE_ROLES, "department_staff"))
+]
 Director = Annotated[Principal, Depends(require_roles("admin", "community_director"))]
 Paging = Annotated[PageParams, Depends(page_params)]
 Purpose = Annotated[str | None, Query(min_length=1, max_length=200, description="why you ask")]
@@ -208,6 +216,76 @@ async def rate(request_id: int, body: RatingBody, request: Request, principal: C
     )
 
 
+@requests_router.post(
+    "/{request_id}/departments", response_model=list[DepartmentState], status_code=201
+)
+async def summon_departments(
+    request_id: int, body: SummonBody, request: Request, principal: Staff
+) -> list[dict]:
+    """Summon several departments at once, each with its own deadline to report."""
+    await _act(
+        request,
+        principal,
+        request_id,
+        departments.summon,
+        departments=[d.model_dump() for d in body.departments],
+    )
+    return await run(request, departments.of_request, request_id=request_id, now=_now(request))
+
+
+@requests_router.get("/{request_id}/departments", response_model=list[DepartmentState])
+async def list_departments(request_id: int, request: Request, principal: CurrentUser) -> list:
+    """The departments summoned to a request: acknowledged, reported, overdue."""
+    now = _now(request)
+    await run(
+        request, queries.get_visible_or_raise, principal=principal, request_id=request_id, now=now
+    )
+    return await run(request, departments.of_request, request_id=request_id, now=now)
+
+
+async def _respond(request, principal, request_id: int, code: str, report: str | None) -> list:
+    now = _now(request)
+    await run(
+        request, queries.get_visible_or_raise, principal=principal, request_id=request_id, now=now
+    )
+    await run(
+        request,
+        departments.respond,
+        request_id=request_id,
+        principal=principal,
+        code=code,
+        report=report,
+        now=now,
+    )
+    return await run(request, departments.of_request, request_id=request_id, now=now)
+
+
+@requests_router.post(
+    "/{request_id}/departments/{code}/acknowledge", response_model=list[DepartmentState]
+)
+async def department_acknowledge(
+    request_id: int, code: str, request: Request, principal: DepartmentActor
+) -> list:
+    """The department has the request (its own staff, or staff on its behalf)."""
+    return await _respond(request, principal, request_id, code, None)
+
+
+@requests_router.post(
+    "/{request_id}/departments/{code}/report", response_model=list[DepartmentState]
+)
+async def department_report(
+    request_id: int, code: str, body: DepartmentReport, request: Request, principal: DepartmentActor
+) -> list:
+    """The department reports what it did; the report is shown to the requester."""
+    return await _respond(request, principal, request_id, code, body.text)
+
+
+@departments_router.get("/overdue", response_model=list[OverdueDepartment])
+async def overdue_departments(request: Request, principal: DepartmentActor) -> list:
+    """Departments past their deadline without a report, on requests in reach."""
+    return await run(request, departments.overdue, principal=principal, now=_now(request))
+
+
 @policies_router.get("", response_model=list[Policy])
 async def list_policies(request: Request, principal: Staff) -> list[dict]:
     """Each category's escalation policy."""
@@ -232,3 +310,4 @@ async def put_policy(
 
 router.include_router(requests_router)
 router.include_router(policies_router)
+router.include_router(departments_router)
