@@ -90,6 +90,12 @@ def _notify(
         if role is None:
             continue
         people = _responsible(conn, req["grid_id"], role)
+        if target == "grid_worker" and people:
+            conn.execute(
+                """UPDATE requests SET grid_worker_id = coalesce(grid_worker_id, %s)
+                   WHERE request_id = %s""",
+                (people[0]["account_id"], object_id),
+            )
         responsible += people
         key = f"request-{object_id}-step-{step}-rep-{repetition}-{target}"
         payload = {

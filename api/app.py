@@ -38,6 +38,7 @@ ROUTER_MODULES = (
     "api.timebank.routes",
     "api.alerts.routes",
     "api.requests.routes",
+    "api.requests.report_routes",
 )
 RETENTION_INTERVAL_S = 3600
 

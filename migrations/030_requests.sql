@@ -65,6 +65,11 @@ CREATE TABLE requests (
     resolved_at       timestamptz,
     resolved_by       bigint REFERENCES accounts (account_id),
     first_reply_at    timestamptz,            -- the first public reply: the 24 h promise
+    -- The first acknowledgement or public reply (kept through reopens): assessment.
+    first_response_at timestamptz,
+    -- The grid worker paged first: whose assessment the request counts in.
+    grid_worker_id    bigint REFERENCES accounts (account_id),
+    last_score        smallint,               -- the latest rating (1-5)
     difficult_since   timestamptz,            -- on the difficult-issues list since
     reopen_count      integer NOT NULL DEFAULT 0,
     repeat_of         bigint REFERENCES requests (request_id),

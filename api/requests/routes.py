@@ -18,7 +18,7 @@ from api.db import run_sync, sync_pool_lifespan
 from api.deps import ALERT_CONSOLE_ROLES, CurrentUser, Principal, require_roles
 from api.errors import ERROR_RESPONSES, Forbidden
 from api.pagination import Page, PageParams, make_page, page_params
-from api.requests import departments, queries, routing, service
+from api.requests import departments, page, queries, routing, service
 from api.requests.models import (
     DepartmentReport,
     DepartmentState,
@@ -308,6 +308,7 @@ async def put_policy(
     return {"category": category, "policy_id": policy_id, "steps": body.steps}
 
 
+router.include_router(page.router)
 router.include_router(requests_router)
 router.include_router(policies_router)
 router.include_router(departments_router)

@@ -268,8 +268,9 @@ def acknowledge(conn: psycopg.Connection, *, request_id: int, account_id: int, n
             raise _refuse(req, "acknowledge")
         conn.execute(
             """UPDATE requests SET status = 'acknowledged', acknowledged_at = %s,
-                      acknowledged_by = %s, updated_at = %s WHERE request_id = %s""",
-            (now, account_id, now, request_id),
+                      acknowledged_by = %s, first_response_at = coalesce(first_response_at, %s),
+                      updated_at = %s WHERE request_id = %s""",
+            (now, account_id, now, now, request_id),
         )
         if not escalation.has_steps_after_ack(req["policy_steps"], req["esc_step"]):
             conn.execute(
@@ -293,8 +294,9 @@ def reply(
         if public:
             conn.execute(
                 """UPDATE requests SET first_reply_at = coalesce(first_reply_at, %s),
+                          first_response_at = coalesce(first_response_at, %s),
                           updated_at = %s WHERE request_id = %s""",
-                (now, now, request_id),
+                (now, now, now, request_id),
             )
         kind = "reply" if public else "note"
         _record(conn, request_id, account_id, now, kind, {"text": text}, public=public)
@@ -310,9 +312,10 @@ def resolve(
             raise _refuse(req, "resolve")
         conn.execute(
             """UPDATE requests SET status = 'resolved', resolved_at = %s, resolved_by = %s,
-                      first_reply_at = coalesce(first_reply_at, %s), esc_due_at = NULL,
+                      first_reply_at = coalesce(first_reply_at, %s),
+                      first_response_at = coalesce(first_response_at, %s), esc_due_at = NULL,
                       updated_at = %s WHERE request_id = %s""",
-            (now, account_id, now, now, request_id),
+            (now, account_id, now, now, now, request_id),
         )
         _record(conn, request_id, account_id, now, "resolved", {"resolution": resolution})
 
@@ -339,6 +342,9 @@ def rate(
         ).fetchone()
         if inserted is None:
             raise Conflict("this resolution is already rated", request_id=request_id)
+        conn.execute(
+            "UPDATE requests SET last_score = %s WHERE request_id = %s", (score, request_id)
+        )
         _record(conn, request_id, account_id, now, "rated", {"score": score, "comment": comment})
         if score > REOPEN_AT_OR_BELOW:
             return False
