@@ -10,10 +10,12 @@
   const pct = (x) => (x === null || x === undefined ? "—" : `${Math.round(x * 100)}%`);
 
   async function loadTexts() {
-    const response = await fetch("/requests-console/texts");
-    T = (await response.json()).texts;
+    const wanted = new URLSearchParams(location.search).get("locale");
+    const query = wanted ? `?locale=${encodeURIComponent(wanted)}` : "";
+    const catalogue = await (await fetch(`/requests-console/texts${query}`)).json();
+    T = catalogue.texts;
+    document.documentElement.lang = catalogue.locale === "en" ? "en" : "zh-CN";
     document.querySelectorAll("[data-t]").forEach((node) => { node.textContent = t(node.dataset.t); });
-    document.documentElement.lang = navigator.language && navigator.language.startsWith("en") ? "en" : "zh-CN";
   }
 
   async function load() {
