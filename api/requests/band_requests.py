@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 import psycopg
 
 from api.bookings.band_requests import BOUND_SERVICE_REQUESTS_SQL
-from api.requests.service import open_request
+from api.requests.opening import open_request
 from eldercare.i18n import text
 
 LOOKBACK = timedelta(days=1)

@@ -18,7 +18,7 @@ from api.db import run_sync, sync_pool_lifespan
 from api.deps import ALERT_CONSOLE_ROLES, CurrentUser, Principal, require_roles
 from api.errors import ERROR_RESPONSES, Forbidden
 from api.pagination import Page, PageParams, make_page, page_params
-from api.requests import departments, page, queries, routing, service
+from api.requests import departments, opening, page, queries, routing, service
 from api.requests.models import (
     DepartmentReport,
     DepartmentState,
@@ -67,7 +67,7 @@ async def open_request(body: RequestCreate, request: Request, principal: Current
     """Open a request; its grid worker is notified at once. Answers with its number."""
     now = _now(request)
     request_id = await run(
-        request, service.open_for, principal=principal, body=body.model_dump(), now=now
+        request, opening.open_for, principal=principal, body=body.model_dump(), now=now
     )
     return await run(
         request, queries.get_visible_or_raise, principal=principal, request_id=request_id, now=now
