@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -82,10 +83,26 @@ def test_eldercare_alerting_stops_cleanly_on_sigterm(settings, repo_root):
         env=env,
         stderr=subprocess.PIPE,
     )
-    time.sleep(2.0)
-    assert child.poll() is None, child.stderr.read().decode()
+    # SIGTERM only once the service says it started (its handlers are installed by then):
+    # a fixed sleep raced a slow start-up on a busy machine.
+    started = _wait_for_line(child, b"alerting started", timeout_s=60)
+    assert started, "eldercare alerting did not start within 60 s"
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=15) == 0
+
+
+def _wait_for_line(child: subprocess.Popen, needle: bytes, *, timeout_s: float) -> bool:
+    """Read the child's stderr until a line holds `needle`; False at EOF or the deadline."""
+    found = threading.Event()
+
+    def read() -> None:
+        for line in child.stderr:  # type: ignore[union-attr]
+            if needle in line:
+                found.set()
+                break
+
+    threading.Thread(target=read, daemon=True).start()
+    return found.wait(timeout_s) and child.poll() is None
 
 
 class Clock:
