@@ -9,7 +9,7 @@ Loops (each a named thread with its own connection, restarted with jittered back
   conditions completed by time: not worn, geofence dwell) and SOS/fall events past the watermark
   (which stops short of the first event that failed, so the next sweep retries it).
 - tick: every alerting_tick_s, device health; once a minute, inactivity and context reload.
-- escalation: due steps every second.
+- escalation: due steps of alerts and of residents' requests every second.
 - watchdog: every 30 s, raises an alert when escalation steps are overdue (its own thread and
   connection, so a failing or stuck escalation loop cannot silence it).
 - dispatch-<lane>: the outbox, one thread per gateway, woken by `{prefix}outbox:wake:<lane>`
@@ -31,6 +31,7 @@ import orjson
 import psycopg
 import redis
 
+from alerting import request_ladder
 from alerting.alerts import escalation, watchdog
 from alerting.alerts import service as alerts
 from alerting.dispatcher import Dispatcher, purge_delivered
@@ -308,7 +309,9 @@ class AlertingService:
         r = connect_redis(self.settings)
         with self._connect() as conn:
             while not self.stopping.is_set():
-                if escalation.run_due(conn, now=self.clock()):
+                now = self.clock()
+                # Residents' requests climb their ladders in the same loop as alerts.
+                if escalation.run_due(conn, now=now) + request_ladder.run_due(conn, now=now):
                     self._wake_dispatcher(r)
                 self.stopping.wait(1.0)
 

@@ -43,6 +43,8 @@ ROUTER_MODULES = (
     "api.board.routes",
     "api.vitals.routes",
     "api.family.routes",
+    "api.requests.routes",
+    "api.requests.report_routes",
 )
 
 

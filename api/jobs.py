@@ -2,7 +2,8 @@
 
 Loops (each a named thread with its own connection, supervised by `eldercare.loops`:
 restarted with jittered backoff after a failure):
-- band-requests: every SWEEP_INTERVAL_S, bookings for bands' `service_request` events.
+- band-requests: every SWEEP_INTERVAL_S, bookings for bands' `service_request` events, and
+  residents' requests for those that are not bookings.
 - location-retention: at start and then hourly, delete location history past
   `api_location_retention_days`.
 """
@@ -15,6 +16,7 @@ from datetime import UTC, datetime
 
 from api.bookings.band_requests import SWEEP_INTERVAL_S, book_pending_requests
 from api.location.retention import purge_expired_fixes
+from api.requests.band_requests import open_from_band_events
 from eldercare.db import connect
 from eldercare.loops import Loops, stop_on_signal
 from eldercare.settings import Settings
@@ -53,6 +55,9 @@ class Jobs:
                 booked = book_pending_requests(conn=conn, now=self.clock())
                 if booked:
                     log.info("booked %s service requests from bands", len(booked))
+                opened = open_from_band_events(conn=conn, now=self.clock())
+                if opened:
+                    log.info("opened %s requests from bands' service requests", len(opened))
                 self.loops.stopping.wait(SWEEP_INTERVAL_S)
 
     def _retention_loop(self) -> None:

@@ -9,9 +9,12 @@ Steps: {"action":"notify","targets":[...],"stop_on":"acknowledged"|"resolved"},
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
+from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from alerting.alerts import outbox
@@ -20,6 +23,35 @@ from alerting.alerts.changes import record
 log = logging.getLogger(__name__)
 
 DEFAULT_POLICY = "standard"
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """What climbs ladders: a table with the escalation columns, its timeline and its pages.
+
+    The table has `status` ('open', 'acknowledged', 'resolved'), `policy_steps`, `esc_step`,
+    `esc_due_at` and `esc_repeats`. `notify(conn, object_id=, targets=, step=, repetition=,
+    now=)` queues a step's pages and returns the targets queued and what else the timeline
+    entry should say (e.g. the people responsible); `record(conn, object_id=, at=, kind=,
+    data=)` adds a timeline entry written by the escalation.
+    """
+
+    kind: str
+    table: str
+    id_column: str
+    notify: Callable[..., tuple[list[str], dict]]
+    record: Callable[..., object]
+
+
+def _notify_alert(conn, *, object_id: int, **step) -> tuple[list[str], dict]:
+    return outbox.enqueue_notifications(conn, alert_id=object_id, **step), {}
+
+
+def _record_alert(conn, *, object_id: int, at: datetime, kind: str, data: dict) -> None:
+    record(conn, alert_id=object_id, at=at, actor="escalation", kind=kind, data=data)
+
+
+ALERTS = Ladder("alert", "alerts", "alert_id", _notify_alert, _record_alert)
 
 
 def policy_for(conn: psycopg.Connection, *, rule: str) -> tuple[str, list[dict]]:
@@ -51,6 +83,18 @@ def first_notify(steps: list[dict]) -> tuple[int, list[str]]:
     return len(steps), []
 
 
+def fresh_repeats(steps: list[dict], repeats: dict) -> dict:
+    """Repetition counters for a ladder climbing again from part-way up.
+
+    Ladder pages are keyed step-<i>-rep-<n>: fresh repetition numbers keep them from
+    colliding with pages already sent; repeat steps count afresh.
+    """
+    return {
+        str(i): int(repeats.get(str(i), 0)) + 1 if spec.get("action") == "notify" else 0
+        for i, spec in enumerate(steps)
+    }
+
+
 def restart(
     conn: psycopg.Connection, *, alert_id: int, steps: list[dict], repeats: dict, now: datetime
 ) -> None:
@@ -58,12 +102,7 @@ def restart(
 
     The caller pages the first step's targets itself (with its own idempotency keys).
     """
-    # Ladder pages are keyed step-<i>-rep-<n>: fresh repetition numbers keep them from
-    # colliding with pages already sent; repeat steps count afresh.
-    fresh = {
-        str(i): int(repeats.get(str(i), 0)) + 1 if spec.get("action") == "notify" else 0
-        for i, spec in enumerate(steps)
-    }
+    fresh = fresh_repeats(steps, repeats)
     conn.execute(
         """UPDATE alerts SET status = 'open', acknowledged_at = NULL, acknowledged_by = NULL,
                   esc_step = %s, esc_due_at = %s, esc_repeats = %s WHERE alert_id = %s""",
@@ -74,13 +113,23 @@ def restart(
 
 def advance(conn: psycopg.Connection, *, alert_id: int, now: datetime) -> int:
     """Run every step of the alert that is due; the caller holds the row lock. Returns steps run."""
+    return advance_ladder(conn, ALERTS, object_id=alert_id, now=now)
+
+
+def advance_ladder(
+    conn: psycopg.Connection, ladder: Ladder, *, object_id: int, now: datetime
+) -> int:
+    """Run every due step of one object of `ladder`; the caller holds the row lock."""
+    alert_id = object_id
     row = conn.execute(
-        """SELECT status, policy_steps, esc_step, esc_due_at, esc_repeats FROM alerts
-           WHERE alert_id = %s FOR UPDATE""",
+        sql.SQL(
+            """SELECT status::text, policy_steps, esc_step, esc_due_at, esc_repeats FROM {t}
+               WHERE {id} = %s FOR UPDATE"""
+        ).format(t=sql.Identifier(ladder.table), id=sql.Identifier(ladder.id_column)),
         (alert_id,),
     ).fetchone()
     if row is None:
-        raise LookupError(f"alert {alert_id} vanished while escalating")
+        raise LookupError(f"{ladder.kind} {alert_id} vanished while escalating")
     status, steps, step, due, repeats = row
     ran = 0
     while due is not None and due <= now and status != "resolved":
@@ -92,23 +141,29 @@ def advance(conn: psycopg.Connection, *, alert_id: int, now: datetime) -> int:
         if action == "notify":
             stop_on = spec.get("stop_on", "acknowledged")
             if stop_on == "acknowledged" and status == "acknowledged":
-                _timeline(conn, alert_id, due, "step_skipped", {"step": step, "why": status})
+                ladder.record(
+                    conn,
+                    object_id=alert_id,
+                    at=due,
+                    kind="step_skipped",
+                    data={"step": step, "why": status},
+                )
             else:
                 rep = int(repeats.get(str(step), 0))
-                sent = outbox.enqueue_notifications(
+                sent, said = ladder.notify(
                     conn,
-                    alert_id=alert_id,
+                    object_id=alert_id,
                     targets=spec.get("targets", []),
                     step=step,
                     repetition=rep,
                     now=now,
                 )
-                _timeline(
+                ladder.record(
                     conn,
-                    alert_id,
-                    now,
-                    "notified",
-                    {"step": step, "targets": sent, "due_at": due.isoformat()},
+                    object_id=alert_id,
+                    at=now,
+                    kind="notified",
+                    data={"step": step, "targets": sent, "due_at": due.isoformat(), **said},
                 )
             step += 1
         elif action == "wait":
@@ -125,47 +180,46 @@ def advance(conn: psycopg.Connection, *, alert_id: int, now: datetime) -> int:
             else:
                 step += 1
         else:
-            log.error("alert %s: unknown escalation action %r skipped", alert_id, action)
+            log.error("%s %s: unknown escalation action %r skipped", ladder.kind, alert_id, action)
             step += 1
         ran += 1
     if step >= len(steps) or status == "resolved":
         due = None
     conn.execute(
-        "UPDATE alerts SET esc_step = %s, esc_due_at = %s, esc_repeats = %s WHERE alert_id = %s",
+        sql.SQL(
+            "UPDATE {t} SET esc_step = %s, esc_due_at = %s, esc_repeats = %s WHERE {id} = %s"
+        ).format(t=sql.Identifier(ladder.table), id=sql.Identifier(ladder.id_column)),
         (step, due, Jsonb(repeats), alert_id),
     )
     return ran
 
 
-def _timeline(conn, alert_id, at, kind, data) -> None:
-    record(conn, alert_id=alert_id, at=at, actor="escalation", kind=kind, data=data)
+def run_due(
+    conn: psycopg.Connection, *, now: datetime, limit: int = 200, ladder: Ladder = ALERTS
+) -> int:
+    """Advance every alert (or other `ladder` object) whose next step is due; safe to run
+    from several processes.
 
-
-def run_due(conn: psycopg.Connection, *, now: datetime, limit: int = 200) -> int:
-    """Advance every alert whose next step is due; safe to run from several processes.
-
-    Each alert advances in its own savepoint: one whose ladder cannot advance is logged and
+    Each one advances in its own savepoint: one whose ladder cannot advance is logged and
     left due (the watchdog reports it) while the others climb on.
     """
     total = 0
     stuck: list[int] = []
+    due_sql = sql.SQL(
+        """SELECT {id} FROM {t} WHERE esc_due_at <= %s AND {id} <> ALL(%s)
+           ORDER BY esc_due_at LIMIT %s FOR UPDATE SKIP LOCKED"""
+    ).format(t=sql.Identifier(ladder.table), id=sql.Identifier(ladder.id_column))
     while True:
         with conn.transaction():
-            ids = [
-                r[0]
-                for r in conn.execute(
-                    """SELECT alert_id FROM alerts WHERE esc_due_at <= %s
-                       AND alert_id <> ALL(%s)
-                       ORDER BY esc_due_at LIMIT %s FOR UPDATE SKIP LOCKED""",
-                    (now, stuck, limit),
-                )
-            ]
-            for alert_id in ids:
+            ids = [r[0] for r in conn.execute(due_sql, (now, stuck, limit))]
+            for object_id in ids:
                 try:
                     with conn.transaction():
-                        total += advance(conn, alert_id=alert_id, now=now)
+                        total += advance_ladder(conn, ladder, object_id=object_id, now=now)
                 except Exception:
-                    log.exception("escalation of alert %s failed; it stays due", alert_id)
-                    stuck.append(alert_id)
+                    log.exception(
+                        "escalation of %s %s failed; it stays due", ladder.kind, object_id
+                    )
+                    stuck.append(object_id)
         if len(ids) < limit:
             return total

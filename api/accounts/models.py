@@ -17,6 +17,7 @@ Role = Literal[
     "street_officer",
     "family",
     "volunteer",
+    "department_staff",
 ]
 
 Locale = Literal["zh_CN", "en"]

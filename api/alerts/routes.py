@@ -8,13 +8,9 @@ refusals). Every change is recorded on the alert's timeline with the acting acco
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request
-from psycopg_pool import ConnectionPool
+from fastapi import APIRouter, Depends, Query, Request
 
 from alerting.alerts import service as alerts
 from api.alerts import page, service, stream
@@ -29,6 +25,7 @@ from api.alerts.models import (
     Timeline,
     TimelineEntry,
 )
+from api.db import sync_pool_lifespan
 from api.deps import (
     ALERT_CONSOLE_ROLES,
     Conn,
@@ -43,26 +40,8 @@ from api.fields import Int64
 from api.location.models import Datum
 from api.pagination import Page, Paging, make_page
 
-
-@contextlib.asynccontextmanager
-async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """A small synchronous pool: alerting's public functions take sync connections."""
-    pool = ConnectionPool(
-        app.state.settings.database_url.get_secret_value(),
-        min_size=1,
-        max_size=4,
-        kwargs={"autocommit": True, "application_name": "api-alerts"},
-        open=False,
-    )
-    await asyncio.to_thread(pool.open, True, 10)
-    app.state.alert_action_pool = pool
-    try:
-        yield
-    finally:
-        await asyncio.to_thread(pool.close)
-
-
-router = APIRouter(lifespan=lifespan)
+# alerting's public functions take sync connections.
+router = APIRouter(lifespan=sync_pool_lifespan("alert_action_pool", "api-alerts"))
 # Before /alerts/{alert_id}, so /alerts/stream is not read as an alert id.
 router.include_router(stream.router)
 router.include_router(page.router)

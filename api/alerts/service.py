@@ -7,7 +7,6 @@ the alert's writes, its timeline and its outbox.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -17,7 +16,7 @@ from redis.asyncio import Redis
 
 from alerting.alerts import service as alerts
 from api.access import ALERT_SCOPE_SQL, scope_params
-from api.db import DbConn
+from api.db import DbConn, run_sync
 from api.deps import Principal
 from api.errors import Conflict, NotFound
 from api.location import service as location
@@ -162,12 +161,8 @@ async def run_action(pool: ConnectionPool, action: Callable[..., Any], **kwargs:
     AlertNotFound becomes NotFound, InvalidTransition becomes Conflict.
     """
 
-    def call() -> Any:
-        with pool.connection() as conn:
-            return action(conn, **kwargs)
-
     try:
-        return await asyncio.to_thread(call)
+        return await run_sync(pool, action, **kwargs)
     except alerts.AlertNotFound as exc:
         raise NotFound("alert not found", alert_id=exc.alert_id) from None
     except alerts.InvalidTransition as exc:

@@ -17,16 +17,17 @@ from api.bookings.service import create_from_band_request
 SWEEP_INTERVAL_S = 5.0
 LOOKBACK = timedelta(days=1)
 
-# Only events the band sent while bound to its current resident: a band handed on to
-# someone else must not book for them.
-_PENDING_SQL = """
-SELECT e.device_id, e.event_id, e.service, e.t
+# Recent service requests of bands, only those sent while bound to the band's current
+# resident: a band handed on to someone else must not book (or ask) for them.
+BOUND_SERVICE_REQUESTS_SQL = """
 FROM device_events e
 JOIN devices d ON d.device_id = e.device_id
 WHERE e.type = 'service_request'
   AND e.received_at > %(since)s
   AND d.resident_id IS NOT NULL
-  AND e.t >= coalesce(d.bound_at, '-infinity')
+  AND e.t >= coalesce(d.bound_at, '-infinity')"""
+_PENDING_SQL = f"""
+SELECT e.device_id, e.event_id, e.service, e.t {BOUND_SERVICE_REQUESTS_SQL}
   AND NOT EXISTS (
       SELECT 1 FROM bookings b WHERE b.device_id = e.device_id AND b.event_id = e.event_id)
 ORDER BY e.received_at

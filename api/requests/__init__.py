@@ -1,0 +1,1 @@
+"""Residents 'requests: open, dispatch on the escalation ladders, follow, rate."""
