@@ -37,6 +37,8 @@ ROUTER_MODULES = (
     "api.bookings.routes",
     "api.timebank.routes",
     "api.alerts.routes",
+    "api.care.routes",
+    "api.care.page",
 )
 RETENTION_INTERVAL_S = 3600
 

@@ -1,0 +1,166 @@
+"""Daily rollups of the bands' data per resident (`care_days`), kept fresh on demand.
+
+The daily check list looks back 30 days; reading 30 days of minute samples for a whole
+community on every request would not fit in seconds, so each local day is aggregated once
+with `time_bucket` into sums and counts per resident. Days before yesterday are final once
+rolled up after they closed (plus a grace period for late uploads); today, and yesterday
+until its grace period ends, are recomputed when older than `STALE_AFTER`.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+
+from api.db import DbConn
+
+STALE_AFTER = timedelta(minutes=10)
+LATE_GRACE = timedelta(hours=2)
+# A night fix counts as away from home when even its accuracy circle lies beyond this.
+HOME_RADIUS_M = 300.0
+NIGHT_FROM_H, NIGHT_UNTIL_H = 22, 6
+
+# Attribution: samples belong to the resident the band is bound to now.
+_REFRESH = """
+WITH bands AS (
+    SELECT device_id, resident_id FROM devices WHERE resident_id IS NOT NULL
+), s AS (
+    SELECT b.resident_id,
+           (time_bucket('1 day', t.t, %(tz)s) AT TIME ZONE %(tz)s)::date AS day,
+           count(*) AS samples, count(t.worn) AS worn_known,
+           count(*) FILTER (WHERE t.worn) AS worn_samples, max(t.steps) AS steps,
+           sum(t.hr) AS hr_sum, count(t.hr) AS hr_n, sum(t.sbp) AS sbp_sum, count(t.sbp) AS sbp_n,
+           max(t.t) AS last_t
+    FROM telemetry_samples t JOIN bands b USING (device_id)
+    WHERE t.t >= %(start)s AND t.t < %(end)s
+    GROUP BY 1, 2
+), fx AS (
+    SELECT b.resident_id, l.t,
+           (time_bucket('1 day', l.t, %(tz)s) AT TIME ZONE %(tz)s)::date AS day,
+           extract(hour FROM l.t AT TIME ZONE %(tz)s) NOT BETWEEN %(night_until)s
+               AND %(night_from)s - 1 AS night,
+           6371000 * sqrt(power(radians(l.lat - r.home_lat), 2)
+               + power(cos(radians(r.home_lat)) * radians(l.lon - r.home_lon), 2)) AS dist_m,
+           l.acc_m
+    FROM location_fixes l JOIN bands b USING (device_id)
+    JOIN residents r ON r.resident_id = b.resident_id
+    WHERE l.t >= %(start)s AND l.t < %(end)s
+), f AS (
+    SELECT resident_id, day, count(*) FILTER (WHERE night) AS night_fixes,
+           count(*) FILTER (WHERE night AND dist_m - acc_m > %(radius)s) AS night_out_fixes,
+           max(dist_m) FILTER (WHERE night AND dist_m - acc_m > %(radius)s) AS night_max_m,
+           max(t) AS last_t
+    FROM fx GROUP BY 1, 2
+)
+INSERT INTO care_days (resident_id, day, samples, worn_known, worn_samples, steps, hr_sum, hr_n,
+                       sbp_sum, sbp_n, last_t, night_fixes, night_out_fixes, night_max_m)
+SELECT resident_id, day, coalesce(s.samples, 0), coalesce(s.worn_known, 0),
+       coalesce(s.worn_samples, 0), s.steps, s.hr_sum, coalesce(s.hr_n, 0), s.sbp_sum,
+       coalesce(s.sbp_n, 0), greatest(s.last_t, f.last_t), coalesce(f.night_fixes, 0),
+       coalesce(f.night_out_fixes, 0), f.night_max_m
+FROM s FULL JOIN f USING (resident_id, day)
+"""
+
+# Columns the daily list reads, `age_d` = days before today (0 = today).
+DAY_COLUMNS = (
+    "resident_id",
+    "age_d",
+    "samples",
+    "worn_known",
+    "worn_samples",
+    "steps",
+    "hr_sum",
+    "hr_n",
+    "sbp_sum",
+    "sbp_n",
+    "last_t_s",
+    "night_out_fixes",
+    "night_max_m",
+)
+_READ = """COPY (
+    SELECT resident_id, %(today)s::date - day, samples, worn_known, worn_samples, steps,
+           hr_sum, hr_n, sbp_sum, sbp_n, extract(epoch FROM last_t), night_out_fixes, night_max_m
+    FROM care_days
+    WHERE day > %(today)s::date - %(days)s AND day <= %(today)s::date
+      AND resident_id = ANY(%(ids)s)
+) TO STDOUT WITH (FORMAT csv)"""
+
+
+def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The instants a local day starts and ends."""
+    start = datetime.combine(day, time(), zone)
+    return start, datetime.combine(day + timedelta(days=1), time(), zone)
+
+
+def stale_days(
+    refreshed: dict[date, datetime], *, today: date, days: int, now: datetime, zone: ZoneInfo
+) -> list[date]:
+    """The days of the window whose rollup is missing or may have changed since."""
+    stale = []
+    for age in range(days):
+        day = today - timedelta(days=age)
+        at = refreshed.get(day)
+        closed_at = local_day_bounds(day, zone)[1] + LATE_GRACE
+        if at is None or (at < closed_at and (now >= closed_at or now - at > STALE_AFTER)):
+            stale.append(day)
+    return stale
+
+
+async def refresh(
+    *, conn: DbConn, today: date, days: int, now: datetime, zone: ZoneInfo
+) -> list[date]:
+    """Roll up the stale days of the window; the days it recomputed.
+
+    One refresher at a time (a transaction-level advisory lock); a second caller waits for
+    it and then finds the days fresh.
+    """
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('care_rollup'))")
+        rows = await (
+            await conn.execute(
+                "SELECT day, refreshed_at FROM care_rollup_days WHERE day > %s",
+                (today - timedelta(days=days),),
+            )
+        ).fetchall()
+        todo = stale_days(
+            {r["day"]: r["refreshed_at"] for r in rows}, today=today, days=days, now=now, zone=zone
+        )
+        for day in todo:
+            start, end = local_day_bounds(day, zone)
+            await conn.execute("DELETE FROM care_days WHERE day = %s", (day,))
+            await conn.execute(
+                _REFRESH,
+                {
+                    "tz": zone.key,
+                    "start": start,
+                    "end": end,
+                    "radius": HOME_RADIUS_M,
+                    "night_from": NIGHT_FROM_H,
+                    "night_until": NIGHT_UNTIL_H,
+                },
+            )
+            await conn.execute(
+                """INSERT INTO care_rollup_days (day, refreshed_at) VALUES (%s, %s)
+                   ON CONFLICT (day) DO UPDATE SET refreshed_at = excluded.refreshed_at""",
+                (day, now),
+            )
+    return todo
+
+
+async def read_days(
+    *, conn: DbConn, resident_ids: list[int], today: date, days: int
+) -> pd.DataFrame:
+    """The window's rollups of these residents as one frame (columns DAY_COLUMNS)."""
+    buffer = io.BytesIO()
+    cur = conn.cursor()
+    params = {"today": today, "days": days, "ids": resident_ids}
+    async with cur.copy(_READ, params) as copy:
+        async for chunk in copy:
+            buffer.write(chunk)
+    buffer.seek(0)
+    if not buffer.getbuffer().nbytes:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in DAY_COLUMNS})
+    return pd.read_csv(buffer, header=None, names=list(DAY_COLUMNS))

@@ -1,0 +1,43 @@
+-- Care from the data: per-resident daily rollups of what the bands sent (the daily check
+-- list reads these, never 30 days of raw samples), and the calls and visits staff record.
+
+-- One row per resident and local day (the community's zone). Sums and counts, not averages,
+-- so days combine exactly. Days before yesterday are final; today and yesterday are
+-- recomputed when stale (late uploads).
+CREATE TABLE care_days (
+    resident_id      bigint NOT NULL REFERENCES residents (resident_id) ON DELETE CASCADE,
+    day              date NOT NULL,
+    samples          integer NOT NULL,
+    worn_known       integer NOT NULL,   -- samples that said whether the band was worn
+    worn_samples     integer NOT NULL,   -- ... and said it was
+    steps            integer,            -- highest step counter of the day (resets at midnight)
+    hr_sum           double precision,
+    hr_n             integer NOT NULL DEFAULT 0,
+    sbp_sum          double precision,
+    sbp_n            integer NOT NULL DEFAULT 0,
+    last_t           timestamptz,        -- newest sample or fix of the day
+    night_fixes      integer NOT NULL DEFAULT 0,  -- fixes 22:00-06:00 local
+    night_out_fixes  integer NOT NULL DEFAULT 0,  -- ... farther than the home radius
+    night_max_m      real,
+    PRIMARY KEY (day, resident_id)
+);
+CREATE INDEX care_days_resident_idx ON care_days (resident_id, day);
+
+-- When each day was last rolled up (a day with no data at all still has a row here).
+CREATE TABLE care_rollup_days (
+    day           date PRIMARY KEY,
+    refreshed_at  timestamptz NOT NULL
+);
+
+-- Calls and visits, and what came of them. Append-only: the record of who was reached.
+CREATE TABLE care_contacts (
+    contact_id   bigserial PRIMARY KEY,
+    resident_id  bigint NOT NULL REFERENCES residents (resident_id) ON DELETE CASCADE,
+    kind         text NOT NULL CHECK (kind IN ('call', 'visit')),
+    outcome      text NOT NULL CHECK (outcome IN ('reached', 'not_reached', 'needs_follow_up')),
+    reasons      text[] NOT NULL DEFAULT '{}',
+    note         text NOT NULL DEFAULT '' CHECK (length(note) <= 1000),
+    recorded_by  bigint NOT NULL REFERENCES accounts (account_id),
+    at           timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX care_contacts_resident_idx ON care_contacts (resident_id, at DESC);
