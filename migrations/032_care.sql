@@ -41,3 +41,25 @@ CREATE TABLE care_contacts (
     at           timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX care_contacts_resident_idx ON care_contacts (resident_id, at DESC);
+
+-- Priority groups (living alone, disabled, low income): what the data suggests, for staff to
+-- confirm or reject. A suggestion never changes a resident's flags by itself; a person's
+-- decision does, and the decision is kept as the record of who decided.
+
+CREATE TABLE care_group_suggestions (
+    suggestion_id  bigserial PRIMARY KEY,
+    resident_id    bigint NOT NULL REFERENCES residents (resident_id) ON DELETE CASCADE,
+    grp            text NOT NULL CHECK (grp IN ('living_alone', 'disabled', 'low_income')),
+    evidence       jsonb NOT NULL CHECK (jsonb_typeof(evidence) = 'object'),
+    status         text NOT NULL DEFAULT 'pending'
+                   CHECK (status IN ('pending', 'confirmed', 'rejected')),
+    created_at     timestamptz NOT NULL,
+    decided_at     timestamptz,
+    decided_by     bigint REFERENCES accounts (account_id),
+    note           text NOT NULL DEFAULT '' CHECK (length(note) <= 500),
+    CHECK ((status = 'pending') = (decided_at IS NULL))
+);
+CREATE UNIQUE INDEX care_group_suggestions_pending_key ON care_group_suggestions (resident_id, grp)
+    WHERE status = 'pending';
+CREATE INDEX care_group_suggestions_resident_idx ON care_group_suggestions (resident_id, grp,
+    decided_at DESC);

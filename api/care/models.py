@@ -46,3 +46,23 @@ class ContactRead(ContactCreate):
     resident_id: int
     recorded_by: int
     at: datetime
+
+
+class SuggestionRead(BaseModel):
+    suggestion_id: int
+    resident_id: int
+    full_name: str
+    grid_id: int | None
+    grp: Literal["living_alone", "disabled", "low_income"]
+    evidence: dict[str, dict[str, int]]
+    explanation: list[str]
+    status: Literal["pending", "confirmed", "rejected"]
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: int | None
+    note: str
+
+
+class SuggestionDecision(BaseModel):
+    decision: Literal["confirm", "reject"]
+    note: str = Field(default="", max_length=500)

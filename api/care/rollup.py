@@ -80,13 +80,17 @@ DAY_COLUMNS = (
     "night_out_fixes",
     "night_max_m",
 )
-_READ = """COPY (
-    SELECT resident_id, %(today)s::date - day, samples, worn_known, worn_samples, steps,
-           hr_sum, hr_n, sbp_sum, sbp_n, extract(epoch FROM last_t), night_out_fixes, night_max_m
-    FROM care_days
-    WHERE day > %(today)s::date - %(days)s AND day <= %(today)s::date
-      AND resident_id = ANY(%(ids)s)
-) TO STDOUT WITH (FORMAT csv)"""
+# The window as one CSV text built by the server: one value to transfer and one C parse,
+# instead of a Python object per row and column (600,000 rows for 20,000 residents).
+_READ = """
+SELECT string_agg(concat_ws(',', resident_id, %(today)s::date - day, samples, worn_known,
+                            worn_samples, coalesce(steps::text, ''), coalesce(hr_sum::text, ''),
+                            hr_n, coalesce(sbp_sum::text, ''), sbp_n,
+                            coalesce(extract(epoch FROM last_t)::text, ''), night_out_fixes,
+                            coalesce(night_max_m::text, '')), E'\\n') AS csv
+FROM care_days
+WHERE day > %(today)s::date - %(days)s AND day <= %(today)s::date
+  AND resident_id = ANY(%(ids)s)"""
 
 
 def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -154,13 +158,9 @@ async def read_days(
     *, conn: DbConn, resident_ids: list[int], today: date, days: int
 ) -> pd.DataFrame:
     """The window's rollups of these residents as one frame (columns DAY_COLUMNS)."""
-    buffer = io.BytesIO()
-    cur = conn.cursor()
     params = {"today": today, "days": days, "ids": resident_ids}
-    async with cur.copy(_READ, params) as copy:
-        async for chunk in copy:
-            buffer.write(chunk)
-    buffer.seek(0)
-    if not buffer.getbuffer().nbytes:
+    row = await (await conn.execute(_READ, params)).fetchone()
+    if row is None or not row["csv"]:
         return pd.DataFrame({c: pd.Series(dtype="float64") for c in DAY_COLUMNS})
+    buffer = io.StringIO(row["csv"])
     return pd.read_csv(buffer, header=None, names=list(DAY_COLUMNS))

@@ -211,13 +211,15 @@ def explain(code: str, figures: dict, locale: str) -> str:
     return text(f"care.reason.{code}", locale, **figures)
 
 
-async def audit_listed(*, conn: DbConn, principal: Principal, resident_ids: list[int]) -> None:
-    """One audit row per resident whose figures the caller was shown."""
+async def audit_listed(
+    *, conn: DbConn, principal: Principal, resident_ids: list[int], action: str = "care.daily"
+) -> None:
+    """One audit row per resident whose personal data the caller was shown."""
     if resident_ids:
         await conn.execute(
             """INSERT INTO audit_log (account_id, role, resident_id, action, purpose)
-               SELECT %s, %s, unnest(%s::bigint[]), 'care.daily', %s""",
-            (principal.account_id, principal.role, resident_ids, f"{principal.role}_duty"),
+               SELECT %s, %s, unnest(%s::bigint[]), %s, %s""",
+            (principal.account_id, principal.role, resident_ids, action, f"{principal.role}_duty"),
         )
 
 

@@ -3,10 +3,8 @@ healthy resident, explained in Chinese with its figures; calls and visits; acces
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 import numpy as np
 import psycopg
@@ -14,30 +12,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from eldercare.imei import make_imei
-from eldercare.registry import register_devices
 from simulators.history import Plan, copy_samples, samples
+from tests.api.care_support import NOW, ZONE, new_grid, resident_with_band
 
-ZONE = ZoneInfo("Asia/Shanghai")
-NOW = datetime(2026, 11, 20, 10, 0, tzinfo=ZONE).astimezone(UTC)  # 10:00 local
 DAYS = 30  # day 29 is today, 28 yesterday
 HOME = (41.80, 123.40)
 PEOPLE = (
     "healthy", "silent", "unworn", "low_steps", "wanderer", "drifter", "drifter_alerted",
     "alerty", "unreached", "outsider",
 )  # fmt: skip
-
-
-def _resident(db: psycopg.Connection, grid_id: int, name: str) -> tuple[int, str]:
-    rid = db.execute(
-        """INSERT INTO residents (full_name, grid_id, phone, home_lat, home_lon)
-           VALUES (%s, %s, '13800000000', %s, %s) RETURNING resident_id""",
-        (name, grid_id, *HOME),
-    ).fetchone()[0]
-    imei = make_imei(uuid.uuid4().int % 10**6 + 4_000_000)
-    register_devices(db, [imei])
-    db.execute("UPDATE devices SET resident_id = %s WHERE device_id = %s", (rid, imei))
-    return rid, imei
 
 
 def _alert(db: psycopg.Connection, rid: int, imei: str, rule: str, severity: int, at: datetime):
@@ -67,15 +50,10 @@ def world(database_url: str) -> dict:
     """Grid A with one resident per reason (and a healthy one); grid B with an outsider."""
     rng = np.random.default_rng(13)
     with psycopg.connect(database_url, autocommit=True) as db:
-        grid_a, grid_b = (
-            db.execute(
-                "INSERT INTO grids (name) VALUES (%s) RETURNING grid_id",
-                (f"care-{uuid.uuid4().hex[:8]}",),
-            ).fetchone()[0]
-            for _ in range(2)
-        )
+        grid_a, grid_b = new_grid(db), new_grid(db)
         made = {
-            name: _resident(db, grid_b if name == "outsider" else grid_a, name) for name in PEOPLE
+            name: resident_with_band(db, grid_b if name == "outsider" else grid_a, name, HOME)
+            for name in PEOPLE
         }
         names = list(PEOPLE)
         plan = Plan.healthy(len(names), DAYS, rng)
