@@ -9,10 +9,10 @@ until its grace period ends, are recomputed when older than `STALE_AFTER`.
 
 from __future__ import annotations
 
-import io
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from api.db import DbConn
@@ -64,33 +64,38 @@ SELECT resident_id, day, coalesce(s.samples, 0), coalesce(s.worn_known, 0),
 FROM s FULL JOIN f USING (resident_id, day)
 """
 
-# Columns the daily list reads, `age_d` = days before today (0 = today).
-DAY_COLUMNS = (
-    "resident_id",
-    "age_d",
-    "samples",
-    "worn_known",
-    "worn_samples",
-    "steps",
-    "hr_sum",
-    "hr_n",
-    "sbp_sum",
-    "sbp_n",
-    "last_t_s",
-    "night_out_fixes",
-    "night_max_m",
+# Columns the daily list reads, `age_d` = days before today (0 = today), and their binary
+# layout: the server packs the window into one bytea (fixed-width, big-endian, NaN for
+# missing), which numpy reads in place. 600,000 rows for 20,000 residents: as text, the
+# server's number formatting alone took seconds, and a Python object per value more.
+DAY_LAYOUT = np.dtype(
+    [
+        ("resident_id", ">i8"),
+        ("age_d", ">i4"),
+        ("samples", ">i4"),
+        ("worn_known", ">i4"),
+        ("worn_samples", ">i4"),
+        ("steps", ">f8"),
+        ("hr_sum", ">f8"),
+        ("hr_n", ">i4"),
+        ("sbp_sum", ">f8"),
+        ("sbp_n", ">i4"),
+        ("last_t_s", ">f8"),
+        ("night_out_fixes", ">i4"),
+        ("night_max_m", ">f4"),
+    ]
 )
-# The window as one CSV text built by the server: one value to transfer and one C parse,
-# instead of a Python object per row and column (600,000 rows for 20,000 residents).
+DAY_COLUMNS = tuple(DAY_LAYOUT.names or ())
 _READ = """
-SELECT string_agg(concat_ws(',', resident_id, %(today)s::date - day, samples, worn_known,
-                            worn_samples, coalesce(steps::text, ''), coalesce(hr_sum::text, ''),
-                            hr_n, coalesce(sbp_sum::text, ''), sbp_n,
-                            coalesce(extract(epoch FROM last_t)::text, ''), night_out_fixes,
-                            coalesce(night_max_m::text, '')), E'\\n') AS csv
-FROM care_days
-WHERE day > %(today)s::date - %(days)s AND day <= %(today)s::date
-  AND resident_id = ANY(%(ids)s)"""
+SELECT string_agg(
+    int8send(resident_id) || int4send(%(today)s::date - day) || int4send(samples)
+    || int4send(worn_known) || int4send(worn_samples)
+    || float8send(coalesce(steps::float8, 'NaN')) || float8send(coalesce(hr_sum, 'NaN'))
+    || int4send(hr_n) || float8send(coalesce(sbp_sum, 'NaN')) || int4send(sbp_n)
+    || float8send(coalesce(date_part('epoch', last_t), 'NaN')) || int4send(night_out_fixes)
+    || float4send(coalesce(night_max_m, 'NaN')), '') AS packed
+FROM care_days JOIN ({seen}) AS seen USING (resident_id)
+WHERE day > %(today)s::date - %(days)s AND day <= %(today)s::date"""
 
 
 def local_day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
@@ -155,12 +160,16 @@ async def refresh(
 
 
 async def read_days(
-    *, conn: DbConn, resident_ids: list[int], today: date, days: int
+    *, conn: DbConn, seen_sql: str, params: dict, today: date, days: int
 ) -> pd.DataFrame:
-    """The window's rollups of these residents as one frame (columns DAY_COLUMNS)."""
-    params = {"today": today, "days": days, "ids": resident_ids}
-    row = await (await conn.execute(_READ, params)).fetchone()
-    if row is None or not row["csv"]:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in DAY_COLUMNS})
-    buffer = io.StringIO(row["csv"])
-    return pd.read_csv(buffer, header=None, names=list(DAY_COLUMNS))
+    """The window's rollups as one frame (columns DAY_COLUMNS), for the residents that
+    `seen_sql` (a constant SELECT of resident_id, with its `params`) names."""
+    query = _READ.replace("{seen}", seen_sql)
+    row = await (
+        await conn.execute(query, {**params, "today": today, "days": days}, binary=True)
+    ).fetchone()
+    packed = b"" if row is None or row["packed"] is None else row["packed"]
+    table = np.frombuffer(packed, dtype=DAY_LAYOUT)
+    return pd.DataFrame(
+        {name: table[name].astype(table[name].dtype.newbyteorder("=")) for name in DAY_COLUMNS}
+    )

@@ -43,34 +43,36 @@ REASON_ORDER = (
 ReasonSource = Callable[[DbConn, list[int], datetime], Awaitable[pd.DataFrame]]
 EXTRA_SOURCES: dict[str, ReasonSource] = {}
 
+# The residents on the caller's list: in reach, in the grid asked for.
+_SEEN = f"""SELECT r.resident_id FROM residents r
+    WHERE {SCOPE_SQL} AND (%(grid)s::bigint IS NULL OR r.grid_id = %(grid)s)"""
+
 _RESIDENTS = f"""
 SELECT r.resident_id, r.full_name, r.grid_id, r.phone, r.address,
        EXISTS (SELECT 1 FROM devices d WHERE d.resident_id = r.resident_id
                AND d.state = 'active') AS has_band
-FROM residents r
-WHERE {SCOPE_SQL} AND (%(grid)s::bigint IS NULL OR r.grid_id = %(grid)s)
+FROM residents r JOIN ({_SEEN}) AS seen USING (resident_id)
 ORDER BY r.resident_id"""
 
-_ALERTS = """
+_ALERTS = f"""
 SELECT resident_id,
        count(*) FILTER (WHERE severity <= %(low)s AND opened_at >= %(week)s) AS low_alerts,
        bool_or(rule = ANY(%(vital)s) AND last_seen_at >= %(recent)s) AS vital_recent
-FROM alerts
-WHERE resident_id = ANY(%(ids)s) AND (opened_at >= %(week)s OR last_seen_at >= %(recent)s)
+FROM alerts JOIN ({_SEEN}) AS seen USING (resident_id)
+WHERE opened_at >= %(week)s OR last_seen_at >= %(recent)s
 GROUP BY resident_id"""
 
 # Calls and visits: today's last one, and how many failed since the resident was last reached.
-_CONTACTS = """
+_CONTACTS = f"""
 SELECT c.resident_id,
        count(*) FILTER (WHERE c.outcome = 'not_reached'
                         AND c.at > coalesce(lr.at, '-infinity')) AS not_reached,
        (array_agg(c.outcome ORDER BY c.at DESC))[1] AS last_outcome,
        max(c.at) AS last_at
-FROM care_contacts c
+FROM care_contacts c JOIN ({_SEEN}) AS seen USING (resident_id)
 LEFT JOIN LATERAL (
     SELECT max(at) AS at FROM care_contacts
     WHERE resident_id = c.resident_id AND outcome = 'reached') lr ON true
-WHERE c.resident_id = ANY(%(ids)s)
 GROUP BY c.resident_id"""
 
 
@@ -101,7 +103,6 @@ async def daily_list(
     if people.empty:
         return []
     ids = people["resident_id"].to_numpy(dtype=np.int64)
-    id_list = ids.tolist()
     recent_from = datetime.combine(
         today - timedelta(days=thresholds.recent_days), datetime.min.time(), zone
     )
@@ -109,7 +110,7 @@ async def daily_list(
         conn,
         _ALERTS,
         {
-            "ids": id_list,
+            **params,
             "low": LOW_SEVERITY_MAX,
             "week": now - timedelta(days=7),
             "recent": recent_from,
@@ -117,18 +118,20 @@ async def daily_list(
         },
         ids,
     )
-    contacts = await _by_resident(conn, _CONTACTS, {"ids": id_list}, ids)
+    contacts = await _by_resident(conn, _CONTACTS, params, ids)
     community = Community(
         resident_ids=ids,
         has_band=people["has_band"].to_numpy(dtype=bool),
-        days=await rollup.read_days(conn=conn, resident_ids=id_list, today=today, days=WINDOW_DAYS),
+        days=await rollup.read_days(
+            conn=conn, seen_sql=_SEEN, params=params, today=today, days=WINDOW_DAYS
+        ),
         low_alerts_week=_column(alerts, "low_alerts", 0).astype(np.int64),
         vital_alert_recent=_column(alerts, "vital_recent", False).astype(bool),
         not_reached=_column(contacts, "not_reached", 0).astype(np.int64),
     )
     found = find_reasons(community, now_s=now.timestamp(), th=thresholds)
     for code, source in EXTRA_SOURCES.items():
-        extra = await source(conn, id_list, now)
+        extra = await source(conn, ids.tolist(), now)
         if len(extra):
             extra = extra.assign(row=pd.Index(ids).get_indexer(extra["resident_id"]))
             found[code] = extra.drop(columns="resident_id")
