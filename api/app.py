@@ -38,6 +38,7 @@ ROUTER_MODULES = (
     "api.timebank.routes",
     "api.alerts.routes",
     "api.care.routes",
+    "api.care.warning_routes",
     "api.care.page",
 )
 RETENTION_INTERVAL_S = 3600

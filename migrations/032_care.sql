@@ -63,3 +63,10 @@ CREATE UNIQUE INDEX care_group_suggestions_pending_key ON care_group_suggestions
     WHERE status = 'pending';
 CREATE INDEX care_group_suggestions_resident_idx ON care_group_suggestions (resident_id, grp,
     decided_at DESC);
+
+-- Early warnings (api/care/warnings.py) are alerts about a grid or the community, not a
+-- resident: they page the community director and the duty console until acknowledged.
+INSERT INTO escalation_policies (policy_id, description, steps) VALUES
+('director', 'Early warnings: the community director and the duty console, until acknowledged',
+ '[{"action":"notify","targets":["duty_console","community_director"],"stop_on":"acknowledged"}]');
+INSERT INTO escalation_rule_policies (rule, policy_id) VALUES ('early_warning', 'director');

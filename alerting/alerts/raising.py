@@ -301,17 +301,20 @@ def raise_system_alert(
     details: dict,
     now: datetime,
     severity: int = HIGH,
+    subject_key: str = "system",
+    actor: str = "watchdog",
 ) -> int:
-    """Open (or update) an alert about the system itself, e.g. an overdue escalation step.
+    """Open (or update) an alert about the system itself, e.g. an overdue escalation step,
+    or about no one resident (`subject_key`, e.g. an early warning about a grid).
 
     A repeat is recorded on the timeline; it pages again when `details["alert_ids"]` (the
     alerts it is about) changed.
     """
     with conn.transaction():
         row = conn.execute(
-            """SELECT alert_id, details, policy_steps FROM alerts WHERE subject_key = 'system'
+            """SELECT alert_id, details, policy_steps FROM alerts WHERE subject_key = %s
                AND rule = %s AND status <> 'resolved' FOR UPDATE""",
-            (rule,),
+            (subject_key, rule),
         ).fetchone()
         if row is not None:
             alert_id, previous, steps = row
@@ -320,19 +323,20 @@ def raise_system_alert(
                    details = %s, updated_at = %s WHERE alert_id = %s RETURNING occurrences""",
                 (now, Jsonb(details), now, alert_id),
             ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
-            record(conn, alert_id=alert_id, at=now, actor="watchdog", kind="repeated", data=details)
+            record(conn, alert_id=alert_id, at=now, actor=actor, kind="repeated", data=details)
             if set(previous.get("alert_ids", [])) != set(details.get("alert_ids", [])):
                 targets = escalation.first_notify(steps)[1]
-                _page(conn, alert_id, targets, f"repeat-{occurrences}", now, "watchdog")
+                _page(conn, alert_id, targets, f"repeat-{occurrences}", now, actor)
             return alert_id
         policy_id, steps = escalation.policy_for(conn, rule=rule)
         alert_id = conn.execute(
             """INSERT INTO alerts (subject_key, rule, severity, priority, title, details,
                    first_seen_at, last_seen_at, opened_at, policy_id, policy_steps, esc_due_at,
                    updated_at)
-               VALUES ('system', %s, %s, 2, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+               VALUES (%s, %s, %s, 2, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                RETURNING alert_id""",
             (
+                subject_key,
                 rule,
                 severity,
                 title,
@@ -346,6 +350,6 @@ def raise_system_alert(
                 now,
             ),
         ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
-        record(conn, alert_id=alert_id, at=now, actor="watchdog", kind="opened", data=details)
+        record(conn, alert_id=alert_id, at=now, actor=actor, kind="opened", data=details)
         escalation.advance(conn, alert_id=alert_id, now=now)
         return alert_id

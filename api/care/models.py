@@ -66,3 +66,12 @@ class SuggestionRead(BaseModel):
 class SuggestionDecision(BaseModel):
     decision: Literal["confirm", "reject"]
     note: str = Field(default="", max_length=500)
+
+
+class EarlyWarning(BaseModel):
+    alert_id: int
+    status: str
+    opened_at: datetime
+    title: str
+    explanation: str
+    details: dict
