@@ -39,6 +39,7 @@ ROUTER_MODULES = (
     "api.alerts.routes",
     "api.care.routes",
     "api.care.warning_routes",
+    "api.councils.routes",
     "api.care.page",
 )
 RETENTION_INTERVAL_S = 3600

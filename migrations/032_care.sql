@@ -70,3 +70,72 @@ INSERT INTO escalation_policies (policy_id, description, steps) VALUES
 ('director', 'Early warnings: the community director and the duty console, until acknowledged',
  '[{"action":"notify","targets":["duty_console","community_director"],"stop_on":"acknowledged"}]');
 INSERT INTO escalation_rule_policies (rule, policy_id) VALUES ('early_warning', 'director');
+
+-- Residents' councils: topics, meetings with an agenda and attendance, one vote per
+-- household and topic, decisions as tasks with an owner and a deadline. An overdue task
+-- opens an alert (rule council_task_overdue) that climbs the director's ladder.
+CREATE TABLE council_topics (
+    topic_id     bigserial PRIMARY KEY,
+    title        text NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
+    body         text NOT NULL DEFAULT '' CHECK (length(body) <= 4000),
+    source       text NOT NULL CHECK (source IN ('resident', 'request', 'staff')),
+    resident_id  bigint REFERENCES residents (resident_id) ON DELETE SET NULL,
+    status       text NOT NULL DEFAULT 'proposed'
+                 CHECK (status IN ('proposed', 'on_agenda', 'decided', 'rejected')),
+    created_by   bigint NOT NULL REFERENCES accounts (account_id),
+    created_at   timestamptz NOT NULL,
+    decided_at   timestamptz,
+    votes_for    integer,
+    votes_against integer,
+    votes_abstain integer
+);
+
+CREATE TABLE council_meetings (
+    meeting_id  bigserial PRIMARY KEY,
+    title       text NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
+    place       text NOT NULL DEFAULT '' CHECK (length(place) <= 200),
+    starts_at   timestamptz NOT NULL,
+    created_by  bigint NOT NULL REFERENCES accounts (account_id)
+);
+
+CREATE TABLE council_agenda (
+    meeting_id  bigint NOT NULL REFERENCES council_meetings (meeting_id) ON DELETE CASCADE,
+    topic_id    bigint NOT NULL REFERENCES council_topics (topic_id),
+    position    integer NOT NULL,
+    PRIMARY KEY (meeting_id, topic_id)
+);
+
+CREATE TABLE council_attendance (
+    meeting_id   bigint NOT NULL REFERENCES council_meetings (meeting_id) ON DELETE CASCADE,
+    resident_id  bigint NOT NULL REFERENCES residents (resident_id) ON DELETE CASCADE,
+    PRIMARY KEY (meeting_id, resident_id)
+);
+
+-- One vote per household (residents sharing an address) and topic.
+CREATE TABLE council_votes (
+    meeting_id   bigint NOT NULL,
+    topic_id     bigint NOT NULL,
+    household    text NOT NULL,
+    resident_id  bigint NOT NULL REFERENCES residents (resident_id) ON DELETE CASCADE,
+    choice       text NOT NULL CHECK (choice IN ('for', 'against', 'abstain')),
+    cast_at      timestamptz NOT NULL,
+    recorded_by  bigint NOT NULL REFERENCES accounts (account_id),
+    PRIMARY KEY (meeting_id, topic_id, household),
+    FOREIGN KEY (meeting_id, topic_id) REFERENCES council_agenda (meeting_id, topic_id)
+);
+
+CREATE TABLE council_tasks (
+    task_id        bigserial PRIMARY KEY,
+    topic_id       bigint NOT NULL UNIQUE REFERENCES council_topics (topic_id),
+    title          text NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
+    owner_account  bigint NOT NULL REFERENCES accounts (account_id),
+    due_on         date NOT NULL,
+    status         text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'done')),
+    progress_note  text NOT NULL DEFAULT '' CHECK (length(progress_note) <= 1000),
+    done_at        timestamptz,
+    alert_id       bigint REFERENCES alerts (alert_id),
+    created_at     timestamptz NOT NULL
+);
+CREATE INDEX council_tasks_open_idx ON council_tasks (due_on) WHERE status = 'open';
+
+INSERT INTO escalation_rule_policies (rule, policy_id) VALUES ('council_task_overdue', 'director');
