@@ -40,6 +40,7 @@ ROUTER_MODULES = (
     "api.care.routes",
     "api.care.warning_routes",
     "api.councils.routes",
+    "api.partners.routes",
     "api.care.page",
 )
 RETENTION_INTERVAL_S = 3600

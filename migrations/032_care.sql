@@ -139,3 +139,49 @@ CREATE TABLE council_tasks (
 CREATE INDEX council_tasks_open_idx ON council_tasks (due_on) WHERE status = 'open';
 
 INSERT INTO escalation_rule_policies (rule, policy_id) VALUES ('council_task_overdue', 'director');
+
+-- The community's resource list: partner units, what they offer (with opening times,
+-- weekly capacity and any discount for residents), which bookings they serve, and how well.
+CREATE TABLE partners (
+    partner_id  bigserial PRIMARY KEY,
+    name        text NOT NULL UNIQUE CHECK (length(name) BETWEEN 1 AND 200),
+    kind        text NOT NULL CHECK (kind IN ('hospital', 'school', 'company', 'service_station',
+                                              'other')),
+    phone       text NOT NULL DEFAULT '' CHECK (length(phone) <= 50),
+    address     text NOT NULL DEFAULT '' CHECK (length(address) <= 300),
+    active      boolean NOT NULL DEFAULT true
+);
+
+CREATE TABLE partner_offers (
+    offer_id           bigserial PRIMARY KEY,
+    partner_id         bigint NOT NULL REFERENCES partners (partner_id) ON DELETE CASCADE,
+    title              text NOT NULL CHECK (length(title) BETWEEN 1 AND 200),
+    category           text NOT NULL CHECK (category IN ('clinic', 'tutoring', 'training',
+                                                         'household', 'other')),
+    discount_pct       smallint NOT NULL DEFAULT 0 CHECK (discount_pct BETWEEN 0 AND 100),
+    opening_hours      text NOT NULL DEFAULT '' CHECK (length(opening_hours) <= 200),
+    capacity_per_week  integer CHECK (capacity_per_week > 0),
+    active             boolean NOT NULL DEFAULT true
+);
+CREATE INDEX partner_offers_partner_idx ON partner_offers (partner_id);
+
+-- A booking served by a partner (kept beside bookings, which the bookings module owns).
+CREATE TABLE booking_partners (
+    booking_id  bigint PRIMARY KEY REFERENCES bookings (booking_id) ON DELETE CASCADE,
+    partner_id  bigint NOT NULL REFERENCES partners (partner_id),
+    offer_id    bigint REFERENCES partner_offers (offer_id),
+    linked_by   bigint NOT NULL REFERENCES accounts (account_id),
+    linked_at   timestamptz NOT NULL
+);
+CREATE INDEX booking_partners_partner_idx ON booking_partners (partner_id);
+
+CREATE TABLE partner_reviews (
+    review_id    bigserial PRIMARY KEY,
+    partner_id   bigint NOT NULL REFERENCES partners (partner_id) ON DELETE CASCADE,
+    booking_id   bigint REFERENCES bookings (booking_id) ON DELETE SET NULL,
+    rating       smallint NOT NULL CHECK (rating BETWEEN 1 AND 5),
+    note         text NOT NULL DEFAULT '' CHECK (length(note) <= 1000),
+    recorded_by  bigint NOT NULL REFERENCES accounts (account_id),
+    at           timestamptz NOT NULL
+);
+CREATE INDEX partner_reviews_partner_idx ON partner_reviews (partner_id, at);
