@@ -19,6 +19,7 @@ CREATE TABLE care_days (
     night_fixes      integer NOT NULL DEFAULT 0,  -- fixes 22:00-06:00 local
     night_out_fixes  integer NOT NULL DEFAULT 0,  -- ... farther than the home radius
     night_max_m      real,
+    packed           bytea,              -- the figures above, packed for reading (rollup.py)
     PRIMARY KEY (day, resident_id)
 );
 CREATE INDEX care_days_resident_idx ON care_days (resident_id, day);
