@@ -45,6 +45,11 @@ ROUTER_MODULES = (
     "api.family.routes",
     "api.requests.routes",
     "api.requests.report_routes",
+    "api.care.routes",
+    "api.care.warning_routes",
+    "api.councils.routes",
+    "api.partners.routes",
+    "api.care.page",
 )
 
 

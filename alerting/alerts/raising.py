@@ -337,17 +337,20 @@ def raise_system_alert(
     details: dict,
     now: datetime,
     severity: int = HIGH,
+    subject_key: str = "system",
+    actor: str = "watchdog",
 ) -> int:
-    """Open (or update) an alert about the system itself, e.g. an overdue escalation step.
+    """Open (or update) an alert about the system itself, e.g. an overdue escalation step,
+    or about no one resident (`subject_key`, e.g. an early warning about a grid).
 
     A repeat is recorded on the timeline; it pages again when `details["alert_ids"]` (the
     alerts it is about) changed.
     """
     with conn.transaction():
         row = conn.execute(
-            """SELECT alert_id, details, policy_steps FROM alerts WHERE subject_key = 'system'
+            """SELECT alert_id, details, policy_steps FROM alerts WHERE subject_key = %s
                AND rule = %s AND status <> 'resolved' FOR UPDATE""",
-            (rule,),
+            (subject_key, rule),
         ).fetchone()
         if row is not None:
             alert_id, previous, steps = row
@@ -358,14 +361,14 @@ def raise_system_alert(
                     (now, Jsonb(details), now, alert_id),
                 )
             )
-            record(conn, alert_id=alert_id, at=now, actor="watchdog", kind="repeated", data=details)
+            record(conn, alert_id=alert_id, at=now, actor=actor, kind="repeated", data=details)
             if set(previous.get("alert_ids", [])) != set(details.get("alert_ids", [])):
                 targets = escalation.first_notify(steps)[1]
-                _page(conn, alert_id, targets, f"repeat-{occurrences}", now, "watchdog")
+                _page(conn, alert_id, targets, f"repeat-{occurrences}", now, actor)
             return alert_id
         return _open(
             conn,
-            subject_key="system",
+            subject_key=subject_key,
             rule=rule,
             severity=severity,
             priority=2,
@@ -373,6 +376,6 @@ def raise_system_alert(
             details=details,
             observed=now,
             now=now,
-            actor="watchdog",
+            actor=actor,
             timeline=details,
         )

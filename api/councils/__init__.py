@@ -1,0 +1,1 @@
+"""Residents' councils: topics, meetings, household votes, decisions as tasks."""

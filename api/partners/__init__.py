@@ -1,0 +1,1 @@
+"""The community's resource list: partner units, their offers, bookings, quality."""
