@@ -4,12 +4,12 @@ record two unanswered calls and see the resident go to the grid worker."""
 from __future__ import annotations
 
 from tests.api.conftest import TEST_PASSWORD
-from tests.api.test_console_browser import _duty_login, chromium_page  # noqa: F401
+from tests.api.test_console_browser import _duty_login
 
 
 def test_two_unanswered_calls_on_the_page_send_the_resident_to_the_grid_worker(
     live_api,
-    chromium_page,  # noqa: F811
+    chromium_page,
     db,
     make_grid,
     make_resident,

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 import httpx
 
 from tests.api.conftest import _PASSWORD_HASH, TEST_PASSWORD
-from tests.api.test_console_browser import chromium_page  # noqa: F401 - the fixture
 
 
 def _login_account(db, role: str, grid_id: int | None = None) -> tuple[int, str]:
