@@ -57,12 +57,13 @@ class OutboxRow:
     attempts: int = 0
     group_key: str | None = None
     priority: int = 0
+    target: str | None = None
 
 
 # Outbox rows as OutboxRow reads them, with their alert's status; callers add WHERE and locks.
 OUTBOX_ROWS = """SELECT o.outbox_id, o.channel, o.idempotency_key AS key, o.payload, o.alert_id,
                         o.stop_on, a.status::text AS alert_status, o.attempts, o.group_key,
-                        o.priority
+                        o.priority, coalesce(o.target, o.payload->>'target') AS target
                  FROM outbox o LEFT JOIN alerts a USING (alert_id)"""
 
 
@@ -137,7 +138,7 @@ class Dispatcher:
                 return None
             if self._cancel_if_moot(conn, row, now):
                 return 0
-            outbox_id, channel, key, alert_id = row.outbox_id, row.channel, row.key, row.alert_id
+            outbox_id, channel, key = row.outbox_id, row.channel, row.key
             attempts, payload = row.attempts, row.payload
             outcome = self.send(channel, key, payload)
             if outcome.delivered:
@@ -146,7 +147,16 @@ class Dispatcher:
                        attempts = attempts + 1, last_error = NULL WHERE outbox_id = %s""",
                     (now, outbox_id),
                 )
+                self._on_timeline(conn, row, now, "delivered")
                 return 1
+            log.warning(
+                "notice %s to %s (%s) attempt %s failed: %s",
+                key,
+                channel,
+                row.target,
+                attempts + 1,
+                outcome.error,
+            )
             if outcome.retry:
                 backoff = min(self.settings.alerting_retry_max_s, 2.0 ** min(attempts, 16))
                 backoff *= 0.5 + 0.5 * self.rng()
@@ -155,24 +165,37 @@ class Dispatcher:
                        next_attempt_at = %s WHERE outbox_id = %s""",
                     (outcome.error, now + timedelta(seconds=backoff), outbox_id),
                 )
-                return 0
-            conn.execute(
-                """UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = %s
-                   WHERE outbox_id = %s""",
-                (outcome.error, outbox_id),
-            )
-            if channel != "changes":
-                for failed_alert in self._alerts_of(conn, outbox_id, alert_id):
-                    record(
-                        conn,
-                        alert_id=failed_alert,
-                        at=now,
-                        actor="dispatcher",
-                        kind="delivery_failed",
-                        data={"channel": channel, "error": outcome.error, "idempotency_key": key},
-                    )
-            log.error("outbox %s to %s failed permanently: %s", outbox_id, channel, outcome.error)
+            else:
+                conn.execute(
+                    """UPDATE outbox SET status = 'failed', attempts = attempts + 1,
+                       last_error = %s WHERE outbox_id = %s""",
+                    (outcome.error, outbox_id),
+                )
+            # attempt_failed: it will be tried again; delivery_failed: given up.
+            kind = "attempt_failed" if outcome.retry else "delivery_failed"
+            self._on_timeline(conn, row, now, kind, reason=outcome.error, attempt=attempts + 1)
             return 0
+
+    def _on_timeline(
+        self, conn: psycopg.Connection, row: OutboxRow, now: datetime, kind: str, **data
+    ) -> None:
+        """Record how far a notice got on the timeline of each alert it is about."""
+        if row.channel == "changes":
+            return  # the change stream carries the timeline itself
+        for alert_id in self._alerts_of(conn, row.outbox_id, row.alert_id):
+            record(
+                conn,
+                alert_id=alert_id,
+                at=now,
+                actor="dispatcher",
+                kind=kind,
+                data={
+                    "target": row.target,
+                    "channel": row.channel,
+                    "idempotency_key": row.key,
+                    **data,
+                },
+            )
 
     @staticmethod
     def _cancel_if_moot(conn: psycopg.Connection, row: OutboxRow, now: datetime) -> bool:

@@ -12,6 +12,8 @@ Loops (each a named thread with its own connection, restarted with jittered back
 - escalation: due steps every second.
 - watchdog: every 30 s, raises an alert when escalation steps are overdue (its own thread and
   connection, so a failing or stuck escalation loop cannot silence it).
+- unreached: every 0.25 s, raises `emergency_unreached` for SOS/fall notices not delivered
+  within alerting_emergency_deadline_s (its own thread, like the watchdog).
 - dispatch-<lane>: the outbox, one thread per gateway, woken by `{prefix}outbox:wake:<lane>`
   or every 0.5 s.
 """
@@ -33,7 +35,7 @@ import orjson
 import psycopg
 import redis
 
-from alerting.alerts import escalation
+from alerting.alerts import escalation, unreached
 from alerting.alerts import service as alerts
 from alerting.dispatcher import Dispatcher, purge_delivered
 from alerting.engine import Engine, apply_findings, refresh_baselines
@@ -107,6 +109,7 @@ class AlertingService:
             ("tick", self._tick_loop),
             ("escalation", self._escalation_loop),
             ("watchdog", self._watchdog_loop),
+            ("unreached", self._unreached_loop),
             *((f"dispatch-{lane}", partial(self._dispatch_loop, lane)) for lane in DISPATCH_LANES),
         ):
             thread = threading.Thread(
@@ -336,6 +339,16 @@ class AlertingService:
                     conn, now=self.clock(), grace_s=self.settings.alerting_escalation_grace_s
                 )
                 self.stopping.wait(30.0)
+
+    def _unreached_loop(self) -> None:
+        """Tell the duty console (and the director) when an SOS/fall notice is not getting out."""
+        r = connect_redis(self.settings)
+        deadline_s = self.settings.alerting_emergency_deadline_s
+        with self._connect() as conn:
+            while not self.stopping.is_set():
+                if unreached.check(conn, now=self.clock(), deadline_s=deadline_s) is not None:
+                    self._wake_dispatcher(r)
+                self.stopping.wait(0.25)
 
     def _dispatch_loop(self, lane: str) -> None:
         r = connect_redis(self.settings)

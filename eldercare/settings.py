@@ -112,6 +112,8 @@ class Settings(BaseSettings):
     alerting_storm_min: int = 5  # this many held notifications to one recipient become one
     alerting_webhook_timeout_s: float = 5.0
     alerting_retry_max_s: float = 60.0
+    # An SOS/fall notice not delivered this long after it was queued raises emergency_unreached.
+    alerting_emergency_deadline_s: float = 60.0
     alerting_community_gateway_url: str = "http://127.0.0.1:18081/notify"
     alerting_community_gateway_secret: SecretStr = SecretStr("dev-community-gateway-secret")
     alerting_family_gateway_url: str = "http://127.0.0.1:18082/notify"

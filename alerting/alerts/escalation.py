@@ -107,7 +107,7 @@ def advance(conn: psycopg.Connection, *, alert_id: int, now: datetime) -> int:
                     conn,
                     alert_id,
                     now,
-                    "notified",
+                    "queued",
                     {"step": step, "targets": sent, "due_at": due.isoformat()},
                 )
             step += 1

@@ -82,8 +82,13 @@ def test_eldercare_alerting_stops_cleanly_on_sigterm(settings, repo_root):
         env=env,
         stderr=subprocess.PIPE,
     )
-    time.sleep(2.0)
-    assert child.poll() is None, child.stderr.read().decode()
+    # Signal only once it has started (and handles signals): under load, imports take seconds.
+    seen = b""
+    while b"alerting started" not in seen:
+        line = child.stderr.readline()
+        assert line, f"alerting exited before it started: {seen.decode()}"
+        seen += line
+    assert child.poll() is None, seen.decode()
     child.send_signal(signal.SIGTERM)
     assert child.wait(timeout=15) == 0
 
@@ -126,7 +131,7 @@ def test_escalation_steps_fire_once_at_their_time_across_a_service_restart(
 
     def steps():
         return [e["data"]["step"] for e in alerts.timeline(db, alert_id=alert_id)
-                if e["kind"] == "notified"]  # fmt: skip
+                if e["kind"] == "queued"]  # fmt: skip
 
     clock = Clock(t0 + timedelta(minutes=59))
     configured = settings.model_copy(update={"alerting_consumer_name": "esc-test"})
@@ -279,7 +284,7 @@ def test_an_alert_whose_ladder_breaks_stalls_no_other_and_the_watchdog_reports_i
 
     def steps():
         return [e["data"]["step"] for e in alerts.timeline(db, alert_id=alert_id)
-                if e["kind"] == "notified"]  # fmt: skip
+                if e["kind"] == "queued"]  # fmt: skip
 
     def watchdog_reports():
         row = db.execute(

@@ -1,0 +1,103 @@
+"""Never silent: an SOS/fall notice not delivered in time raises a critical alert on the console.
+
+A notice of an SOS or fall (outbox priority 0) whose recipient's channel chain has delivered
+nothing `deadline_s` after it was queued is "unreached". Each unreached notice is marked
+(`outbox.unreached_at`) and the open `emergency_unreached` system alert is raised or repeated
+with everything a person needs to make the call themselves: the resident's address, position,
+medical notes and contacts. Its ladder pages the duty console and the director on every channel.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+import psycopg
+
+from alerting.alerts.outbox import dispatch_120_payload, load_alert
+from alerting.alerts.raising import raise_system_alert
+from alerting.rules.common import CRITICAL
+from eldercare.i18n import text
+
+log = logging.getLogger(__name__)
+
+RULE = "emergency_unreached"
+# Channels inside this system: if they fail, the console cannot show anything anyway.
+INTERNAL_CHANNELS = ["console", "changes"]
+
+
+def check(conn: psycopg.Connection, *, now: datetime, deadline_s: float) -> int | None:
+    """Raise the unreached alert for notices past their deadline; its id, or None if none."""
+    with conn.transaction():
+        late = conn.execute(
+            """SELECT o.outbox_id, o.alert_id, coalesce(o.target, o.payload->>'target'),
+                      o.last_error
+               FROM outbox o JOIN alerts a USING (alert_id)
+               WHERE o.priority = 0 AND o.unreached_at IS NULL
+                 AND o.status IN ('pending', 'sent', 'failed') AND o.created_at <= %s
+                 AND o.channel <> ALL(%s) AND a.status <> 'resolved'
+                 AND NOT EXISTS (SELECT 1 FROM outbox d WHERE d.chain_key = o.chain_key
+                                 AND d.status = 'delivered')
+               ORDER BY o.outbox_id FOR UPDATE OF o SKIP LOCKED""",
+            (now - timedelta(seconds=deadline_s), INTERNAL_CHANNELS),
+        ).fetchall()
+        if not late:
+            return None
+        conn.execute(
+            "UPDATE outbox SET unreached_at = %s WHERE outbox_id = ANY(%s)",
+            (now, [r[0] for r in late]),
+        )
+        for outbox_id, alert_id, target, error in late:
+            log.error(
+                "notice %s of emergency alert %s to %s not delivered in %ss: %s",
+                outbox_id,
+                alert_id,
+                target,
+                deadline_s,
+                error or "no answer yet",
+            )
+        emergencies = _still_unreached(conn, now)
+        targets = sorted({t for e in emergencies for t in e["targets"]})
+        if "gateway_120" in targets:
+            title = text("notice.unreached.title_120")
+        else:
+            names = text("notice.separator").join(text(f"notice.target.{t}") for t in targets)
+            title = text("notice.unreached.title", targets=names)
+        return raise_system_alert(
+            conn,
+            rule=RULE,
+            title=title,
+            details={"alert_ids": [e["alert_id"] for e in emergencies], "emergencies": emergencies},
+            now=now,
+            severity=CRITICAL,
+        )
+
+
+def _still_unreached(conn: psycopg.Connection, now: datetime) -> list[dict]:
+    """Every open emergency with a notice marked unreached whose chain still delivered nothing."""
+    rows = conn.execute(
+        """SELECT o.alert_id, array_agg(DISTINCT coalesce(o.target, o.payload->>'target')),
+                  array_agg(DISTINCT o.last_error) FILTER (WHERE o.last_error IS NOT NULL)
+           FROM outbox o JOIN alerts a USING (alert_id)
+           WHERE o.priority = 0 AND o.unreached_at IS NOT NULL AND a.status <> 'resolved'
+             AND o.channel <> ALL(%s) AND o.status <> 'cancelled'
+             AND NOT EXISTS (SELECT 1 FROM outbox d WHERE d.status = 'delivered'
+                             AND (d.outbox_id = o.outbox_id OR d.chain_key = o.chain_key))
+           GROUP BY o.alert_id ORDER BY o.alert_id""",
+        (INTERNAL_CHANNELS,),
+    ).fetchall()
+    emergencies = []
+    for alert_id, targets, errors in rows:
+        case = dispatch_120_payload(conn, load_alert(conn, alert_id), now)
+        emergencies.append(
+            {
+                "alert_id": alert_id,
+                "kind": case["kind"],
+                "targets": sorted(targets),
+                "reasons": sorted(errors or []),
+                "resident": case["resident"],
+                "location": case["location"],
+                "emergency_contacts": case["emergency_contacts"],
+            }
+        )
+    return emergencies
