@@ -27,13 +27,20 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from alerting.alerts.changes import record
+from alerting.channels import routing
+from alerting.channels.base import Outcome
+from alerting.channels.plans import (
+    PHONE_CHANNELS,
+    REDIS_CHANNELS,
+    ROBOT_CHANNELS,
+    WEBHOOK_CHANNELS,
+)
+from alerting.channels.senders import Senders
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_CHANNELS = ("gateway_120", "community_gateway", "family_gateway")
-REDIS_CHANNELS = ("console", "changes")
-ALL_CHANNELS = WEBHOOK_CHANNELS + REDIS_CHANNELS
+ALL_CHANNELS = WEBHOOK_CHANNELS + REDIS_CHANNELS + PHONE_CHANNELS + ROBOT_CHANNELS
 STREAM_MAXLEN = 100_000
 GROUPING_LOCK = 0x6F7574626F78  # pg advisory lock held while storm-held rows are grouped
 
@@ -58,20 +65,16 @@ class OutboxRow:
     group_key: str | None = None
     priority: int = 0
     target: str | None = None
+    chain_key: str | None = None
+    chain_pos: int = 0
 
 
 # Outbox rows as OutboxRow reads them, with their alert's status; callers add WHERE and locks.
 OUTBOX_ROWS = """SELECT o.outbox_id, o.channel, o.idempotency_key AS key, o.payload, o.alert_id,
                         o.stop_on, a.status::text AS alert_status, o.attempts, o.group_key,
-                        o.priority, coalesce(o.target, o.payload->>'target') AS target
+                        o.priority, coalesce(o.target, o.payload->>'target') AS target,
+                        o.chain_key, o.chain_pos
                  FROM outbox o LEFT JOIN alerts a USING (alert_id)"""
-
-
-@dataclass
-class Outcome:
-    delivered: bool
-    retry: bool
-    error: str | None = None
 
 
 class Dispatcher:
@@ -88,6 +91,8 @@ class Dispatcher:
         self.redis = redis_client
         self.http = http or httpx.Client(timeout=settings.alerting_webhook_timeout_s)
         self.rng = rng
+        self.senders = Senders(settings, self.http)
+        self.routed_targets = routing.configured_targets(settings)
         self.prefix = settings.redis_prefix
         self.webhooks = {
             "gateway_120": (
@@ -114,6 +119,8 @@ class Dispatcher:
         goes next.
         """
         self.group_held(conn, now=now)
+        while routing.route_pending(conn, self.settings, now=now) >= 200:
+            pass
         started = time.monotonic()
         delivered = 0
         for _ in range(limit * len(channels)):
@@ -131,8 +138,9 @@ class Dispatcher:
             row = cur.execute(
                 f"""{OUTBOX_ROWS}
                    WHERE o.channel = ANY(%s) AND o.status = 'pending' AND o.next_attempt_at <= %s
+                     AND NOT (o.chain_key IS NULL AND o.target = ANY(%s))
                    ORDER BY o.priority, o.outbox_id LIMIT 1 FOR UPDATE OF o SKIP LOCKED""",
-                (channels, now),
+                (channels, now, self.routed_targets),
             ).fetchone()
             if row is None:
                 return None
@@ -148,6 +156,15 @@ class Dispatcher:
                     (now, outbox_id),
                 )
                 self._on_timeline(conn, row, now, "delivered")
+                routing.after_delivery(conn, chain_key=row.chain_key, pos=row.chain_pos)
+                return 1
+            if outcome.sent:
+                conn.execute(
+                    """UPDATE outbox SET status = 'sent', sent_at = %s, provider_ref = %s,
+                       attempts = attempts + 1, last_error = NULL WHERE outbox_id = %s""",
+                    (now, outcome.ref, outbox_id),
+                )
+                self._on_timeline(conn, row, now, "sent", provider_ref=outcome.ref)
                 return 1
             log.warning(
                 "notice %s to %s (%s) attempt %s failed: %s",
@@ -171,6 +188,7 @@ class Dispatcher:
                        last_error = %s WHERE outbox_id = %s""",
                     (outcome.error, outbox_id),
                 )
+                routing.after_failure(conn, chain_key=row.chain_key, pos=row.chain_pos, now=now)
             # attempt_failed: it will be tried again; delivery_failed: given up.
             kind = "attempt_failed" if outcome.retry else "delivery_failed"
             self._on_timeline(conn, row, now, kind, reason=outcome.error, attempt=attempts + 1)
@@ -242,6 +260,8 @@ class Dispatcher:
             except redis.RedisError as exc:
                 return Outcome(False, True, f"redis: {exc}")
             return Outcome(True, False)
+        if channel not in self.webhooks:
+            return self.senders.send(channel, key, payload)
         url, secret = self.webhooks[channel]
         body = orjson.dumps(payload)
         headers = {
@@ -306,8 +326,8 @@ class Dispatcher:
                 }
                 group_id = conn.execute(
                     """INSERT INTO outbox (idempotency_key, channel, priority, payload, status,
-                           group_key, created_at, next_attempt_at)
-                       VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s) RETURNING outbox_id""",
+                           group_key, created_at, next_attempt_at, target)
+                       VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s, %s) RETURNING outbox_id""",
                     (
                         key,
                         channel,
@@ -316,6 +336,7 @@ class Dispatcher:
                         group_key,
                         now,
                         now,
+                        members[0].target,
                     ),
                 ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
                 conn.execute(

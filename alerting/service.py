@@ -39,6 +39,8 @@ from alerting.alerts import escalation, unreached
 from alerting.alerts import service as alerts
 from alerting.dispatcher import Dispatcher, purge_delivered
 from alerting.engine import Engine, apply_findings, refresh_baselines
+from alerting.http import AlertingHttp
+from alerting.metrics import AlertingMetrics
 from alerting.rules.common import CRITICAL, Finding
 from eldercare.cache import connect_redis
 from eldercare.settings import Settings
@@ -55,6 +57,9 @@ DISPATCH_LANES = {
     "community": ("community_gateway",),
     "family": ("family_gateway",),
     "streams": ("console", "changes"),
+    "sms": ("sms",),
+    "voice": ("voice",),
+    "robots": ("dingtalk", "wecom", "feishu"),
 }
 
 
@@ -81,6 +86,9 @@ class AlertingService:
         self._dirty_lock = threading.Lock()
         self._dirty_event = threading.Event()
         self.failed_events = 0  # SOS/fall events whose alert could not be written, so far
+        self.metrics = AlertingMetrics()
+        self.http = AlertingHttp(settings, self.metrics.registry, clock)
+        self.http_port = 0
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(
@@ -102,6 +110,11 @@ class AlertingService:
     # --- supervision --------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.settings.alerting_http_port:
+            try:
+                self.http_port = self.http.start()
+            except OSError:
+                log.exception("alerting HTTP server (health, metrics, receipts) did not start")
         for name, loop in (
             ("stream", self._stream_loop),
             ("bands", self._bands_loop),
@@ -120,6 +133,7 @@ class AlertingService:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self.stopping.set()
+        self.http.stop()
         for thread in self.threads:
             thread.join(timeout=timeout_s)
 

@@ -35,6 +35,36 @@ def parse_mqtt_url(url: str) -> MqttTarget:
     )
 
 
+Channel = Literal[
+    "console",
+    "gateway_120",
+    "community_gateway",
+    "family_gateway",
+    "sms",
+    "voice",
+    "dingtalk",
+    "wecom",
+    "feishu",
+]
+Recipient = Literal[
+    "duty_console", "grid_worker", "community_director", "street", "family", "gateway_120"
+]
+
+
+class ChainLink(BaseModel):
+    """One channel of a recipient's chain; the next goes if this is not delivered in within_s."""
+
+    channel: Channel
+    within_s: float = 120.0
+
+
+class RecipientPlan(BaseModel):
+    """How one kind of recipient is reached: channels in order, and staff phone numbers."""
+
+    chain: list[ChainLink]
+    phones: list[str] = []  # sms/voice numbers of staff; family: their emergency contacts
+
+
 class Settings(BaseSettings):
     """Every setting the services read; see README for what each one does."""
 
@@ -88,6 +118,7 @@ class Settings(BaseSettings):
             "alerting_community_gateway_secret",
             "alerting_family_gateway_secret",
             "alerting_gateway_120_secret",
+            "alerting_receipt_token",
         ):
             if PLACEHOLDER_MARK in getattr(self, name).get_secret_value():
                 raise ValueError(f"ELDERCARE_{name.upper()} still holds a development secret")
@@ -114,6 +145,36 @@ class Settings(BaseSettings):
     alerting_retry_max_s: float = 60.0
     # An SOS/fall notice not delivered this long after it was queued raises emergency_unreached.
     alerting_emergency_deadline_s: float = 60.0
+    # Channel chains per recipient kind (JSON); kinds not given keep their default (README).
+    alerting_recipients: dict[Recipient, RecipientPlan] = {}
+    alerting_notice_locale: Literal["zh_CN", "en"] = "zh_CN"
+    # Message id (notice.family.sms, ...) -> template code registered with the SMS/voice
+    # provider (SMS_..., TTS_..., or a Tencent template id).
+    alerting_templates: dict[str, str] = {}
+    alerting_sms_provider: Literal["aliyun", "tencent"] = "aliyun"
+    alerting_sms_param_max_chars: int = 35  # per template variable (Aliyun 35; Tencent 12/none)
+    alerting_aliyun_access_key_id: str = ""
+    alerting_aliyun_access_key_secret: SecretStr = SecretStr("")
+    alerting_aliyun_sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    alerting_aliyun_voice_endpoint: str = "https://dyvmsapi.aliyuncs.com/"
+    alerting_aliyun_sign_name: str = ""
+    alerting_aliyun_show_number: str = ""  # the caller number shown for TTS calls
+    alerting_tencent_secret_id: str = ""
+    alerting_tencent_secret_key: SecretStr = SecretStr("")
+    alerting_tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com/"
+    alerting_tencent_region: str = "ap-guangzhou"
+    alerting_tencent_sms_app_id: str = ""
+    alerting_tencent_sign_name: str = ""
+    alerting_dingtalk_url: str = ""
+    alerting_dingtalk_secret: SecretStr = SecretStr("")
+    alerting_wecom_url: str = ""
+    alerting_feishu_url: str = ""
+    alerting_feishu_secret: SecretStr = SecretStr("")
+    # Delivery receipts are accepted at /receipts/<provider>/<kind>/<token> on the alerting
+    # HTTP server; the token keeps others from marking notices delivered.
+    alerting_receipt_token: SecretStr = SecretStr("dev-receipt-token")
+    alerting_http_host: str = "127.0.0.1"
+    alerting_http_port: int = 9102  # /health, /metrics, receipts (0 = off)
     alerting_community_gateway_url: str = "http://127.0.0.1:18081/notify"
     alerting_community_gateway_secret: SecretStr = SecretStr("dev-community-gateway-secret")
     alerting_family_gateway_url: str = "http://127.0.0.1:18082/notify"

@@ -13,6 +13,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from alerting.channels import texts
 from alerting.geo.datum import wgs84_to_gcj02
 from alerting.rules.common import SEVERITY_NAMES
 
@@ -170,7 +171,7 @@ def _contacts(conn, resident_id: int | None) -> list[dict]:
 
 def dispatch_120_payload(conn, alert: dict, now: datetime) -> dict:
     """What a 120 dispatcher needs (documented in alerting/channels/schemas/dispatch_120.json)."""
-    return {
+    case = {
         "schema": "eldercare.dispatch_120.v1",
         "alert_id": alert["alert_id"],
         "alert_time": alert["opened_at"].isoformat(),
@@ -189,6 +190,11 @@ def dispatch_120_payload(conn, alert: dict, now: datetime) -> dict:
         "emergency_contacts": _contacts(conn, alert["resident_id"]),
         "device_id": alert["device_id"],
     }
+    # The same facts as one text a call-taker reads out (Chinese by default).
+    case["text"] = texts.render(
+        texts.message(alert=alert, target="gateway_120", channel="gateway_120", case=case)
+    )
+    return case
 
 
 def enqueue_notifications(
