@@ -36,6 +36,7 @@ from alerting.channels.plans import (
     WEBHOOK_CHANNELS,
 )
 from alerting.channels.senders import Senders
+from alerting.metrics import AlertingMetrics
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,11 +87,13 @@ class Dispatcher:
         redis_client: redis.Redis,
         http: httpx.Client | None = None,
         rng: Callable[[], float] = random.random,
+        metrics: AlertingMetrics | None = None,
     ):
         self.settings = settings
         self.redis = redis_client
         self.http = http or httpx.Client(timeout=settings.alerting_webhook_timeout_s)
         self.rng = rng
+        self.metrics = metrics or AlertingMetrics()
         self.senders = Senders(settings, self.http)
         self.routed_targets = routing.configured_targets(settings)
         self.prefix = settings.redis_prefix
@@ -150,11 +153,17 @@ class Dispatcher:
             attempts, payload = row.attempts, row.payload
             outcome = self.send(channel, key, payload)
             if outcome.delivered:
-                conn.execute(
+                found_at = conn.execute(
                     """UPDATE outbox SET status = 'delivered', delivered_at = %s,
-                       attempts = attempts + 1, last_error = NULL WHERE outbox_id = %s""",
+                       attempts = attempts + 1, last_error = NULL WHERE outbox_id = %s
+                       RETURNING (SELECT first_seen_at FROM alerts a
+                                  WHERE a.alert_id = outbox.alert_id)""",
                     (now, outbox_id),
-                )
+                ).fetchone()
+                self.metrics.attempt(channel, "delivered")
+                if found_at and found_at[0] is not None and channel != "changes":
+                    seconds = (now - found_at[0]).total_seconds()
+                    self.metrics.finding_to_delivery.labels(channel).observe(max(0.0, seconds))
                 self._on_timeline(conn, row, now, "delivered")
                 routing.after_delivery(conn, chain_key=row.chain_key, pos=row.chain_pos)
                 return 1
@@ -164,6 +173,7 @@ class Dispatcher:
                        attempts = attempts + 1, last_error = NULL WHERE outbox_id = %s""",
                     (now, outcome.ref, outbox_id),
                 )
+                self.metrics.attempt(channel, "sent")
                 self._on_timeline(conn, row, now, "sent", provider_ref=outcome.ref)
                 return 1
             log.warning(
@@ -174,6 +184,7 @@ class Dispatcher:
                 attempts + 1,
                 outcome.error,
             )
+            self.metrics.attempt(channel, "retry" if outcome.retry else "failed", outcome.error)
             if outcome.retry:
                 backoff = min(self.settings.alerting_retry_max_s, 2.0 ** min(attempts, 16))
                 backoff *= 0.5 + 0.5 * self.rng()

@@ -1,4 +1,4 @@
-"""The alerting process's own HTTP server: `/health`, `/metrics`, and providers' receipts.
+"""The alerting process's HTTP server: `/health`, `/metrics`, and providers' receipts.
 
 `POST /receipts/<provider>/<kind>/<token>` (aliyun/sms, aliyun/voice, tencent/sms) takes a
 provider's delivery receipts; the token (ELDERCARE_ALERTING_RECEIPT_TOKEN) is part of the URL
@@ -9,23 +9,19 @@ from __future__ import annotations
 
 import hmac
 import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from functools import partial
 
 import orjson
 import psycopg
-import redis
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 
 from alerting.channels import receipts
-from eldercare.cache import connect_redis
 from eldercare.settings import Settings
+from eldercare.status_http import NOT_FOUND, StatusServer, stores_unavailable
 
 log = logging.getLogger(__name__)
-
-MAX_BODY_BYTES = 1 << 20
 
 
 class AlertingHttp:
@@ -35,79 +31,31 @@ class AlertingHttp:
         self, settings: Settings, registry: CollectorRegistry, clock: Callable[[], datetime]
     ):
         self.settings = settings
-        self.registry = registry
         self.clock = clock
         self.token = settings.alerting_receipt_token.get_secret_value()
-        self.server: ThreadingHTTPServer | None = None
+        self.server = StatusServer(
+            host=settings.alerting_http_host,
+            port=settings.alerting_http_port,
+            registry=registry,
+            health=partial(stores_unavailable, settings),
+            post=self.receive,
+        )
 
     def start(self) -> int:
-        """Start serving in a thread; return the port (useful when configured as 0)."""
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
-                if self.path == "/metrics":
-                    self._answer(200, generate_latest(owner.registry), CONTENT_TYPE_LATEST)
-                elif self.path == "/health":
-                    problems = owner.health()
-                    body = orjson.dumps({"status": "ok" if not problems else "unavailable",
-                                         "problems": problems})  # fmt: skip
-                    self._answer(503 if problems else 200, body)
-                else:
-                    self._answer(404, b'{"detail":"not found"}')
-
-            def do_POST(self):  # noqa: N802
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > MAX_BODY_BYTES:
-                    self._answer(413, b'{"detail":"too large"}')
-                    return
-                status, body = owner.receive(self.path, self.rfile.read(length))
-                self._answer(status, body)
-
-            def _answer(self, status: int, body: bytes, ctype: str = "application/json"):
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        s = self.settings
-        self.server = ThreadingHTTPServer((s.alerting_http_host, s.alerting_http_port), Handler)
-        threading.Thread(target=self.server.serve_forever, name="http", daemon=True).start()
-        return self.server.server_address[1]
+        """Start serving in a thread; return the port."""
+        return self.server.start()
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
-
-    def health(self) -> list[str]:
-        """What does not answer: 'database', 'redis'."""
-        problems = []
-        try:
-            with psycopg.connect(
-                self.settings.database_url.get_secret_value(), connect_timeout=2
-            ) as conn:
-                conn.execute("SELECT 1")
-        except psycopg.Error:
-            problems.append("database")
-        try:
-            connect_redis(self.settings).ping()
-        except redis.RedisError:
-            problems.append("redis")
-        return problems
+        self.server.stop()
 
     def receive(self, path: str, body: bytes) -> tuple[int, bytes]:
         """Handle a receipts push; (HTTP status, answer body as the provider expects it)."""
         parts = path.strip("/").split("/")
         if len(parts) != 4 or parts[0] != "receipts" or parts[1] not in receipts.ANSWERS:
-            return 404, b'{"detail":"not found"}'
+            return NOT_FOUND
         _, provider, kind, token = parts
         if not hmac.compare_digest(token.encode(), self.token.encode()):
-            return 404, b'{"detail":"not found"}'
+            return NOT_FOUND
         try:
             found = receipts.parse(provider, kind, orjson.loads(body))
         except (orjson.JSONDecodeError, receipts.BadReceipt) as exc:

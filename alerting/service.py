@@ -123,6 +123,7 @@ class AlertingService:
             ("escalation", self._escalation_loop),
             ("watchdog", self._watchdog_loop),
             ("unreached", self._unreached_loop),
+            ("metrics", self._metrics_loop),
             *((f"dispatch-{lane}", partial(self._dispatch_loop, lane)) for lane in DISPATCH_LANES),
         ):
             thread = threading.Thread(
@@ -200,6 +201,9 @@ class AlertingService:
             except orjson.JSONDecodeError:
                 log.error("unreadable stored-stream entry skipped")
                 continue
+            if isinstance(batch.get("committed_at_ms"), int | float):
+                lag_s = time.time() - batch["committed_at_ms"] / 1000
+                self.metrics.stream_lag.set(max(0.0, lag_s))
             events_of[entry_id] = [
                 e for e in batch.get("events", []) if engine.owns(e["device_id"])
             ]
@@ -223,6 +227,7 @@ class AlertingService:
         changed = apply_findings(conn, engine.findings_from_events(events), now=now, failed=failed)
         if failed:
             self.failed_events += len(failed)
+            self.metrics.failed_events.inc(len(failed))
             log.error(
                 "%s SOS/fall events failed and are held for retry (%s since start)",
                 len(failed),
@@ -292,9 +297,10 @@ class AlertingService:
                     refresh_baselines(conn, now=now)
                     purge_delivered(conn, now=now)
                     baselines_at = time.monotonic()
-                engine.refresh(conn, now=now)
-                changed = self.sweep_events(conn, engine, now=now)
-                changed += apply_findings(conn, engine.evaluate_bands(conn, now=now), now=now)
+                with self.metrics.sweep_seconds.time():
+                    engine.refresh(conn, now=now)
+                    changed = self.sweep_events(conn, engine, now=now)
+                    changed += apply_findings(conn, engine.evaluate_bands(conn, now=now), now=now)
                 if changed:
                     self._wake_dispatcher(r)
                 self.stopping.wait(self.settings.alerting_sweep_s)
@@ -361,12 +367,20 @@ class AlertingService:
         with self._connect() as conn:
             while not self.stopping.is_set():
                 if unreached.check(conn, now=self.clock(), deadline_s=deadline_s) is not None:
+                    self.metrics.unreached.inc()
                     self._wake_dispatcher(r)
                 self.stopping.wait(0.25)
 
+    def _metrics_loop(self) -> None:
+        """Pending notices and their age, per channel, every 5 s."""
+        with self._connect() as conn:
+            while not self.stopping.is_set():
+                self.metrics.refresh_outbox(conn, now=self.clock())
+                self.stopping.wait(5.0)
+
     def _dispatch_loop(self, lane: str) -> None:
         r = connect_redis(self.settings)
-        dispatcher = Dispatcher(self.settings, r)
+        dispatcher = Dispatcher(self.settings, r, metrics=self.metrics)
         with self._connect() as conn:
             while not self.stopping.is_set():
                 dispatcher.run_once(conn, now=self.clock(), channels=DISPATCH_LANES[lane])

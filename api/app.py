@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError, error_body
+from api.metrics import instrument
 from api.ratelimit import RateLimiter
 from eldercare.settings import Settings
 
@@ -186,4 +187,5 @@ def create_app(
     for name in ROUTER_MODULES:
         app.include_router(importlib.import_module(name).router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
+    app.state.metrics_registry = instrument(app)
     return app

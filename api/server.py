@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import uvicorn
 
 from eldercare.db import connect
 from eldercare.settings import Settings
+from eldercare.status_http import StatusServer, stores_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +23,16 @@ def run_api(settings: Settings) -> int:
     with connect(settings) as conn:
         seed_dev_admin(conn=conn, settings=settings)
     stop_sweeper = start_band_request_sweeper(settings)
+    app = create_app(settings)
+    if settings.api_metrics_port:
+        StatusServer(
+            host=settings.api_metrics_host,
+            port=settings.api_metrics_port,
+            registry=app.state.metrics_registry,
+            health=partial(stores_unavailable, settings),
+        ).start()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),

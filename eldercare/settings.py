@@ -72,6 +72,7 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/eldercare")
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
@@ -90,6 +91,7 @@ class Settings(BaseSettings):
     ingest_batch_max_messages: int = 1000
     ingest_batch_max_age_ms: int = 50
     ingest_metrics_port: int = 9101
+    ingest_metrics_host: str = "127.0.0.1"  # 0.0.0.0 lets another container scrape it
     ingest_max_sample_age_s: int = 7 * 24 * 3600
     ingest_max_clock_skew_s: int = 300
 
@@ -187,6 +189,8 @@ class Settings(BaseSettings):
     api_token_lifetime_s: int = 8 * 3600
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    api_metrics_host: str = "127.0.0.1"
+    api_metrics_port: int = 9103  # /metrics and /health of the API process (0 = off)
     api_max_body_bytes: int = 64 * 1024
     api_location_retention_days: int = 30
     api_location_history_max_hours: int = 7 * 24
