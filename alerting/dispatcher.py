@@ -209,8 +209,10 @@ class Dispatcher:
         self, conn: psycopg.Connection, row: OutboxRow, now: datetime, kind: str, **data
     ) -> None:
         """Record how far a notice got on the timeline of each alert it is about."""
-        if row.channel == "changes":
-            return  # the change stream carries the timeline itself
+        # The change stream carries the timeline itself; a console page that was delivered
+        # is on the console (one that failed is recorded like any other).
+        if row.channel == "changes" or (row.channel == "console" and kind == "delivered"):
+            return
         for alert_id in self._alerts_of(conn, row.outbox_id, row.alert_id):
             record(
                 conn,

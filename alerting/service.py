@@ -12,7 +12,7 @@ Loops (each a named thread with its own connection, restarted with jittered back
 - escalation: due steps every second.
 - watchdog: every 30 s, raises an alert when escalation steps are overdue (its own thread and
   connection, so a failing or stuck escalation loop cannot silence it).
-- unreached: every 0.25 s, raises `emergency_unreached` for SOS/fall notices not delivered
+- unreached: every 0.5 s, raises `emergency_unreached` for SOS/fall notices not delivered
   within alerting_emergency_deadline_s (its own thread, like the watchdog).
 - dispatch-<lane>: the outbox, one thread per gateway, woken by `{prefix}outbox:wake:<lane>`
   or every 0.5 s.
@@ -57,10 +57,20 @@ DISPATCH_LANES = {
     "community": ("community_gateway",),
     "family": ("family_gateway",),
     "streams": ("console", "changes"),
+}
+# Lanes of channels only a configured chain uses: started when one does.
+CHAIN_LANES = {
     "sms": ("sms",),
     "voice": ("voice",),
     "robots": ("dingtalk", "wecom", "feishu"),
 }
+
+
+def lanes_for(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """The dispatch lanes this configuration needs."""
+    used = {link.channel for plan in settings.alerting_recipients.values() for link in plan.chain}
+    extra = {lane: chans for lane, chans in CHAIN_LANES.items() if used & set(chans)}
+    return {**DISPATCH_LANES, **extra}
 
 
 def _now() -> datetime:
@@ -80,6 +90,7 @@ class AlertingService:
         self.group = f"alerting-shard-{s.alerting_shard_index}-of-{s.alerting_shard_count}"
         self.wake_key = f"{self.prefix}outbox:wake"
         self.threads: list[threading.Thread] = []
+        self.lanes = lanes_for(settings)
         # Bands with fresh data, handed from the stream loop to the band worker. A crash loses
         # at most this set; the sweep re-evaluates every band within alerting_sweep_s.
         self._dirty: set[str] = set()
@@ -100,7 +111,7 @@ class AlertingService:
     def _wake_dispatcher(self, r: redis.Redis) -> None:
         try:
             pipe = r.pipeline(transaction=False)
-            for lane in DISPATCH_LANES:
+            for lane in self.lanes:
                 pipe.lpush(f"{self.wake_key}:{lane}", b"1")
                 pipe.ltrim(f"{self.wake_key}:{lane}", 0, 0)
             pipe.execute()
@@ -124,7 +135,7 @@ class AlertingService:
             ("watchdog", self._watchdog_loop),
             ("unreached", self._unreached_loop),
             ("metrics", self._metrics_loop),
-            *((f"dispatch-{lane}", partial(self._dispatch_loop, lane)) for lane in DISPATCH_LANES),
+            *((f"dispatch-{lane}", partial(self._dispatch_loop, lane)) for lane in self.lanes),
         ):
             thread = threading.Thread(
                 target=self._supervise, args=(name, loop), name=name, daemon=True
@@ -369,7 +380,7 @@ class AlertingService:
                 if unreached.check(conn, now=self.clock(), deadline_s=deadline_s) is not None:
                     self.metrics.unreached.inc()
                     self._wake_dispatcher(r)
-                self.stopping.wait(0.25)
+                self.stopping.wait(0.5)
 
     def _metrics_loop(self) -> None:
         """Pending notices and their age, per channel, every 5 s."""
@@ -383,7 +394,7 @@ class AlertingService:
         dispatcher = Dispatcher(self.settings, r, metrics=self.metrics)
         with self._connect() as conn:
             while not self.stopping.is_set():
-                dispatcher.run_once(conn, now=self.clock(), channels=DISPATCH_LANES[lane])
+                dispatcher.run_once(conn, now=self.clock(), channels=self.lanes[lane])
                 r.blpop([f"{self.wake_key}:{lane}"], timeout=0.5)
 
 

@@ -86,18 +86,27 @@ def _still_unreached(conn: psycopg.Connection, now: datetime) -> list[dict]:
            GROUP BY o.alert_id ORDER BY o.alert_id""",
         (INTERNAL_CHANNELS,),
     ).fetchall()
+    # During an outage every check adds a few: the ones already described are reused.
+    previous = conn.execute(
+        """SELECT details FROM alerts WHERE subject_key = 'system' AND rule = %s
+           AND status <> 'resolved'""",
+        (RULE,),
+    ).fetchone()
+    known = {e["alert_id"]: e for e in (previous[0].get("emergencies", []) if previous else [])}
     emergencies = []
     for alert_id, targets, errors in rows:
-        case = dispatch_120_payload(conn, load_alert(conn, alert_id), now)
-        emergencies.append(
-            {
+        described = known.get(alert_id)
+        if described is None:
+            case = dispatch_120_payload(conn, load_alert(conn, alert_id), now)
+            described = {
                 "alert_id": alert_id,
+                "device_id": case["device_id"],
                 "kind": case["kind"],
-                "targets": sorted(targets),
-                "reasons": sorted(errors or []),
                 "resident": case["resident"],
                 "location": case["location"],
                 "emergency_contacts": case["emergency_contacts"],
             }
+        emergencies.append(
+            {**described, "targets": sorted(targets), "reasons": sorted(errors or [])}
         )
     return emergencies
