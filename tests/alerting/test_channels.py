@@ -362,3 +362,42 @@ def test_unreached_emergency_pages_the_director_on_every_channel_at_once(
     sent = sorted((r["action"], r["phone"]) for r in providers["aliyun"].requests)
     assert sent == [("SendSms", "13700000001"), ("SingleCallByTts", "13700000001")]
     assert providers["aliyun"].requests[0]["params"]["address"] == "和谐路3号楼2单元501"
+
+
+def test_an_offline_storm_goes_to_the_staff_group_once_and_rings_no_phone(
+    clean_alerts, new_band_ids, settings, redis_client, providers
+):
+    from tests.alerting.test_escalation_and_delivery import offline
+
+    db = clean_alerts
+    chain = [{"channel": "dingtalk"}, {"channel": "sms"}]
+    configured = configure(settings, providers, {"grid_worker": (chain, ["13800000001"])})
+    bands = new_band_ids(6)
+    for band in bands:
+        make_resident(db, band)
+    offline(db, bands, T0)
+    dispatcher = Dispatcher(configured, redis_client)
+    dispatcher.run_once(db, now=T0 + timedelta(seconds=31), channels=("dingtalk", "sms"))
+    (group,) = providers["dingtalk"].requests
+    assert "6" in group["text"]  # one message naming how many
+    dispatcher.run_once(db, now=T0 + timedelta(minutes=10), channels=("dingtalk", "sms"))
+    assert providers["aliyun"].requests == []
+
+
+def test_an_sms_without_a_registered_template_stays_pending_and_says_why(
+    clean_alerts, new_band_ids, settings, redis_client, providers
+):
+    db = clean_alerts
+    configured = configure(
+        settings, providers, {"family": ([{"channel": "sms"}], [])}, alerting_templates={}
+    )
+    (band,) = new_band_ids(1)
+    add_contact(db, make_resident(db, band), phone=FAMILY_PHONE)
+    alert_id = sos(db, configured, band)
+    Dispatcher(configured, redis_client).run_once(db, now=T0, channels=("sms",))
+    assert providers["aliyun"].requests == []
+    assert kinds_for(db, alert_id, "family") == [
+        ("attempt_failed", "no provider template for notice.family.sms")
+    ]
+    status = db.execute("SELECT status FROM outbox WHERE channel = 'sms'").fetchone()[0]
+    assert status == "pending"  # so the emergency's deadline alert still fires
