@@ -26,27 +26,45 @@ RULE = "emergency_unreached"
 INTERNAL_CHANNELS = ["console", "changes"]
 
 
+# An SOS/fall notice (priority 0) of an open alert, queued before the cutoff, that no link of
+# its chain delivered. Parameters: cutoff, internal channels.
+LATE = """o.priority = 0 AND o.status IN ('pending', 'sent', 'failed') AND o.created_at <= %s
+          AND o.channel <> ALL(%s) AND a.status <> 'resolved'
+          AND NOT EXISTS (SELECT 1 FROM outbox d WHERE d.chain_key = o.chain_key
+                          AND d.status = 'delivered')"""
+
+
 def check(conn: psycopg.Connection, *, now: datetime, deadline_s: float) -> int | None:
-    """Raise the unreached alert for notices past their deadline; its id, or None if none."""
+    """Raise the unreached alert for notices past their deadline; its id, or None if none.
+
+    Notices are read without locks: one whose send hangs (the dispatcher holds its row) is
+    reported on time all the same; marks are written where no send holds the row, and the rest
+    on a later pass.
+    """
+    cutoff = now - timedelta(seconds=deadline_s)
+    late = conn.execute(
+        f"""SELECT o.outbox_id, o.alert_id, coalesce(o.target, o.payload->>'target'),
+                   o.last_error
+            FROM outbox o JOIN alerts a USING (alert_id)
+            WHERE o.unreached_at IS NULL AND {LATE} ORDER BY o.outbox_id""",
+        (cutoff, INTERNAL_CHANNELS),
+    ).fetchall()
+    if not late:
+        return None
     with conn.transaction():
-        late = conn.execute(
-            """SELECT o.outbox_id, o.alert_id, coalesce(o.target, o.payload->>'target'),
-                      o.last_error
-               FROM outbox o JOIN alerts a USING (alert_id)
-               WHERE o.priority = 0 AND o.unreached_at IS NULL
-                 AND o.status IN ('pending', 'sent', 'failed') AND o.created_at <= %s
-                 AND o.channel <> ALL(%s) AND a.status <> 'resolved'
-                 AND NOT EXISTS (SELECT 1 FROM outbox d WHERE d.chain_key = o.chain_key
-                                 AND d.status = 'delivered')
-               ORDER BY o.outbox_id FOR UPDATE OF o SKIP LOCKED""",
-            (now - timedelta(seconds=deadline_s), INTERNAL_CHANNELS),
-        ).fetchall()
-        if not late:
-            return None
         conn.execute(
-            "UPDATE outbox SET unreached_at = %s WHERE outbox_id = ANY(%s)",
+            """UPDATE outbox SET unreached_at = %s WHERE outbox_id IN (
+                   SELECT outbox_id FROM outbox WHERE outbox_id = ANY(%s)
+                   FOR UPDATE SKIP LOCKED)""",
             (now, [r[0] for r in late]),
         )
+        reported = conn.execute(
+            """SELECT details->'alert_ids' FROM alerts WHERE subject_key = 'system'
+               AND rule = %s AND status <> 'resolved'""",
+            (RULE,),
+        ).fetchone()
+        if {r[1] for r in late} <= set(reported[0] if reported else []):
+            return None  # on the open alert already (its send is still holding the row)
         for outbox_id, alert_id, target, error in late:
             log.error(
                 "notice %s of emergency alert %s to %s not delivered in %ss: %s",
@@ -56,7 +74,7 @@ def check(conn: psycopg.Connection, *, now: datetime, deadline_s: float) -> int 
                 deadline_s,
                 error or "no answer yet",
             )
-        emergencies = _still_unreached(conn, now)
+        emergencies = _still_unreached(conn, now, cutoff)
         targets = sorted({t for e in emergencies for t in e["targets"]})
         if "gateway_120" in targets:
             title = text("notice.unreached.title_120")
@@ -73,18 +91,14 @@ def check(conn: psycopg.Connection, *, now: datetime, deadline_s: float) -> int 
         )
 
 
-def _still_unreached(conn: psycopg.Connection, now: datetime) -> list[dict]:
-    """Every open emergency with a notice marked unreached whose chain still delivered nothing."""
+def _still_unreached(conn: psycopg.Connection, now: datetime, cutoff: datetime) -> list[dict]:
+    """Every open emergency with a notice past its deadline that its chain has not delivered."""
     rows = conn.execute(
-        """SELECT o.alert_id, array_agg(DISTINCT coalesce(o.target, o.payload->>'target')),
-                  array_agg(DISTINCT o.last_error) FILTER (WHERE o.last_error IS NOT NULL)
-           FROM outbox o JOIN alerts a USING (alert_id)
-           WHERE o.priority = 0 AND o.unreached_at IS NOT NULL AND a.status <> 'resolved'
-             AND o.channel <> ALL(%s) AND o.status <> 'cancelled'
-             AND NOT EXISTS (SELECT 1 FROM outbox d WHERE d.status = 'delivered'
-                             AND (d.outbox_id = o.outbox_id OR d.chain_key = o.chain_key))
-           GROUP BY o.alert_id ORDER BY o.alert_id""",
-        (INTERNAL_CHANNELS,),
+        f"""SELECT o.alert_id, array_agg(DISTINCT coalesce(o.target, o.payload->>'target')),
+                   array_agg(DISTINCT o.last_error) FILTER (WHERE o.last_error IS NOT NULL)
+            FROM outbox o JOIN alerts a USING (alert_id)
+            WHERE {LATE} GROUP BY o.alert_id ORDER BY o.alert_id""",
+        (cutoff, INTERNAL_CHANNELS),
     ).fetchall()
     # During an outage every check adds a few: the ones already described are reused.
     previous = conn.execute(

@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 
 import orjson
+import pytest
 
 from alerting.alerts import service as alerts
 from alerting.service import AlertingService
@@ -25,12 +26,16 @@ def console_entries(redis_client, stream: str, after: str) -> list[tuple[float, 
     ]
 
 
+@pytest.mark.parametrize("fault", ["refuses", "hangs"])
 def test_120_down_puts_call_120_now_on_the_console_within_the_deadline_and_pages_the_director(
-    clean_alerts, new_band_ids, settings, redis_client, caplog
+    clean_alerts, new_band_ids, settings, redis_client, caplog, fault
 ):
     db = clean_alerts
     recv = {name: Receiver().start() for name in ("community", "family", "g120")}
-    recv["g120"].status = 503  # the 120 gateway is down
+    if fault == "refuses":
+        recv["g120"].status = 503  # the 120 gateway is down
+    else:  # it accepts the connection and never answers: each attempt holds the row 5 s
+        recv["g120"].on_request = lambda: time.sleep(8)
     configured = settings.model_copy(
         update={
             "alerting_community_gateway_url": recv["community"].url,
@@ -51,32 +56,36 @@ def test_120_down_puts_call_120_now_on_the_console_within_the_deadline_and_pages
     try:
         time.sleep(1.5)  # consumer group created, context loaded
         now = datetime.now(UTC)
-        event = insert_event(db, band, "unreached-1", "sos", now, *HOME, 6.0)
+        event = insert_event(db, band, f"unreached-{fault}", "sos", now, *HOME, 6.0)
         pressed = time.time()
         batch = {"committed_at_ms": int(now.timestamp() * 1000), "events": [event]}
         redis_client.xadd(f"{configured.redis_prefix}stream:stored", {"batch": orjson.dumps(batch)})
 
         def call_120_now():
+            # Earlier tests' SOS events are still stored (the sweep may raise them again):
+            # only pages naming this band count.
             return [
-                (at, page)
+                (at, page, case)
                 for at, page in console_entries(redis_client, console, last)
                 if page.get("alert", {}).get("rule") == "emergency_unreached"
+                for case in page["emergencies"]
+                if case["device_id"] == band
             ]
 
         while not call_120_now() and time.time() - pressed < DEADLINE_S + 5:
             time.sleep(0.02)
         found = call_120_now()
         assert found, "nobody was told that 120 was not reached"
-        at, page = found[0]
+        at, page, case = found[0]
         assert at - pressed <= DEADLINE_S + 1.0
         assert page["alert"]["title"] == "120未收到通知：请立即拨打120"
-        (case,) = page["emergencies"]
         assert case["targets"] == ["gateway_120"]
         assert case["resident"]["address"] == "3-2-501 Hexie Lu"
         assert case["resident"]["medical_notes"] == "Warfarin; pacemaker"
         assert case["location"]["wgs84"] == {"lat": HOME[0], "lon": HOME[1]}
         assert case["emergency_contacts"][0]["phone"] == "13900000001"
-        assert "HTTP 503" in case["reasons"]
+        if fault == "refuses":
+            assert "HTTP 503" in case["reasons"]
 
         def director_paged():
             return [
@@ -90,6 +99,17 @@ def test_120_down_puts_call_120_now_on_the_console_within_the_deadline_and_pages
         while not director_paged() and time.monotonic() < deadline:
             time.sleep(0.02)
         assert director_paged(), "the director was not paged"
+
+        def failed_120():
+            return [
+                e["data"]
+                for e in alerts.timeline(db, alert_id=case["alert_id"])
+                if e["kind"] == "attempt_failed" and e["data"]["target"] == "gateway_120"
+            ]
+
+        deadline = time.monotonic() + 15  # a hanging gateway's attempt ends at its 5 s timeout
+        while not failed_120() and time.monotonic() < deadline:
+            time.sleep(0.05)
     finally:
         service.stop()
         for r in recv.values():
@@ -101,14 +121,11 @@ def test_120_down_puts_call_120_now_on_the_console_within_the_deadline_and_pages
     assert "notified" not in kinds
     queued = next(e for e in timeline if e["kind"] == "queued")
     assert "gateway_120" in queued["data"]["targets"]
-    failed_120 = [
-        e["data"]
-        for e in timeline
-        if e["kind"] == "attempt_failed" and e["data"]["target"] == "gateway_120"
-    ]
-    assert failed_120 and failed_120[0]["reason"] == "HTTP 503"
+    failures = failed_120()
+    assert failures, "the failed 120 attempt is not on the timeline"
+    assert failures[0]["reason"] == ("HTTP 503" if fault == "refuses" else "ReadTimeout: timed out")
     delivered = {e["data"]["target"] for e in timeline if e["kind"] == "delivered"}
     assert {"grid_worker", "family"} <= delivered  # console pages: on the console itself
     assert "gateway_120" not in delivered
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert any("gateway_120" in w and "HTTP 503" in w for w in warnings)
+    assert any("gateway_120" in w and failures[0]["reason"] in w for w in warnings)
