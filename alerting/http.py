@@ -54,7 +54,7 @@ class AlertingHttp:
         if len(parts) != 4 or parts[0] != "receipts" or parts[1] not in receipts.ANSWERS:
             return NOT_FOUND
         _, provider, kind, token = parts
-        if not hmac.compare_digest(token.encode(), self.token.encode()):
+        if not self.token or not hmac.compare_digest(token.encode(), self.token.encode()):
             return NOT_FOUND
         try:
             found = receipts.parse(provider, kind, orjson.loads(body))

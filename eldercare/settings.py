@@ -120,7 +120,6 @@ class Settings(BaseSettings):
             "alerting_community_gateway_secret",
             "alerting_family_gateway_secret",
             "alerting_gateway_120_secret",
-            "alerting_receipt_token",
         ):
             if PLACEHOLDER_MARK in getattr(self, name).get_secret_value():
                 raise ValueError(f"ELDERCARE_{name.upper()} still holds a development secret")
@@ -173,8 +172,8 @@ class Settings(BaseSettings):
     alerting_feishu_url: str = ""
     alerting_feishu_secret: SecretStr = SecretStr("")
     # Delivery receipts are accepted at /receipts/<provider>/<kind>/<token> on the alerting
-    # HTTP server; the token keeps others from marking notices delivered.
-    alerting_receipt_token: SecretStr = SecretStr("dev-receipt-token")
+    # HTTP server; the token keeps others from marking notices delivered (empty = refused).
+    alerting_receipt_token: SecretStr = SecretStr("")
     alerting_http_host: str = "127.0.0.1"
     alerting_http_port: int = 9102  # /health, /metrics, receipts (0 = off)
     alerting_community_gateway_url: str = "http://127.0.0.1:18081/notify"

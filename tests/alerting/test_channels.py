@@ -77,6 +77,7 @@ def configure(settings, providers, recipients: dict, **more):
             "alerting_feishu_url": providers["feishu"].url + "open-apis/bot/v2/hook/x",
             "alerting_feishu_secret": secret,
             "alerting_wecom_url": providers["wecom"].url + "cgi-bin/webhook/send?key=robot-key",
+            "alerting_receipt_token": SecretStr("receipt-token-0123456789"),
             "alerting_gateway_120_url": providers["g120"].url,
             "alerting_community_gateway_url": providers["community"].url,
             **more,
@@ -169,6 +170,9 @@ def test_receipts_with_a_wrong_token_or_a_bad_body_are_refused(clean_alerts, set
         garbled = httpx.post(f"{url}/aliyun/sms/{token}", content=b"[{]")
         incomplete = httpx.post(f"{url}/tencent/sms/{token}", json=[{"sid": "1"}])
     assert guessed.status_code == 404
+    unset = configured.model_copy(update={"alerting_receipt_token": SecretStr("")})
+    with receipt_server(unset) as url:
+        assert httpx.post(f"{url}/aliyun/sms/", json=[]).status_code == 404  # receipts off
     assert garbled.status_code == 400
     assert incomplete.status_code == 400 and "report_status" in incomplete.json()["detail"]
 
