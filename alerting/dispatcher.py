@@ -27,13 +27,21 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from alerting.alerts.changes import record
+from alerting.channels import routing
+from alerting.channels.base import Outcome
+from alerting.channels.plans import (
+    PHONE_CHANNELS,
+    REDIS_CHANNELS,
+    ROBOT_CHANNELS,
+    WEBHOOK_CHANNELS,
+)
+from alerting.channels.senders import Senders
+from alerting.metrics import AlertingMetrics
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
 
-WEBHOOK_CHANNELS = ("gateway_120", "community_gateway", "family_gateway")
-REDIS_CHANNELS = ("console", "changes")
-ALL_CHANNELS = WEBHOOK_CHANNELS + REDIS_CHANNELS
+ALL_CHANNELS = WEBHOOK_CHANNELS + REDIS_CHANNELS + PHONE_CHANNELS + ROBOT_CHANNELS
 STREAM_MAXLEN = 100_000
 GROUPING_LOCK = 0x6F7574626F78  # pg advisory lock held while storm-held rows are grouped
 
@@ -57,20 +65,17 @@ class OutboxRow:
     attempts: int = 0
     group_key: str | None = None
     priority: int = 0
+    target: str | None = None
+    chain_key: str | None = None
+    chain_pos: int = 0
 
 
 # Outbox rows as OutboxRow reads them, with their alert's status; callers add WHERE and locks.
 OUTBOX_ROWS = """SELECT o.outbox_id, o.channel, o.idempotency_key AS key, o.payload, o.alert_id,
                         o.stop_on, a.status::text AS alert_status, o.attempts, o.group_key,
-                        o.priority
+                        o.priority, coalesce(o.target, o.payload->>'target') AS target,
+                        o.chain_key, o.chain_pos
                  FROM outbox o LEFT JOIN alerts a USING (alert_id)"""
-
-
-@dataclass
-class Outcome:
-    delivered: bool
-    retry: bool
-    error: str | None = None
 
 
 class Dispatcher:
@@ -82,11 +87,15 @@ class Dispatcher:
         redis_client: redis.Redis,
         http: httpx.Client | None = None,
         rng: Callable[[], float] = random.random,
+        metrics: AlertingMetrics | None = None,
     ):
         self.settings = settings
         self.redis = redis_client
         self.http = http or httpx.Client(timeout=settings.alerting_webhook_timeout_s)
         self.rng = rng
+        self.metrics = metrics or AlertingMetrics()
+        self.senders = Senders(settings, self.http)
+        self.routed_targets = routing.configured_targets(settings)
         self.prefix = settings.redis_prefix
         self.webhooks = {
             "gateway_120": (
@@ -113,6 +122,8 @@ class Dispatcher:
         goes next.
         """
         self.group_held(conn, now=now)
+        while routing.route_pending(conn, self.settings, now=now) >= 200:
+            pass
         started = time.monotonic()
         delivered = 0
         for _ in range(limit * len(channels)):
@@ -130,23 +141,50 @@ class Dispatcher:
             row = cur.execute(
                 f"""{OUTBOX_ROWS}
                    WHERE o.channel = ANY(%s) AND o.status = 'pending' AND o.next_attempt_at <= %s
+                     AND NOT (o.chain_key IS NULL AND o.target = ANY(%s))
                    ORDER BY o.priority, o.outbox_id LIMIT 1 FOR UPDATE OF o SKIP LOCKED""",
-                (channels, now),
+                (channels, now, self.routed_targets),
             ).fetchone()
             if row is None:
                 return None
             if self._cancel_if_moot(conn, row, now):
                 return 0
-            outbox_id, channel, key, alert_id = row.outbox_id, row.channel, row.key, row.alert_id
+            outbox_id, channel, key = row.outbox_id, row.channel, row.key
             attempts, payload = row.attempts, row.payload
             outcome = self.send(channel, key, payload)
             if outcome.delivered:
-                conn.execute(
+                found_at = conn.execute(
                     """UPDATE outbox SET status = 'delivered', delivered_at = %s,
-                       attempts = attempts + 1, last_error = NULL WHERE outbox_id = %s""",
+                       attempts = attempts + 1, last_error = NULL WHERE outbox_id = %s
+                       RETURNING (SELECT first_seen_at FROM alerts a
+                                  WHERE a.alert_id = outbox.alert_id)""",
                     (now, outbox_id),
-                )
+                ).fetchone()
+                self.metrics.attempt(channel, "delivered")
+                if found_at and found_at[0] is not None and channel != "changes":
+                    seconds = (now - found_at[0]).total_seconds()
+                    self.metrics.finding_to_delivery.labels(channel).observe(max(0.0, seconds))
+                self._on_timeline(conn, row, now, "delivered")
+                routing.after_delivery(conn, chain_key=row.chain_key, pos=row.chain_pos)
                 return 1
+            if outcome.sent:
+                conn.execute(
+                    """UPDATE outbox SET status = 'sent', sent_at = %s, provider_ref = %s,
+                       attempts = attempts + 1, last_error = NULL WHERE outbox_id = %s""",
+                    (now, outcome.ref, outbox_id),
+                )
+                self.metrics.attempt(channel, "sent")
+                self._on_timeline(conn, row, now, "sent", provider_ref=outcome.ref)
+                return 1
+            log.warning(
+                "notice %s to %s (%s) attempt %s failed: %s",
+                key,
+                channel,
+                row.target,
+                attempts + 1,
+                outcome.error,
+            )
+            self.metrics.attempt(channel, "retry" if outcome.retry else "failed", outcome.error)
             if outcome.retry:
                 backoff = min(self.settings.alerting_retry_max_s, 2.0 ** min(attempts, 16))
                 backoff *= 0.5 + 0.5 * self.rng()
@@ -155,24 +193,40 @@ class Dispatcher:
                        next_attempt_at = %s WHERE outbox_id = %s""",
                     (outcome.error, now + timedelta(seconds=backoff), outbox_id),
                 )
-                return 0
-            conn.execute(
-                """UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = %s
-                   WHERE outbox_id = %s""",
-                (outcome.error, outbox_id),
-            )
-            if channel != "changes":
-                for failed_alert in self._alerts_of(conn, outbox_id, alert_id):
-                    record(
-                        conn,
-                        alert_id=failed_alert,
-                        at=now,
-                        actor="dispatcher",
-                        kind="delivery_failed",
-                        data={"channel": channel, "error": outcome.error, "idempotency_key": key},
-                    )
-            log.error("outbox %s to %s failed permanently: %s", outbox_id, channel, outcome.error)
+            else:
+                conn.execute(
+                    """UPDATE outbox SET status = 'failed', attempts = attempts + 1,
+                       last_error = %s WHERE outbox_id = %s""",
+                    (outcome.error, outbox_id),
+                )
+                routing.after_failure(conn, chain_key=row.chain_key, pos=row.chain_pos, now=now)
+            # attempt_failed: it will be tried again; delivery_failed: given up.
+            kind = "attempt_failed" if outcome.retry else "delivery_failed"
+            self._on_timeline(conn, row, now, kind, reason=outcome.error, attempt=attempts + 1)
             return 0
+
+    def _on_timeline(
+        self, conn: psycopg.Connection, row: OutboxRow, now: datetime, kind: str, **data
+    ) -> None:
+        """Record how far a notice got on the timeline of each alert it is about."""
+        # The change stream carries the timeline itself; a console page that was delivered
+        # is on the console (one that failed is recorded like any other).
+        if row.channel == "changes" or (row.channel == "console" and kind == "delivered"):
+            return
+        for alert_id in self._alerts_of(conn, row.outbox_id, row.alert_id):
+            record(
+                conn,
+                alert_id=alert_id,
+                at=now,
+                actor="dispatcher",
+                kind=kind,
+                data={
+                    "target": row.target,
+                    "channel": row.channel,
+                    "idempotency_key": row.key,
+                    **data,
+                },
+            )
 
     @staticmethod
     def _cancel_if_moot(conn: psycopg.Connection, row: OutboxRow, now: datetime) -> bool:
@@ -219,6 +273,8 @@ class Dispatcher:
             except redis.RedisError as exc:
                 return Outcome(False, True, f"redis: {exc}")
             return Outcome(True, False)
+        if channel not in self.webhooks:
+            return self.senders.send(channel, key, payload)
         url, secret = self.webhooks[channel]
         body = orjson.dumps(payload)
         headers = {
@@ -283,8 +339,8 @@ class Dispatcher:
                 }
                 group_id = conn.execute(
                     """INSERT INTO outbox (idempotency_key, channel, priority, payload, status,
-                           group_key, created_at, next_attempt_at)
-                       VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s) RETURNING outbox_id""",
+                           group_key, created_at, next_attempt_at, target)
+                       VALUES (%s, %s, %s, %s, 'pending', %s, %s, %s, %s) RETURNING outbox_id""",
                     (
                         key,
                         channel,
@@ -293,6 +349,7 @@ class Dispatcher:
                         group_key,
                         now,
                         now,
+                        members[0].target,
                     ),
                 ).fetchone()[0]  # type: ignore[index]  # RETURNING always yields a row
                 conn.execute(

@@ -12,6 +12,8 @@ Loops (each a named thread with its own connection, restarted with jittered back
 - escalation: due steps of alerts and of residents' requests every second.
 - watchdog: every 30 s, raises an alert when escalation steps are overdue (its own thread and
   connection, so a failing or stuck escalation loop cannot silence it).
+- unreached: every 0.5 s, raises `emergency_unreached` for SOS/fall notices not delivered
+  within alerting_emergency_deadline_s (its own thread, like the watchdog).
 - dispatch-<lane>: the outbox, one thread per gateway, woken by `{prefix}outbox:wake:<lane>`
   or every 0.5 s.
 """
@@ -32,10 +34,12 @@ import psycopg
 import redis
 
 from alerting import request_ladder
-from alerting.alerts import escalation, watchdog
+from alerting.alerts import escalation, unreached, watchdog
 from alerting.alerts import service as alerts
 from alerting.dispatcher import Dispatcher, purge_delivered
 from alerting.engine import Engine, apply_findings, refresh_baselines
+from alerting.http import AlertingHttp
+from alerting.metrics import AlertingMetrics
 from alerting.rules.common import CRITICAL, Finding
 from eldercare.cache import connect_redis
 from eldercare.loops import Loops, stop_on_signal
@@ -54,6 +58,19 @@ DISPATCH_LANES = {
     "family": ("family_gateway",),
     "streams": ("console", "changes"),
 }
+# Lanes of channels only a configured chain uses: started when one does.
+CHAIN_LANES = {
+    "sms": ("sms",),
+    "voice": ("voice",),
+    "robots": ("dingtalk", "wecom", "feishu"),
+}
+
+
+def lanes_for(settings: Settings) -> dict[str, tuple[str, ...]]:
+    """The dispatch lanes this configuration needs."""
+    used = {link.channel for plan in settings.alerting_recipients.values() for link in plan.chain}
+    extra = {lane: chans for lane, chans in CHAIN_LANES.items() if used & set(chans)}
+    return {**DISPATCH_LANES, **extra}
 
 
 def _now() -> datetime:
@@ -73,12 +90,16 @@ class AlertingService:
         s = settings
         self.group = f"alerting-shard-{s.alerting_shard_index}-of-{s.alerting_shard_count}"
         self.wake_key = f"{self.prefix}outbox:wake"
+        self.lanes = lanes_for(settings)
         # Bands with fresh data, handed from the stream loop to the band worker. A crash loses
         # at most this set; the sweep re-evaluates every band within alerting_sweep_s.
         self._dirty: set[str] = set()
         self._dirty_lock = threading.Lock()
         self._dirty_event = threading.Event()
         self.failed_events = 0  # SOS/fall events whose alert could not be written, so far
+        self.metrics = AlertingMetrics()
+        self.http = AlertingHttp(settings, self.metrics.registry, clock)
+        self.http_port = 0
 
     def _connect(self) -> psycopg.Connection:
         return psycopg.connect(
@@ -90,7 +111,7 @@ class AlertingService:
     def _wake_dispatcher(self, r: redis.Redis) -> None:
         try:
             pipe = r.pipeline(transaction=False)
-            for lane in DISPATCH_LANES:
+            for lane in self.lanes:
                 pipe.lpush(f"{self.wake_key}:{lane}", b"1")
                 pipe.ltrim(f"{self.wake_key}:{lane}", 0, 0)
             pipe.execute()
@@ -100,6 +121,11 @@ class AlertingService:
     # --- supervision --------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.settings.alerting_http_port:
+            try:
+                self.http_port = self.http.start()
+            except OSError:
+                log.exception("alerting HTTP server (health, metrics, receipts) did not start")
         self.loops.start(
             {
                 "stream": self._stream_loop,
@@ -108,15 +134,15 @@ class AlertingService:
                 "tick": self._tick_loop,
                 "escalation": self._escalation_loop,
                 "watchdog": self._watchdog_loop,
-                **{
-                    f"dispatch-{lane}": partial(self._dispatch_loop, lane)
-                    for lane in DISPATCH_LANES
-                },
+                "unreached": self._unreached_loop,
+                "metrics": self._metrics_loop,
+                **{f"dispatch-{lane}": partial(self._dispatch_loop, lane) for lane in self.lanes},
             }
         )
 
     def stop(self, timeout_s: float = 10.0) -> None:
         self.loops.stop(timeout_s)
+        self.http.stop()
 
     # --- loops --------------------------------------------------------------------------
 
@@ -168,6 +194,9 @@ class AlertingService:
             except orjson.JSONDecodeError:
                 log.error("unreadable stored-stream entry skipped")
                 continue
+            if isinstance(batch.get("committed_at_ms"), int | float):
+                lag_s = time.time() - batch["committed_at_ms"] / 1000
+                self.metrics.stream_lag.set(max(0.0, lag_s))
             events_of[entry_id] = [
                 e for e in batch.get("events", []) if engine.owns(e["device_id"])
             ]
@@ -191,6 +220,7 @@ class AlertingService:
         changed = apply_findings(conn, engine.findings_from_events(events), now=now, failed=failed)
         if failed:
             self.failed_events += len(failed)
+            self.metrics.failed_events.inc(len(failed))
             log.error(
                 "%s SOS/fall events failed and are held for retry (%s since start)",
                 len(failed),
@@ -260,9 +290,10 @@ class AlertingService:
                     refresh_baselines(conn, now=now)
                     purge_delivered(conn, now=now)
                     baselines_at = time.monotonic()
-                engine.refresh(conn, now=now)
-                changed = self.sweep_events(conn, engine, now=now)
-                changed += apply_findings(conn, engine.evaluate_bands(conn, now=now), now=now)
+                with self.metrics.sweep_seconds.time():
+                    engine.refresh(conn, now=now)
+                    changed = self.sweep_events(conn, engine, now=now)
+                    changed += apply_findings(conn, engine.evaluate_bands(conn, now=now), now=now)
                 if changed:
                     self._wake_dispatcher(r)
                 self.stopping.wait(self.settings.alerting_sweep_s)
@@ -324,12 +355,30 @@ class AlertingService:
                 )
                 self.stopping.wait(30.0)
 
-    def _dispatch_loop(self, lane: str) -> None:
+    def _unreached_loop(self) -> None:
+        """Tell the duty console (and the director) when an SOS/fall notice is not getting out."""
         r = connect_redis(self.settings)
-        dispatcher = Dispatcher(self.settings, r)
+        deadline_s = self.settings.alerting_emergency_deadline_s
         with self._connect() as conn:
             while not self.stopping.is_set():
-                dispatcher.run_once(conn, now=self.clock(), channels=DISPATCH_LANES[lane])
+                if unreached.check(conn, now=self.clock(), deadline_s=deadline_s) is not None:
+                    self.metrics.unreached.inc()
+                    self._wake_dispatcher(r)
+                self.stopping.wait(0.5)
+
+    def _metrics_loop(self) -> None:
+        """Pending notices and their age, per channel, every 5 s."""
+        with self._connect() as conn:
+            while not self.stopping.is_set():
+                self.metrics.refresh_outbox(conn, now=self.clock())
+                self.stopping.wait(5.0)
+
+    def _dispatch_loop(self, lane: str) -> None:
+        r = connect_redis(self.settings)
+        dispatcher = Dispatcher(self.settings, r, metrics=self.metrics)
+        with self._connect() as conn:
+            while not self.stopping.is_set():
+                dispatcher.run_once(conn, now=self.clock(), channels=self.lanes[lane])
                 r.blpop([f"{self.wake_key}:{lane}"], timeout=0.5)
 
 

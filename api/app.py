@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import openapi
 from api.errors import ApiError, error_body
+from api.metrics import instrument
 from api.ratelimit import RateLimiter
 from eldercare.settings import Settings
 
@@ -192,4 +193,5 @@ def create_app(
         app.include_router(importlib.import_module(name).router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.api_max_body_bytes)
     openapi.install(app)
+    app.state.metrics_registry = instrument(app)
     return app

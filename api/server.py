@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import uvicorn
 
 from eldercare.db import connect
 from eldercare.settings import Settings
+from eldercare.status_http import StatusServer, stores_unavailable
 
 log = logging.getLogger(__name__)
 
@@ -19,8 +21,16 @@ def run_api(settings: Settings) -> int:
 
     with connect(settings) as conn:
         seed_dev_admin(conn=conn, settings=settings)
+    app = create_app(settings)
+    if settings.api_metrics_port:
+        StatusServer(
+            host=settings.api_metrics_host,
+            port=settings.api_metrics_port,
+            registry=app.state.metrics_registry,
+            health=partial(stores_unavailable, settings),
+        ).start()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),

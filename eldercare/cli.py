@@ -169,7 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    configure_logging(load_settings().log_level)
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
     return int(args.func(args) or 0)
 
 

@@ -35,6 +35,36 @@ def parse_mqtt_url(url: str) -> MqttTarget:
     )
 
 
+Channel = Literal[
+    "console",
+    "gateway_120",
+    "community_gateway",
+    "family_gateway",
+    "sms",
+    "voice",
+    "dingtalk",
+    "wecom",
+    "feishu",
+]
+Recipient = Literal[
+    "duty_console", "grid_worker", "community_director", "street", "family", "gateway_120"
+]
+
+
+class ChainLink(BaseModel):
+    """One channel of a recipient's chain; the next goes if this is not delivered in within_s."""
+
+    channel: Channel
+    within_s: float = 120.0
+
+
+class RecipientPlan(BaseModel):
+    """How one kind of recipient is reached: channels in order, and staff phone numbers."""
+
+    chain: list[ChainLink]
+    phones: list[str] = []  # sms/voice numbers of staff; family: their emergency contacts
+
+
 class Settings(BaseSettings):
     """Every setting the services read; see README for what each one does."""
 
@@ -42,6 +72,7 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/eldercare")
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
@@ -60,6 +91,7 @@ class Settings(BaseSettings):
     ingest_batch_max_messages: int = 1000
     ingest_batch_max_age_ms: int = 50
     ingest_metrics_port: int = 9101
+    ingest_metrics_host: str = "127.0.0.1"  # 0.0.0.0 lets another container scrape it
     ingest_max_sample_age_s: int = 7 * 24 * 3600
     ingest_max_clock_skew_s: int = 300
 
@@ -112,6 +144,38 @@ class Settings(BaseSettings):
     alerting_storm_min: int = 5  # this many held notifications to one recipient become one
     alerting_webhook_timeout_s: float = 5.0
     alerting_retry_max_s: float = 60.0
+    # An SOS/fall notice not delivered this long after it was queued raises emergency_unreached.
+    alerting_emergency_deadline_s: float = 60.0
+    # Channel chains per recipient kind (JSON); kinds not given keep their default (README).
+    alerting_recipients: dict[Recipient, RecipientPlan] = {}
+    alerting_notice_locale: Literal["zh_CN", "en"] = "zh_CN"
+    # Message id (notice.family.sms, ...) -> template code registered with the SMS/voice
+    # provider (SMS_..., TTS_..., or a Tencent template id).
+    alerting_templates: dict[str, str] = {}
+    alerting_sms_provider: Literal["aliyun", "tencent"] = "aliyun"
+    alerting_sms_param_max_chars: int = 35  # per template variable (Aliyun 35; Tencent 12/none)
+    alerting_aliyun_access_key_id: str = ""
+    alerting_aliyun_access_key_secret: SecretStr = SecretStr("")
+    alerting_aliyun_sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    alerting_aliyun_voice_endpoint: str = "https://dyvmsapi.aliyuncs.com/"
+    alerting_aliyun_sign_name: str = ""
+    alerting_aliyun_show_number: str = ""  # the caller number shown for TTS calls
+    alerting_tencent_secret_id: str = ""
+    alerting_tencent_secret_key: SecretStr = SecretStr("")
+    alerting_tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com/"
+    alerting_tencent_region: str = "ap-guangzhou"
+    alerting_tencent_sms_app_id: str = ""
+    alerting_tencent_sign_name: str = ""
+    alerting_dingtalk_url: str = ""
+    alerting_dingtalk_secret: SecretStr = SecretStr("")
+    alerting_wecom_url: str = ""
+    alerting_feishu_url: str = ""
+    alerting_feishu_secret: SecretStr = SecretStr("")
+    # Delivery receipts are accepted at /receipts/<provider>/<kind>/<token> on the alerting
+    # HTTP server; the token keeps others from marking notices delivered (empty = refused).
+    alerting_receipt_token: SecretStr = SecretStr("")
+    alerting_http_host: str = "127.0.0.1"
+    alerting_http_port: int = 9102  # /health, /metrics, receipts (0 = off)
     alerting_community_gateway_url: str = "http://127.0.0.1:18081/notify"
     alerting_community_gateway_secret: SecretStr = SecretStr("dev-community-gateway-secret")
     alerting_family_gateway_url: str = "http://127.0.0.1:18082/notify"
@@ -124,6 +188,8 @@ class Settings(BaseSettings):
     api_token_lifetime_s: int = 8 * 3600
     api_host: str = "127.0.0.1"
     api_port: int = 8080
+    api_metrics_host: str = "127.0.0.1"
+    api_metrics_port: int = 9103  # /metrics and /health of the API process (0 = off)
     api_max_body_bytes: int = 64 * 1024
     api_location_retention_days: int = 30
     api_location_history_max_hours: int = 7 * 24

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from eldercare.status_http import StatusServer
 
 
 class IngestMetrics:
@@ -53,7 +55,9 @@ class IngestMetrics:
             child = self._messages_in_by_kind[kind] = self.messages_in.labels(kind or "other")
         child.inc()
 
-    def serve(self, port: int) -> None:
-        """Expose /metrics on 127.0.0.1:port (0 = do not serve)."""
+    def serve(self, port: int, host: str = "127.0.0.1", health=None) -> None:
+        """Expose /metrics and /health on host:port (0 = do not serve)."""
         if port:
-            start_http_server(port, addr="127.0.0.1", registry=self.registry)
+            StatusServer(
+                host=host, port=port, registry=self.registry, health=health or (lambda: [])
+            ).start()

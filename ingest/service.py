@@ -23,6 +23,7 @@ from paho.mqtt.properties import Properties
 from eldercare.cache import connect_redis
 from eldercare.db import connect
 from eldercare.settings import Settings
+from eldercare.status_http import stores_unavailable
 from ingest.buffer import Buffer, Received
 from ingest.hot_state import HotState
 from ingest.known_devices import KnownDevices
@@ -84,6 +85,11 @@ class IngestService:
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
+
+    def health(self) -> list[str]:
+        """What does not answer: 'broker', 'database', 'redis' (for GET /health)."""
+        broker = [] if self.client.is_connected() else ["broker"]
+        return broker + stores_unavailable(self.settings)
 
     def _connect_properties(self) -> Properties:
         props = Properties(PacketTypes.CONNECT)
@@ -308,7 +314,9 @@ def retire_ingest(settings: Settings) -> int:
 def run_ingest(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM."""
     service = IngestService(settings)
-    service.metrics.serve(settings.ingest_metrics_port)
+    service.metrics.serve(
+        settings.ingest_metrics_port, settings.ingest_metrics_host, health=service.health
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -69,6 +69,7 @@ def settings(database_url: str, redis_url: str, broker: services.ThrowawayBroker
         broker_state_dir=str(broker.state_dir),
         ingest_client_id=f"ingest-test-{uuid.uuid4().hex[:8]}",
         ingest_metrics_port=0,
+        alerting_http_port=0,
     )
 
 

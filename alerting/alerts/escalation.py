@@ -162,7 +162,7 @@ def advance_ladder(
                     conn,
                     object_id=alert_id,
                     at=now,
-                    kind="notified",
+                    kind="queued",
                     data={"step": step, "targets": sent, "due_at": due.isoformat(), **said},
                 )
             step += 1

@@ -13,6 +13,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from alerting.channels import texts
 from alerting.geo.datum import wgs84_to_gcj02
 from alerting.rules.common import SEVERITY_NAMES
 
@@ -44,11 +45,12 @@ def _insert(
     held_until: datetime | None = None,
     group_key: str | None = None,
     stop_on: str | None = None,
+    target: str | None = None,
 ):
     conn.execute(
         """INSERT INTO outbox (idempotency_key, channel, alert_id, priority, payload, status,
-               group_key, created_at, next_attempt_at, stop_on)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+               group_key, created_at, next_attempt_at, stop_on, target)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
            ON CONFLICT (idempotency_key) DO NOTHING""",
         (
             key,
@@ -61,6 +63,7 @@ def _insert(
             now,
             held_until or now,
             stop_on,
+            target,
         ),
     )
 
@@ -86,7 +89,8 @@ def enqueue_change(
     )
 
 
-def _alert_context(conn, alert_id: int) -> dict:
+def load_alert(conn, alert_id: int) -> dict:
+    """The alert with its resident and grid, as notices describe it."""
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(
             """SELECT a.alert_id, a.rule, a.title, a.severity, a.priority, a.status, a.details,
@@ -167,7 +171,7 @@ def _contacts(conn, resident_id: int | None) -> list[dict]:
 
 def dispatch_120_payload(conn, alert: dict, now: datetime) -> dict:
     """What a 120 dispatcher needs (documented in alerting/channels/schemas/dispatch_120.json)."""
-    return {
+    case = {
         "schema": "eldercare.dispatch_120.v1",
         "alert_id": alert["alert_id"],
         "alert_time": alert["opened_at"].isoformat(),
@@ -186,6 +190,11 @@ def dispatch_120_payload(conn, alert: dict, now: datetime) -> dict:
         "emergency_contacts": _contacts(conn, alert["resident_id"]),
         "device_id": alert["device_id"],
     }
+    # The same facts as one text a call-taker reads out (Chinese by default).
+    case["text"] = texts.render(
+        texts.message(alert=alert, target="gateway_120", channel="gateway_120", case=case)
+    )
+    return case
 
 
 def enqueue_notifications(
@@ -203,7 +212,7 @@ def enqueue_notifications(
     `key_base` replaces the step/repetition part of the idempotency keys (for notifications
     that are not ladder steps, e.g. a repeated SOS press).
     """
-    alert = _alert_context(conn, alert_id)
+    alert = load_alert(conn, alert_id)
     base = summary(alert)
     # The alert status that makes these pages moot (the dispatcher then cancels them); a
     # repeated SOS press (no step) pages whoever is on it even after acknowledgement.
@@ -226,6 +235,9 @@ def enqueue_notifications(
             payload = dispatch_120_payload(conn, alert, now)
         elif channel == "community_gateway":
             payload["role"] = target
+        if alert["rule"] == "emergency_unreached":
+            # Whoever is paged must be able to call 120 themselves.
+            payload["emergencies"] = alert["details"].get("emergencies", [])
         key = f"alert-{alert_id}-{key_base or f'step-{step}-rep-{repetition}'}-{target}"
         held_until, group_key = None, None
         if alert["rule"] in GROUPABLE_RULES:
@@ -243,6 +255,7 @@ def enqueue_notifications(
             held_until=held_until,
             group_key=group_key,
             stop_on=stop_on,
+            target=target,
         )
         queued.append(target)
     return queued

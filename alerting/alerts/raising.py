@@ -285,7 +285,7 @@ def _page(conn, alert_id: int, targets, key_base: str, now: datetime, actor: str
         alert_id=alert_id,
         at=now,
         actor=actor,
-        kind="notified",
+        kind="queued",
         data={"step": None, "targets": sent, **data},
     )
 

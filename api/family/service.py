@@ -10,8 +10,13 @@ from api.db import DbConn
 
 URGENT_RULES = ("sos", "fall")
 # What staff did, as a family member may read it; notes stay among staff.
-SHOWN_KINDS = frozenset({"acknowledged", "assigned", "resolved", "notified"})
-SHOWN_DATA = {"assigned": ("assignee",), "resolved": ("resolution",), "notified": ("targets",)}
+SHOWN_KINDS = frozenset({"acknowledged", "assigned", "resolved", "notified", "queued"})
+SHOWN_DATA = {
+    "assigned": ("assignee",),
+    "resolved": ("resolution",),
+    "notified": ("targets",),
+    "queued": ("targets",),
+}
 MAX_ALERTS = 20
 
 

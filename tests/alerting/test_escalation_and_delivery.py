@@ -64,11 +64,11 @@ def raise_tachycardia(db, band, now):
     return alerts.apply_finding(db, finding=finding, now=now)
 
 
-def notified(db, alert_id):
+def queued(db, alert_id):
     return [
         (e["data"]["step"], tuple(e["data"]["targets"]))
         for e in alerts.timeline(db, alert_id=alert_id)
-        if e["kind"] == "notified"
+        if e["kind"] == "queued"
     ]
 
 
@@ -79,20 +79,20 @@ def test_unanswered_alert_climbs_the_ladder_each_step_once_across_restart(
     (band,) = new_band_ids(1)
     make_resident(db, band)
     alert_id = raise_tachycardia(db, band, T0)
-    assert notified(db, alert_id) == [(0, ("duty_console", "grid_worker"))]
+    assert queued(db, alert_id) == [(0, ("duty_console", "grid_worker"))]
     escalation.run_due(db, now=T0 + timedelta(minutes=59))
-    assert len(notified(db, alert_id)) == 1
+    assert len(queued(db, alert_id)) == 1
     # "Restart": a new connection, a new process's view; steps run once however often we look.
     with psycopg.connect(database_url, autocommit=True) as other:
         for minute in (60, 61, 90):
             escalation.run_due(other, now=T0 + timedelta(minutes=minute))
-    assert notified(db, alert_id)[1] == (2, ("community_director",))
+    assert queued(db, alert_id)[1] == (2, ("community_director",))
     escalation.run_due(db, now=T0 + timedelta(hours=23, minutes=59))
-    assert len(notified(db, alert_id)) == 2
+    assert len(queued(db, alert_id)) == 2
     escalation.run_due(db, now=T0 + timedelta(hours=24))
     escalation.run_due(db, now=T0 + timedelta(hours=25))
-    assert notified(db, alert_id)[2] == (4, ("street",))
-    assert len(notified(db, alert_id)) == 3
+    assert queued(db, alert_id)[2] == (4, ("street",))
+    assert len(queued(db, alert_id)) == 3
     assert alerts.get(db, alert_id=alert_id)["esc_due_at"] is None
 
 
@@ -103,9 +103,9 @@ def test_acknowledgement_stops_paging_but_not_the_unresolved_escalation(clean_al
     alert_id = raise_tachycardia(db, band, T0)
     alerts.acknowledge(db, alert_id=alert_id, actor="duty:wang", now=T0 + timedelta(minutes=10))
     escalation.run_due(db, now=T0 + timedelta(hours=2))
-    assert [s for s, _ in notified(db, alert_id)] == [0]  # director not paged
+    assert [s for s, _ in queued(db, alert_id)] == [0]  # director not paged
     escalation.run_due(db, now=T0 + timedelta(hours=24))
-    assert [s for s, _ in notified(db, alert_id)] == [0, 4]  # street: still unresolved
+    assert [s for s, _ in queued(db, alert_id)] == [0, 4]  # street: still unresolved
     alerts.resolve(
         db,
         alert_id=alert_id,
@@ -130,7 +130,7 @@ def test_resolution_stops_everything(clean_alerts, new_band_ids):
         now=T0 + timedelta(minutes=5),
     )
     escalation.run_due(db, now=T0 + timedelta(days=2))
-    assert len(notified(db, alert_id)) == 1
+    assert len(queued(db, alert_id)) == 1
     with pytest.raises(alerts.InvalidTransition):
         alerts.acknowledge(db, alert_id=alert_id, actor="x", now=T0 + timedelta(minutes=6))
 

@@ -56,7 +56,7 @@ def test_crisis_going_critical_reopens_the_acknowledged_alert_and_pages_again(
     alerts.apply_finding(db, finding=again, now=raised_at + timedelta(minutes=1))
     assert len(pages(db, alert_id)) == count
     kinds = [e["kind"] for e in alerts.timeline(db, alert_id=alert_id)]
-    assert kinds.count("severity_raised") == 1 and kinds.count("notified") == 3
+    assert kinds.count("severity_raised") == 1 and kinds.count("queued") == 3
 
 
 def test_critical_reading_taken_before_a_resolution_but_uploaded_after_opens_an_alert(
@@ -98,7 +98,7 @@ def test_watchdog_repeat_is_on_the_timeline_and_pages_when_other_alerts_fall_beh
     watchdog.check_overdue(db, now=T0 + timedelta(minutes=64), grace_s=120)
     assert len(pages(db, own)) == 1
     kinds = [e["kind"] for e in alerts.timeline(db, alert_id=own)]
-    assert kinds == ["opened", "notified", "repeated"]
+    assert kinds == ["opened", "queued", "repeated"]
     changes = db.execute(
         "SELECT payload->>'kind' FROM outbox WHERE alert_id = %s AND channel = 'changes'",
         (own,),

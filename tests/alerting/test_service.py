@@ -165,7 +165,7 @@ def test_escalation_steps_fire_once_at_their_time_across_a_service_restart(
 
     def steps():
         return [e["data"]["step"] for e in alerts.timeline(db, alert_id=alert_id)
-                if e["kind"] == "notified"]  # fmt: skip
+                if e["kind"] == "queued"]  # fmt: skip
 
     clock = Clock(t0 + timedelta(minutes=59))
     configured = settings.model_copy(update={"alerting_consumer_name": "esc-test"})
@@ -318,7 +318,7 @@ def test_an_alert_whose_ladder_breaks_stalls_no_other_and_the_watchdog_reports_i
 
     def steps():
         return [e["data"]["step"] for e in alerts.timeline(db, alert_id=alert_id)
-                if e["kind"] == "notified"]  # fmt: skip
+                if e["kind"] == "queued"]  # fmt: skip
 
     def watchdog_reports():
         row = db.execute(

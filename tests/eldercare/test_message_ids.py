@@ -14,6 +14,7 @@ from typing import get_args
 import pytest
 
 from alerting.engine import EVENT_RULES
+from alerting.rules.bands import VITAL_RULES
 from api import errors
 from api.bookings import models as bookings
 from api.family import service as family
@@ -45,7 +46,7 @@ def engine_rules() -> set[str]:
     paths = _sources((".py",), [ROOT / "alerting"])
     rules = _found(RULE_LITERAL, paths) | _found(RULE_EMIT, paths) | set(EVENT_RULES)
     rules |= _found(RULE_SPEC, [ROOT / "alerting" / "rules" / "vitals.py"])
-    return rules
+    return rules | {vital.rule for vital in VITAL_RULES}
 
 
 def timeline_kinds() -> set[str]:
@@ -117,7 +118,7 @@ def test_the_scan_finds_what_the_pages_use() -> None:
     """Guard against a scan that silently finds nothing."""
     assert "console.login.failed" in used_ids()
     assert {"sos", "fall", "tachycardia", "geofence_exit", "hypertensive_crisis"} <= engine_rules()
-    assert {"opened", "acknowledged", "note", "notified", "step_skipped"} <= timeline_kinds()
+    assert {"opened", "acknowledged", "note", "queued", "step_skipped"} <= timeline_kinds()
     assert {"not_found", "conflict", "payload_too_large"} <= error_codes()
     assert {"meal", "escort"} <= service_codes()
     assert {"duty_console", "gateway_120"} <= escalation_targets()

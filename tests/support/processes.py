@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,7 +20,9 @@ def settings_env(settings: Settings, **overrides: str) -> dict[str, str]:
         if value is None:
             continue
         raw = value.get_secret_value() if hasattr(value, "get_secret_value") else value
-        env[f"ELDERCARE_{name.upper()}"] = str(raw)
+        # Lists and dicts (channel chains, templates) are JSON, as pydantic-settings reads them.
+        text = json.dumps(raw) if isinstance(raw, dict | list) else str(raw)
+        env[f"ELDERCARE_{name.upper()}"] = text
     env.update({f"ELDERCARE_{k.upper()}": v for k, v in overrides.items()})
     return env
 

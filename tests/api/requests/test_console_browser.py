@@ -67,7 +67,7 @@ def test_grid_worker_takes_and_resolves_a_request_in_the_console(
     row.wait_for(state="visible")
     assert number in row.text_content() and "设施维修" in row.text_content()
     row.click()
-    page.wait_for_selector("#timeline li[data-kind='notified']")
+    page.wait_for_selector("#timeline li[data-kind='queued']")
     detail = page.text_content("#detail")
     assert hostile in detail and "王芳" in detail and "网格员" in detail
     assert page.locator("#detail img").count() == 0

@@ -21,7 +21,7 @@ def test_resident_request_gets_a_number_and_its_grid_worker_is_notified_at_once(
     assert opened["category"] == "facilities"  # the staff's keyword rule 楼道灯
     assert opened["grid_id"] == w["grid_a"]
     entries = timeline(api, w["worker_a"], opened["request_id"])
-    step = next(e for e in entries if e["kind"] == "notified")
+    step = next(e for e in entries if e["kind"] == "queued")
     assert step["data"]["targets"] == ["grid_worker"]
     assert step["at"].startswith("2026-11-23T01:00")
     assert [p["full_name"] for p in step["data"]["responsible"]] == ["张网格"]
@@ -47,7 +47,7 @@ def test_unanswered_request_reaches_director_at_1h_and_street_at_24h_across_rest
             request_ladder.run_due(other, now=T0 + timedelta(minutes=minute))
     steps = notified(api, w["worker_a"], request_id)
     assert steps[1] == (2, ("community_director",))
-    director_step = [e for e in timeline(api, w["worker_a"], request_id) if e["kind"] == "notified"]
+    director_step = [e for e in timeline(api, w["worker_a"], request_id) if e["kind"] == "queued"]
     assert [p["account_id"] for p in director_step[1]["data"]["responsible"]] == [
         w["director_a"].account_id
     ]

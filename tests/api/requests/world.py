@@ -28,7 +28,7 @@ def notified(api, actor, request_id) -> list[tuple[int, tuple[str, ...]]]:
     return [
         (e["data"]["step"], tuple(e["data"]["targets"]))
         for e in timeline(api, actor, request_id)
-        if e["kind"] == "notified"
+        if e["kind"] == "queued"
     ]
 
 
