@@ -51,6 +51,7 @@ class Settings(BaseSettings):
         "mqtt://simulator:dev-simulator-secret@127.0.0.1:1884"
     )
     api_mqtt_url: SecretStr = SecretStr("mqtt://api:dev-api-secret@127.0.0.1:1884")
+    gateway_mqtt_url: SecretStr = SecretStr("mqtt://gateway:dev-gateway-secret@127.0.0.1:1884")
     broker_state_dir: str = "/var/lib/eldercare/mosquitto"
 
     ingest_client_id: str = "eldercare-ingest-1"
@@ -75,6 +76,10 @@ class Settings(BaseSettings):
     def api_mqtt(self) -> MqttTarget:
         return parse_mqtt_url(self.api_mqtt_url.get_secret_value())
 
+    @cached_property
+    def gateway_mqtt(self) -> MqttTarget:
+        return parse_mqtt_url(self.gateway_mqtt_url.get_secret_value())
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment != "production":
@@ -83,6 +88,7 @@ class Settings(BaseSettings):
             "mqtt_url",
             "simulator_mqtt_url",
             "api_mqtt_url",
+            "gateway_mqtt_url",
             "database_url",
             "api_jwt_secret",
             "alerting_community_gateway_secret",
