@@ -31,6 +31,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return retire_ingest(settings) if args.retire else run_ingest(settings)
 
 
+def cmd_gateway(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.import_cells:
+        from pathlib import Path
+
+        from eldercare.db import connect
+        from gateway.store import import_cell_towers
+
+        with connect(settings, autocommit=True) as conn:
+            count = import_cell_towers(conn, Path(args.import_cells))
+        log.info("cell towers imported or updated: %s", count)
+        return 0
+    from gateway.service import run_gateway
+
+    return run_gateway(settings)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from simulators.cli import run_simulation
 
@@ -53,7 +70,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _later_services() -> dict[str, list[str]]:
     """Services added by later capabilities, present once their package provides them."""
     services = {}
-    for name, module in (("alerting", "alerting.service"), ("api", "api.server")):
+    later = (
+        ("gateway", "gateway.service"),
+        ("alerting", "alerting.service"),
+        ("api", "api.server"),
+    )
+    for name, module in later:
         try:
             __import__(module)
         except ModuleNotFoundError:
@@ -116,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="drain this client id's queued messages, then delete its broker session",
     )
     ingest.set_defaults(func=cmd_ingest)
+    gateway = sub.add_parser("gateway", help="4G watch protocol (TCP) -> broker gateway")
+    gateway.add_argument(
+        "--import-cells", metavar="CSV", help="import an OpenCellID CSV export, then exit"
+    )
+    gateway.set_defaults(func=cmd_gateway)
     simulate = sub.add_parser("simulate", help="simulated wristbands")
     from simulators.cli import add_arguments
 

@@ -125,6 +125,17 @@ class Settings(BaseSettings):
     alerting_gateway_120_url: str = "http://127.0.0.1:18120/dispatch"
     alerting_gateway_120_secret: SecretStr = SecretStr("dev-gateway-120-secret")
 
+    # --- gateway (4G watch protocol over TCP) ---
+    gateway_host: str = "127.0.0.1"  # 0.0.0.0 to accept watches from the mobile network
+    gateway_port: int = 8001
+    gateway_client_id: str = "eldercare-gateway-1"
+    gateway_metrics_port: int = 9102
+    gateway_utc_offset_min: int = 0  # default for watches whose clock is not UTC
+    gateway_idle_timeout_s: float = 900.0
+    gateway_max_frame_bytes: int = 16 * 1024
+    gateway_max_frames_per_min: int = 120
+    gateway_max_bad_frames: int = 10
+
     # --- api ---
     api_jwt_secret: SecretStr = SecretStr("dev-api-jwt-secret-change-me-0123456789")
     api_token_lifetime_s: int = 8 * 3600

@@ -16,22 +16,14 @@ from psycopg import sql
 from alerting.engine import Engine
 from alerting.service import AlertingService
 from tests.alerting.factories import HOME, add_contact, insert_event, make_resident
-from tests.alerting.receivers import Receiver
+from tests.alerting.receivers import start_receivers
 
 
 def test_sos_reaches_120_in_under_a_second_even_while_the_sms_gateway_hangs(
     clean_alerts, new_band_ids, settings, redis_client
 ):
     db = clean_alerts
-    recv = {name: Receiver().start() for name in ("community", "family", "g120")}
-    configured = settings.model_copy(
-        update={
-            "alerting_community_gateway_url": recv["community"].url,
-            "alerting_family_gateway_url": recv["family"].url,
-            "alerting_gateway_120_url": recv["g120"].url,
-            "alerting_consumer_name": "test-consumer",
-        }
-    )
+    configured, recv = start_receivers(settings, alerting_consumer_name="test-consumer")
     recv["community"].on_request = lambda: time.sleep(3)  # a hanging SMS gateway
     (band,) = new_band_ids(1)
     resident = make_resident(db, band)
