@@ -64,7 +64,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     services: dict[str, list[str]] = {"ingest": ["ingest"]}
     services.update(_later_services())
     services["simulate"] = ["simulate", "--bands", str(args.bands), "--register"]
+    if "gateway" in services:  # a few bands as 4G watches, through the watch gateway
+        services["simulate-watches"] = [
+            *("simulate", "--bands", str(args.watches), "--protocol", "watch", "--register"),
+            *("--first-serial", str(WATCH_FLEET_FIRST_SERIAL), "--seed", "1"),
+        ]
     return run_services(services)
+
+
+WATCH_FLEET_FIRST_SERIAL = 500_001  # far from the MQTT fleet's serials
 
 
 def _later_services() -> dict[str, list[str]]:
@@ -157,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     admin.set_defaults(func=cmd_create_admin)
     run = sub.add_parser("run", help="migrate, then run every service with a simulated fleet")
     run.add_argument("--bands", type=int, default=50, help="size of the simulated fleet")
+    run.add_argument(
+        "--watches", type=int, default=5, help="simulated 4G watches (through the gateway)"
+    )
     run.set_defaults(func=cmd_run)
     return parser
 
