@@ -96,6 +96,15 @@ def test_unknown_watch_is_closed_with_one_dead_letter_holding_its_frame(gateway,
     assert gateway.metric("eldercare_gateway_connections_closed_total", reason="unknown_device")
 
 
+def test_a_first_frame_that_is_not_one_closes_the_connection(gateway, watches, db):
+    probe = b"[GET / HTTP/1.1]"
+    watch = watches()
+    watch.send(probe + frame("LK", "0000000002"))
+    assert watch.closed_by_gateway()
+    sql = "SELECT reason::text FROM dead_letters WHERE payload = %s"
+    assert wait_until(lambda: rows(db, sql, probe)) == [("malformed_frame",)]
+
+
 def test_malformed_flood_is_cut_off_and_the_gateway_serves_others(gateway, watches, watch_band, db):
     imei, watch_id = watch_band()
     flood = watches()
