@@ -42,6 +42,8 @@ class HandOver:
         # mid -> future; touched only on the event loop. A PUBACK is passed to the loop with
         # call_soon_threadsafe, so it is handled after `publish` registered its mid.
         self._waiting: dict[int, asyncio.Future] = {}
+        self._acks: list[int] = []  # PUBACKs not yet passed to the loop; guarded by _acks_lock
+        self._acks_lock = threading.Lock()  # never held while calling into paho
         self.connected = threading.Event()
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -69,8 +71,12 @@ class HandOver:
         self._client.disconnect()
         self._client.loop_stop()
 
-    async def publish(self, device_id: str, kind: str, payload: dict) -> None:
-        """Publish at QoS 1 (retained for status); return once the broker acknowledged it."""
+    def publish(self, device_id: str, kind: str, payload: dict) -> asyncio.Future:
+        """Publish at QoS 1 (retained for status); the future resolves on the broker's PUBACK.
+
+        Call on the event loop; a future rather than a coroutine, so a frame's messages go
+        out together without a task each.
+        """
         assert self._loop is not None
         future = self._loop.create_future()
         body = orjson.dumps(payload)
@@ -78,7 +84,7 @@ class HandOver:
             uplink_topic(device_id, kind), body, qos=1, retain=kind == "status"
         )
         self._waiting[info.mid] = future
-        await future
+        return future
 
     # --- paho's network thread ------------------------------------------------------------
 
@@ -95,14 +101,21 @@ class HandOver:
         log.warning("gateway disconnected from the broker: %s; reconnecting", reason_code)
 
     def _on_publish(self, _client, _userdata, mid, _reason_code, _props) -> None:
-        # Never take a lock here: paho holds its own while it calls us, and publish() needs it.
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self._acked, mid)
+        # PUBACKs are handed to the loop in bunches: one wake-up, not one per message.
+        with self._acks_lock:
+            self._acks.append(mid)
+            first = len(self._acks) == 1
+        if first:
+            assert self._loop is not None
+            self._loop.call_soon_threadsafe(self._drain_acks)
 
-    def _acked(self, mid: int) -> None:
-        future = self._waiting.pop(mid, None)
-        if future is not None and not future.done():
-            future.set_result(None)
+    def _drain_acks(self) -> None:
+        with self._acks_lock:
+            acks, self._acks = self._acks, []
+        for mid in acks:
+            future = self._waiting.pop(mid, None)
+            if future is not None and not future.done():
+                future.set_result(None)
 
     def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
         parts = msg.topic.split("/")

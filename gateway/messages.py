@@ -218,7 +218,7 @@ def _position(command: str, f: list[str]) -> Position:
         raise ValueError(f"{len(f)} fields, expected at least {_POSITION_FIELDS}")
     if f[2] not in ("A", "V") or f[4] not in ("N", "S") or f[6] not in ("E", "W"):
         raise ValueError("validity or hemisphere")
-    when = datetime.strptime(f[0] + f[1], "%d%m%y%H%M%S")
+    when = _ddmmyy_hhmmss(f[0], f[1])
     lat = float(f[3]) * (-1 if f[4] == "S" else 1)
     lon = float(f[5]) * (-1 if f[6] == "W" else 1)
     cells, rest = _cells(f[_POSITION_FIELDS:])
@@ -243,6 +243,14 @@ def _position(command: str, f: list[str]) -> Position:
         wifi=wifi,
         accuracy_m=accuracy,
     )
+
+
+def _ddmmyy_hhmmss(date: str, time: str) -> datetime:
+    """The watch's `ddmmyy` and `hhmmss` (strptime is ten times slower on the hot path)."""
+    if len(date) != 6 or len(time) != 6 or not (date + time).isdigit():
+        raise ValueError(f"date/time {date!r} {time!r}")
+    d, t = int(date), int(time)
+    return datetime(2000 + d % 100, d // 100 % 100, d // 10000, t // 10000, t // 100 % 100, t % 100)
 
 
 def _cells(f: list[str]) -> tuple[tuple[Cell, ...], list[str]]:

@@ -51,7 +51,7 @@ class Limits:
 
 
 class Publisher(Protocol):
-    async def publish(self, device_id: str, kind: str, payload: dict) -> None: ...
+    def publish(self, device_id: str, kind: str, payload: dict) -> asyncio.Future: ...
 
 
 class Database:
@@ -265,9 +265,8 @@ class Gateway:
             session.send(reply, frame.index)
         started = time.monotonic()
         uplinks = await self._uplinks(session, frame, message)
-        await asyncio.gather(
-            *(self.publisher.publish(band.imei, u.kind, u.payload) for u in uplinks)
-        )
+        for acked in [self.publisher.publish(band.imei, u.kind, u.payload) for u in uplinks]:
+            await acked
         if uplinks:
             self.metrics.handover.observe(time.monotonic() - started)
         if reply is not None and alarm:  # handed over: the watch may stop re-sending
