@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -285,7 +286,10 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
         for child in children:
             child.terminate()
         for child in children:
-            child.wait(timeout=15)
+            try:
+                child.wait(timeout=60)  # the gateway closes thousands of connections first
+            except subprocess.TimeoutExpired:
+                child.kill()
         broker.stop()
         services.drop_database(ADMIN_URL, db_url)
 
