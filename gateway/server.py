@@ -23,10 +23,17 @@ from eldercare.i18n import text
 from gateway import replies
 from gateway import store as gw_store
 from gateway.framing import BadFrame, Frame, FrameReader, encode
-from gateway.messages import BINARY_COMMANDS, POSITION_COMMANDS, DecodeError, Position, decode
+from gateway.messages import (
+    BINARY_COMMANDS,
+    POSITION_COMMANDS,
+    DecodeError,
+    Position,
+    command_of,
+    decode,
+)
 from gateway.metrics import GatewayMetrics
 from gateway.store import Band
-from gateway.translate import Uplink, to_uplinks
+from gateway.translate import Place, Uplink, to_uplinks, watch_time_ms
 
 log = logging.getLogger(__name__)
 
@@ -290,9 +297,7 @@ class Gateway:
         )
         return [u for u in uplinks if u.kind != "status" or self._status_due(session, u)]
 
-    async def _observe(self, band: Band, message: Position, offset_s: int):
-        from gateway.translate import watch_time_ms
-
+    async def _observe(self, band: Band, message: Position, offset_s: int) -> Place | None:
         place = await self.db.run(gw_store.resolve_cells, cells=message.cells)
         await self.db.run(
             gw_store.record_observation,
@@ -351,7 +356,5 @@ def _watch_commands(command: dict) -> list[bytes]:
 
 def _type_label(content: bytes) -> str:
     """The frame's command as a metric label: known commands only, so labels stay few."""
-    from gateway.messages import command_of
-
     command = command_of(content)
     return command if command in KNOWN_TYPES else "other"
