@@ -6,6 +6,7 @@ WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY eldercare eldercare
 COPY ingest ingest
+COPY gateway gateway
 COPY alerting alerting
 COPY api api
 COPY simulators simulators

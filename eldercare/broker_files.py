@@ -27,6 +27,7 @@ DEV_SERVICE_ACCOUNTS = {
     "ingest": "dev-ingest-secret",
     "simulator": "dev-simulator-secret",
     "api": "dev-api-secret",
+    "gateway": "dev-gateway-secret",
 }
 
 

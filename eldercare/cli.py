@@ -31,6 +31,23 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return retire_ingest(settings) if args.retire else run_ingest(settings)
 
 
+def cmd_gateway(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.import_cells:
+        from pathlib import Path
+
+        from eldercare.db import connect
+        from gateway.store import import_cell_towers
+
+        with connect(settings, autocommit=True) as conn:
+            count = import_cell_towers(conn, Path(args.import_cells))
+        log.info("cell towers imported or updated: %s", count)
+        return 0
+    from gateway.service import run_gateway
+
+    return run_gateway(settings)
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from simulators.cli import run_simulation
 
@@ -53,7 +70,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     services.update(_later_services())
     services["simulate"] = ["simulate", "--bands", str(args.bands), "--register"]
     services["simulate"] += ["--scenario", scenario]
+    if "gateway" in services:  # a few bands as 4G watches, through the watch gateway
+        services["simulate-watches"] = [
+            *("simulate", "--bands", str(args.watches), "--protocol", "watch", "--register"),
+            *("--first-serial", str(WATCH_FLEET_FIRST_SERIAL), "--seed", "1"),
+        ]
     return run_services(services)
+
+
+WATCH_FLEET_FIRST_SERIAL = 500_001  # far from the MQTT fleet's serials
 
 
 def seed_demo(settings: Settings, n_bands: int) -> int:
@@ -74,6 +99,7 @@ def _later_services() -> dict[str, list[str]]:
     """Services added by later capabilities, present once their package provides them."""
     services = {}
     for name, module in (
+        ("gateway", "gateway.service"),
         ("alerting", "alerting.service"),
         ("api", "api.server"),
         ("jobs", "api.jobs"),
@@ -146,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="drain this client id's queued messages, then delete its broker session",
     )
     ingest.set_defaults(func=cmd_ingest)
+    gateway = sub.add_parser("gateway", help="4G watch protocol (TCP) -> broker gateway")
+    gateway.add_argument(
+        "--import-cells", metavar="CSV", help="import an OpenCellID CSV export, then exit"
+    )
+    gateway.set_defaults(func=cmd_gateway)
     simulate = sub.add_parser("simulate", help="simulated wristbands")
     from simulators.cli import add_arguments
 
@@ -163,6 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
     admin.set_defaults(func=cmd_create_admin)
     run = sub.add_parser("run", help="migrate, then run every service with a simulated fleet")
     run.add_argument("--bands", type=int, default=50, help="size of the simulated fleet")
+    run.add_argument(
+        "--watches", type=int, default=5, help="simulated 4G watches (through the gateway)"
+    )
     run.set_defaults(func=cmd_run)
     return parser
 

@@ -82,6 +82,7 @@ class Settings(BaseSettings):
         "mqtt://simulator:dev-simulator-secret@127.0.0.1:1884"
     )
     api_mqtt_url: SecretStr = SecretStr("mqtt://api:dev-api-secret@127.0.0.1:1884")
+    gateway_mqtt_url: SecretStr = SecretStr("mqtt://gateway:dev-gateway-secret@127.0.0.1:1884")
     broker_state_dir: str = "/var/lib/eldercare/mosquitto"
 
     ingest_client_id: str = "eldercare-ingest-1"
@@ -107,6 +108,10 @@ class Settings(BaseSettings):
     def api_mqtt(self) -> MqttTarget:
         return parse_mqtt_url(self.api_mqtt_url.get_secret_value())
 
+    @cached_property
+    def gateway_mqtt(self) -> MqttTarget:
+        return parse_mqtt_url(self.gateway_mqtt_url.get_secret_value())
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.environment != "production":
@@ -115,6 +120,7 @@ class Settings(BaseSettings):
             "mqtt_url",
             "simulator_mqtt_url",
             "api_mqtt_url",
+            "gateway_mqtt_url",
             "database_url",
             "api_jwt_secret",
             "alerting_community_gateway_secret",
@@ -182,6 +188,17 @@ class Settings(BaseSettings):
     alerting_family_gateway_secret: SecretStr = SecretStr("dev-family-gateway-secret")
     alerting_gateway_120_url: str = "http://127.0.0.1:18120/dispatch"
     alerting_gateway_120_secret: SecretStr = SecretStr("dev-gateway-120-secret")
+
+    # --- gateway (4G watch protocol over TCP) ---
+    gateway_host: str = "127.0.0.1"  # 0.0.0.0 to accept watches from the mobile network
+    gateway_port: int = 8001
+    gateway_client_id: str = "eldercare-gateway-1"
+    gateway_metrics_port: int = 9102
+    gateway_utc_offset_min: int = 0  # default for watches whose clock is not UTC
+    gateway_idle_timeout_s: float = 900.0
+    gateway_max_frame_bytes: int = 16 * 1024
+    gateway_max_frames_per_min: int = 120
+    gateway_max_bad_frames: int = 10
 
     # --- api ---
     api_jwt_secret: SecretStr = SecretStr("dev-api-jwt-secret-change-me-0123456789")

@@ -15,6 +15,7 @@ HR_RANGE = (25, 250)
 SBP_RANGE = (60, 260)
 DBP_RANGE = (30, 160)
 STEPS_RANGE = (0, 100_000)
+TEMP_C_RANGE = (30.0, 45.0)
 BATTERY_RANGE = (0, 100)
 RSSI_RANGE = (-150, 0)
 
@@ -55,6 +56,7 @@ class Sample(msgspec.Struct):
     dbp: int | None = None
     steps: int | None = None
     worn: bool | None = None
+    temp_c: float | None = None
 
 
 class LenientSample(msgspec.Struct):
@@ -64,6 +66,7 @@ class LenientSample(msgspec.Struct):
     dbp: Num | None = None
     steps: Num | None = None
     worn: bool | None = None
+    temp_c: Num | None = None
 
 
 class Fix(msgspec.Struct):

@@ -114,8 +114,8 @@ def _latest_per_band(messages: list[ParsedMessage]) -> dict[str, list[tuple]]:
         if m.status is not None and (device not in status or m.status[0] > status[device][0]):
             status[device] = m.status
     out: dict[str, list[tuple]] = {}
-    for device, (t, hr, sbp, dbp, steps, worn) in vitals.items():
-        fields = _present(hr=hr, sbp=sbp, dbp=dbp, steps=steps, worn=worn)
+    for device, (t, hr, sbp, dbp, steps, worn, temp_c) in vitals.items():
+        fields = _present(hr=hr, sbp=sbp, dbp=dbp, steps=steps, worn=worn, temp_c=temp_c)
         out.setdefault(device, []).append(("vitals_t", str(t), fields))
     for device, (t, lat, lon, acc, src, _crs) in fixes.items():
         out.setdefault(device, []).append(

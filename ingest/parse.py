@@ -63,7 +63,7 @@ class ParsedMessage:
     kind: str | None
     received_ms: int
     sent_at_ms: int | None = None
-    samples: list[tuple] = field(default_factory=list)  # t_ms, hr, sbp, dbp, steps, worn
+    samples: list[tuple] = field(default_factory=list)  # t_ms, hr, sbp, dbp, steps, worn, temp_c
     fixes: list[tuple] = field(default_factory=list)  # t_ms, lat, lon, acc_m, src, crs
     events: list[tuple] = field(
         default_factory=list
@@ -150,8 +150,9 @@ def _range_reject(name: str, value: int | None, bounds: tuple[int, int]) -> str 
 
 
 def _sample_reject(s: c.Sample) -> tuple[str, str] | None:
-    hr, sbp, dbp, steps = s.hr, s.sbp, s.dbp, s.steps
-    if hr is None and sbp is None and steps is None and s.worn is None and dbp is None:
+    hr, sbp, dbp, steps, temp_c = s.hr, s.sbp, s.dbp, s.steps, s.temp_c
+    metrics = (hr, sbp, dbp, steps, s.worn, temp_c)
+    if all(m is None for m in metrics):
         return "schema", "sample has no metric"
     if (sbp is None) != (dbp is None):
         return "schema", "sbp and dbp come together"
@@ -166,6 +167,8 @@ def _sample_reject(s: c.Sample) -> tuple[str, str] | None:
             return "out_of_range", f"sbp={sbp} not above dbp={dbp}"
     if steps is not None and not c.STEPS_RANGE[0] <= steps <= c.STEPS_RANGE[1]:
         return "out_of_range", f"steps={steps} outside {c.STEPS_RANGE[0]}..{c.STEPS_RANGE[1]}"
+    if temp_c is not None and not c.TEMP_C_RANGE[0] <= temp_c <= c.TEMP_C_RANGE[1]:
+        return "out_of_range", f"temp_c={temp_c} outside {c.TEMP_C_RANGE[0]}..{c.TEMP_C_RANGE[1]}"
     return None
 
 
@@ -182,7 +185,9 @@ def _parse_samples(msg: ParsedMessage, envelope: c.TelemetryEnvelope, limits: Li
             msg.rejects.append(Reject("schema", detail, bytes(raw), index))
             continue
         t, hr, sbp, dbp, steps = values
-        sample = c.Sample(t=t, hr=hr, sbp=sbp, dbp=dbp, steps=steps, worn=lenient.worn)
+        sample = c.Sample(
+            t=t, hr=hr, sbp=sbp, dbp=dbp, steps=steps, worn=lenient.worn, temp_c=lenient.temp_c
+        )
         _check_sample(msg, index, sample, raw, limits)
 
 
@@ -199,7 +204,7 @@ def _check_sample(
         payload = bytes(raw) if raw is not None else b""
         msg.rejects.append(Reject(problem[0], f"samples[{index}]: {problem[1]}", payload, index))
         return
-    msg.samples.append((s.t, s.hr, s.sbp, s.dbp, s.steps, s.worn))
+    msg.samples.append((s.t, s.hr, s.sbp, s.dbp, s.steps, s.worn, s.temp_c))
 
 
 def position_problem(lat: float, lon: float, acc: float) -> str | None:

@@ -20,7 +20,7 @@ from ingest.parse import ParsedMessage, Reject
 _STAGING_DDL = """
 CREATE TEMP TABLE IF NOT EXISTS stage_telemetry (
     device_id text, t_ms int8, hr int2, sbp int2, dbp int2, steps int4, worn bool,
-    received_ms int8) ON COMMIT DELETE ROWS;
+    temp_c float4, received_ms int8) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS stage_fixes (
     device_id text, t_ms int8, lat float8, lon float8, acc_m float4, src text,
     reported_crs text, received_ms int8) ON COMMIT DELETE ROWS;
@@ -39,8 +39,8 @@ _MS = "'epoch'::timestamptz + {col} * interval '1 millisecond'"
 
 _INSERT_TELEMETRY = f"""
 WITH ins AS (
-    INSERT INTO telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn, received_at)
-    SELECT device_id, {_MS.format(col="t_ms")}, hr, sbp, dbp, steps, worn,
+    INSERT INTO telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn, temp_c, received_at)
+    SELECT device_id, {_MS.format(col="t_ms")}, hr, sbp, dbp, steps, worn, temp_c,
            {_MS.format(col="received_ms")}
     FROM stage_telemetry
     ON CONFLICT DO NOTHING
@@ -208,7 +208,7 @@ def _copy_telemetry(
     rows = [(m.device_id, *sample, m.received_ms) for m in messages for sample in m.samples]
     result.rows_in["telemetry"] = len(rows)
     if rows:
-        types = ["text", "int8", "int2", "int2", "int2", "int4", "bool", "int8"]
+        types = ["text", "int8", "int2", "int2", "int2", "int4", "bool", "float4", "int8"]
         _copy_rows(cur, "stage_telemetry", types, rows)
 
 

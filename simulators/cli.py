@@ -67,6 +67,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--crs", choices=["wgs84", "gcj02"], default="wgs84", help="datum the bands report fixes in"
     )
+    parser.add_argument(
+        "--protocol",
+        choices=["mqtt", "watch"],
+        default="mqtt",
+        help="mqtt: the firmware contract to the broker; watch: the 4G watch text protocol "
+        "to the watch gateway (ELDERCARE_GATEWAY_HOST/PORT), one TCP connection per band",
+    )
 
 
 def plan_clock(speed: float, duration_s: float | None, now: datetime) -> tuple[datetime, timedelta]:
@@ -84,13 +91,19 @@ def plan_clock(speed: float, duration_s: float | None, now: datetime) -> tuple[d
     return now - simulated, simulated
 
 
-def register(settings: Settings, device_ids: list[str]) -> None:
-    """Add the fleet's bands to the registry so ingest accepts them."""
+def register(settings: Settings, device_ids: list[str], *, watches: bool = False) -> None:
+    """Add the fleet's bands to the registry so ingest (and the watch gateway) accept them."""
     from eldercare.db import connect
     from eldercare.registry import register_devices
 
     with connect(settings) as conn:
         added = register_devices(conn, device_ids)
+        if watches:
+            from gateway.store import set_watch_id
+            from simulators.watch import watch_id_of
+
+            for imei in device_ids:
+                set_watch_id(conn, device_id=imei, watch_id=watch_id_of(imei), offset_min=0)
         conn.commit()
     log.info("registered %s new bands (%s in the fleet)", added, len(device_ids))
 
@@ -110,6 +123,23 @@ def stop_on_signals() -> Iterator[threading.Event]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _make_fleet(settings: Settings, args: argparse.Namespace) -> Fleet:
+    if args.protocol == "watch":
+        from simulators.watch import WatchFleet
+
+        return WatchFleet(
+            settings.gateway_host, settings.gateway_port, max_rate_per_s=args.max_rate
+        )
+    target = settings.simulator_mqtt
+    return Fleet(target, connections=args.connections, max_rate_per_s=args.max_rate)
+
+
+def _target_name(settings: Settings, args: argparse.Namespace) -> str:
+    if args.protocol == "watch":
+        return f"watch gateway at {settings.gateway_host}:{settings.gateway_port}"
+    return f"broker at {settings.simulator_mqtt.host}:{settings.simulator_mqtt.port}"
 
 
 def run_simulation(settings: Settings, args: argparse.Namespace) -> int:
@@ -133,13 +163,12 @@ def run_simulation(settings: Settings, args: argparse.Namespace) -> int:
         log.error("cannot simulate: %s", exc)
         return 2
     if args.register:
-        register(settings, device_ids)
-    target = settings.simulator_mqtt
-    fleet = Fleet(target, connections=args.connections, max_rate_per_s=args.max_rate)
+        register(settings, device_ids, watches=args.protocol == "watch")
+    fleet = _make_fleet(settings, args)
     try:
         fleet.start()
     except (ConnectionFailed, OSError) as exc:
-        log.error("cannot reach the broker at %s:%s: %s", target.host, target.port, exc)
+        log.error("cannot reach the %s: %s", _target_name(settings, args), exc)
         return 1
     log.info("simulating %s bands, scenario %s, speed %sx", len(bands), args.scenario, args.speed)
     try:

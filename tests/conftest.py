@@ -66,6 +66,7 @@ def settings(database_url: str, redis_url: str, broker: services.ThrowawayBroker
         mqtt_url=broker.url("ingest"),
         simulator_mqtt_url=broker.url("simulator"),
         api_mqtt_url=broker.url("api"),
+        gateway_mqtt_url=broker.url("gateway"),
         broker_state_dir=str(broker.state_dir),
         ingest_client_id=f"ingest-test-{uuid.uuid4().hex[:8]}",
         ingest_metrics_port=0,

@@ -32,6 +32,15 @@ DeviceId = Annotated[
 
 class DeviceProvision(BaseModel):
     device_id: DeviceId
+    watch_id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9A-Za-z]{1,20}$",
+        description="id a 4G watch speaks with on the watch gateway (often the IMEI's last 10"
+        " digits)",
+    )
+    watch_utc_offset_min: int | None = Field(
+        default=None, ge=-840, le=840, description="how far the watch's clock runs ahead of UTC"
+    )
 
 
 class DeviceRead(BaseModel):
@@ -41,6 +50,7 @@ class DeviceRead(BaseModel):
     registered_at: datetime
     provisioned_at: datetime | None
     revoked_at: datetime | None
+    watch_id: str | None = None
 
 
 class ProvisionedDevice(DeviceRead):

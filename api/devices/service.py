@@ -22,7 +22,9 @@ from eldercare.broker_files import hash_password
 from eldercare.imei import is_valid_imei
 from eldercare.settings import Settings
 
-DEVICE_COLUMNS = "device_id, resident_id, state, registered_at, provisioned_at, revoked_at"
+DEVICE_COLUMNS = (
+    "device_id, resident_id, state, registered_at, provisioned_at, revoked_at, watch_id"
+)
 
 
 async def get(*, conn: DbConn, device_id: str) -> dict | None:
@@ -50,8 +52,18 @@ async def list_devices(*, conn: DbConn, limit: int, offset: int) -> list[dict]:
     return await cur.fetchall()
 
 
-async def provision(*, conn: DbConn, settings: Settings, device_id: str) -> dict:
-    """Register a band and issue its MQTT password (returned once, stored only as a hash)."""
+async def provision(
+    *,
+    conn: DbConn,
+    settings: Settings,
+    device_id: str,
+    watch_id: str | None = None,
+    watch_utc_offset_min: int | None = None,
+) -> dict:
+    """Register a band and issue its MQTT password (returned once, stored only as a hash).
+
+    A 4G watch also gets the id it speaks with on the watch gateway, and its clock offset.
+    """
     if not is_valid_imei(device_id):
         raise Invalid("not a valid IMEI (15 digits with a Luhn check digit)", device_id=device_id)
     password = secrets.token_urlsafe(24)
@@ -67,14 +79,20 @@ async def provision(*, conn: DbConn, settings: Settings, device_id: str) -> dict
             raise Conflict(
                 "device already provisioned", device_id=device_id, state=current["state"]
             )
-        await conn.execute(
-            """INSERT INTO devices (device_id, mqtt_password_hash, provisioned_at)
-               VALUES (%s, %s, now())
-               ON CONFLICT (device_id) DO UPDATE
-               SET mqtt_password_hash = EXCLUDED.mqtt_password_hash,
-                   provisioned_at = now(), state = 'active', revoked_at = NULL""",
-            (device_id, password_hash),
-        )
+        try:
+            await conn.execute(
+                """INSERT INTO devices (device_id, mqtt_password_hash, provisioned_at, watch_id,
+                                      watch_utc_offset_min)
+                   VALUES (%s, %s, now(), %s, %s)
+                   ON CONFLICT (device_id) DO UPDATE
+                   SET mqtt_password_hash = EXCLUDED.mqtt_password_hash,
+                       provisioned_at = now(), state = 'active', revoked_at = NULL,
+                       watch_id = EXCLUDED.watch_id,
+                       watch_utc_offset_min = EXCLUDED.watch_utc_offset_min""",
+                (device_id, password_hash, watch_id, watch_utc_offset_min),
+            )
+        except psycopg.errors.UniqueViolation as exc:
+            raise Conflict("watch id belongs to another band", watch_id=watch_id) from exc
         # Inside the transaction: if the file cannot be written, nothing is recorded.
         await asyncio.to_thread(
             broker.set_band_credentials,

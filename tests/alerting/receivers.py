@@ -62,3 +62,17 @@ class Receiver:
 
     def keys(self) -> list[str]:
         return [r.headers["Idempotency-Key"] for r in self.received]
+
+
+def start_receivers(settings, **extra) -> tuple:
+    """Community, family and 120 receivers, and settings pointing the dispatcher at them."""
+    recv = {name: Receiver().start() for name in ("community", "family", "g120")}
+    configured = settings.model_copy(
+        update={
+            "alerting_community_gateway_url": recv["community"].url,
+            "alerting_family_gateway_url": recv["family"].url,
+            "alerting_gateway_120_url": recv["g120"].url,
+            **extra,
+        }
+    )
+    return configured, recv

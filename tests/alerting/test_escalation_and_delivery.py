@@ -31,7 +31,7 @@ from tests.alerting.factories import (
     insert_fixes,
     make_resident,
 )
-from tests.alerting.receivers import Receiver
+from tests.alerting.receivers import start_receivers
 from tests.support.wait import wait_until
 
 SCHEMA = Path(__file__).resolve().parents[2] / "alerting/channels/schemas/dispatch_120.schema.json"
@@ -40,14 +40,7 @@ SCHEMA = Path(__file__).resolve().parents[2] / "alerting/channels/schemas/dispat
 @pytest.fixture
 def gateways(settings):
     """Three receivers, and settings pointing the dispatcher at them."""
-    recv = {name: Receiver().start() for name in ("community", "family", "g120")}
-    configured = settings.model_copy(
-        update={
-            "alerting_community_gateway_url": recv["community"].url,
-            "alerting_family_gateway_url": recv["family"].url,
-            "alerting_gateway_120_url": recv["g120"].url,
-        }
-    )
+    configured, recv = start_receivers(settings)
     yield configured, recv
     for r in recv.values():
         r.stop()

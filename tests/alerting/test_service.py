@@ -18,7 +18,7 @@ from psycopg import sql
 from alerting.engine import Engine
 from alerting.service import AlertingService
 from tests.alerting.factories import HOME, add_contact, insert_event, make_resident
-from tests.alerting.receivers import Receiver
+from tests.alerting.receivers import start_receivers
 from tests.support.wait import wait_until
 
 
@@ -26,15 +26,8 @@ def test_sos_reaches_120_in_under_a_second_even_while_the_sms_gateway_hangs(
     clean_alerts, new_band_ids, settings, redis_client
 ):
     db = clean_alerts
-    recv = {name: Receiver().start() for name in ("community", "family", "g120")}
-    configured = settings.model_copy(
-        update={
-            "alerting_community_gateway_url": recv["community"].url,
-            "alerting_family_gateway_url": recv["family"].url,
-            "alerting_gateway_120_url": recv["g120"].url,
-            "alerting_consumer_name": "test-consumer",
-            "alerting_sweep_s": 1.0,
-        }
+    configured, recv = start_receivers(
+        settings, alerting_consumer_name="test-consumer", alerting_sweep_s=1.0
     )
     recv["community"].on_request = lambda: time.sleep(3)  # a hanging SMS gateway
     (band,) = new_band_ids(1)

@@ -81,6 +81,28 @@ def test_provisioning_refuses_bad_luhn_digit_and_second_provisioning(client, fam
     assert again.status_code == 409
 
 
+def test_provisioning_records_a_watch_protocol_id_the_gateway_maps_to_the_imei(
+    client, family_world, db
+):
+    from gateway.store import find_band
+
+    admin = family_world["admin"]
+    imei, other = _fresh_imei(), _fresh_imei()
+    body = {"device_id": imei, "watch_id": imei[-10:], "watch_utc_offset_min": 480}
+    resp = client.post("/devices", json=body, headers=admin.headers)
+    assert resp.status_code == 201 and resp.json()["watch_id"] == imei[-10:]
+    band = find_band(db, imei[-10:])
+    assert band is not None and (band.imei, band.offset_s) == (imei, 8 * 3600)
+    taken = client.post(
+        "/devices", json={"device_id": other, "watch_id": imei[-10:]}, headers=admin.headers
+    )
+    assert taken.status_code == 409
+    bad = client.post(
+        "/devices", json={"device_id": other, "watch_id": "12 34"}, headers=admin.headers
+    )
+    assert bad.status_code == 422
+
+
 @pytest.mark.parametrize("role", ["duty_staff", "grid_worker", "family", "volunteer"])
 def test_only_admin_provisions_and_revokes(client, make_actor, role, new_band_ids):
     actor = make_actor(role)

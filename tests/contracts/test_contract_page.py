@@ -34,7 +34,7 @@ def test_every_json_example_on_the_page_is_valid(message: dict) -> None:
 def test_every_command_on_the_page_is_valid() -> None:
     text = CONTRACT.read_text(encoding="utf-8")
     commands = [json.loads(c) for c in re.findall(r"`(\{\"v\":1,\"id\":[^`]*\})`", text)]
-    assert {c["type"] for c in commands} == {"sos_ack", "locate", "config"}
+    assert {c["type"] for c in commands} == {"sos_ack", "locate", "config", "sos_numbers"}
     for command in commands:
         validator("cmd").validate(command)
 

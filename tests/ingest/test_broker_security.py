@@ -124,3 +124,34 @@ def test_band_cannot_impersonate_a_service_account_topic_set(broker, two_bands):
     for client in (spy, publisher):
         client.loop_stop()
         client.disconnect()
+
+
+def test_gateway_account_speaks_for_bands_but_reads_only_their_commands(broker, two_bands):
+    """The watch gateway publishes bands' uplink and reads their cmd, and nothing else."""
+    band_a, _ = two_bands
+    gateway = make_client(broker.url("gateway"))
+    seen: list[str] = []
+    gateway.on_message = lambda _c, _u, msg: seen.append(msg.topic)
+    subscribed = threading.Event()
+    gateway.on_subscribe = lambda *_: subscribed.set()
+    uplink = CommandListener(broker.url("ingest"), "eldercare/v1/+/telemetry")
+    downlink = make_client(broker.url("api"))
+    try:
+        assert connect_result(gateway, broker.port) == 0
+        assert connect_result(downlink, broker.port) == 0
+        gateway.subscribe([("eldercare/v1/+/cmd", 1), ("eldercare/v1/+/telemetry", 1)])
+        assert subscribed.wait(5)
+        now = int(time.time() * 1000)
+        sample = orjson.dumps({"v": 1, "sent_at": now, "samples": [{"t": now, "hr": 70}]})
+        topic = f"eldercare/v1/{band_a}/telemetry"
+        gateway.publish(topic, sample, qos=1).wait_for_publish(5)
+        downlink.publish(f"eldercare/v1/{band_a}/cmd", b'{"v":1}', qos=1).wait_for_publish(5)
+        wait_until(lambda: any(t == topic for _, t, _ in uplink.received), timeout_s=5)
+        wait_until(lambda: f"eldercare/v1/{band_a}/cmd" in seen, timeout_s=5)
+        time.sleep(0.3)
+        assert seen == [f"eldercare/v1/{band_a}/cmd"]  # its own uplink is not read back
+    finally:
+        for c in (gateway, downlink):
+            c.loop_stop()
+            c.disconnect()
+        uplink.close()

@@ -1,0 +1,360 @@
+"""The asyncio TCP server: one task per watch connection, frames in order, replies out.
+
+Only provisioned watches are served; each connection is bounded in frame size, frame
+rate, malformed frames, idle time and unsent output, and no frame can take the process
+down. Decoding is in gateway.framing and gateway.messages, the contract in
+gateway.translate, the broker in gateway.handover.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import psycopg
+
+from eldercare.i18n import text
+from gateway import replies
+from gateway import store as gw_store
+from gateway.framing import BadFrame, Frame, FrameReader, encode
+from gateway.messages import (
+    BINARY_COMMANDS,
+    POSITION_COMMANDS,
+    DecodeError,
+    Position,
+    command_of,
+    decode,
+)
+from gateway.metrics import GatewayMetrics
+from gateway.store import Band
+from gateway.translate import Place, Uplink, to_uplinks, watch_time_ms
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 4096
+MAX_UNSENT_BYTES = 64 * 1024
+MAX_PENDING_COMMANDS = 32
+STATUS_EVERY_S = 600  # a status heartbeat per band at most this often, unless battery moves
+KNOWN_TYPES = POSITION_COMMANDS | BINARY_COMMANDS | {
+    "LK", "INIT", "TKQ", "TKQ2", "heart", "PULSE", "bphrt", "BLOOD", "btemp2",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one connection may do."""
+
+    max_frame_bytes: int = 16 * 1024
+    max_frames_per_min: int = 120
+    max_bad_frames: int = 10
+    idle_timeout_s: float = 900.0
+    default_offset_s: int = 0
+
+
+class Publisher(Protocol):
+    def publish(self, device_id: str, kind: str, payload: dict) -> asyncio.Future: ...
+
+
+class Database:
+    """One connection, used by one worker thread at a time."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._conn: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+
+    async def run(self, fn: Callable[..., Any], **kwargs: Any) -> Any:
+        return await asyncio.to_thread(self._call, fn, kwargs)
+
+    def _call(self, fn: Callable[..., Any], kwargs: dict) -> Any:
+        with self._lock:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self._url, autocommit=True)
+            try:
+                return fn(self._conn, **kwargs)
+            except psycopg.OperationalError:
+                self._conn.close()
+                self._conn = None
+                raise
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+
+
+class Session:
+    """One watch connection."""
+
+    __slots__ = (
+        "writer", "frames", "band", "vendor", "tokens", "refilled", "bad", "last_t_ms",
+        "last_status",
+    )  # fmt: skip
+
+    def __init__(self, writer: asyncio.StreamWriter, limits: Limits) -> None:
+        self.writer = writer
+        self.frames = FrameReader(limits.max_frame_bytes)
+        self.band: Band | None = None
+        self.vendor = "3G"
+        self.tokens = float(limits.max_frames_per_min)
+        self.refilled = time.monotonic()
+        self.bad = 0
+        self.last_t_ms = 0
+        self.last_status: tuple[int, float] | None = None  # battery, monotonic time sent
+
+    def next_t_ms(self, now_ms: int) -> int:
+        """A receive time distinct from the last one: two readings never share a `t`."""
+        self.last_t_ms = max(now_ms, self.last_t_ms + 1)
+        return self.last_t_ms
+
+    def send(self, content: bytes, index: str | None = None) -> None:
+        assert self.band is not None
+        self.writer.write(encode(self.vendor, self.band.watch_id, content, index))
+
+
+class Closing(Exception):
+    """Close this connection; `reason` is the metric label."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Gateway:
+    """Serves watch connections and forwards bands' commands to them."""
+
+    def __init__(
+        self,
+        *,
+        db: Database,
+        publisher: Publisher,
+        metrics: GatewayMetrics,
+        limits: Limits = Limits(),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.db = db
+        self.publisher = publisher
+        self.metrics = metrics
+        self.limits = limits
+        self.clock = clock
+        self.sessions: dict[str, Session] = {}  # IMEI -> its one connection
+        self.pending: dict[str, deque[bytes]] = {}  # IMEI -> commands waiting for the watch
+
+    async def serve(self, host: str, port: int) -> asyncio.Server:
+        return await asyncio.start_server(self.handle, host, port, limit=READ_CHUNK * 4)
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        session = Session(writer, self.limits)
+        self.metrics.connections.inc()
+        reason = "eof"
+        try:
+            while True:
+                async with asyncio.timeout(self.limits.idle_timeout_s):
+                    data = await reader.read(READ_CHUNK)
+                if not data:
+                    break
+                for item in session.frames.feed(data):
+                    await self._on_item(session, item)
+                if writer.transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
+                    raise Closing("not_reading")
+        except Closing as closing:
+            reason = closing.reason
+        except TimeoutError:
+            reason = "idle"
+        except (ConnectionError, OSError):
+            reason = "reset"
+        except Exception:
+            log.exception("watch connection failed")
+            reason = "error"
+        finally:
+            self._forget(session)
+            self.metrics.connections.dec()
+            self.metrics.closed.labels(reason).inc()
+            writer.close()
+
+    def _forget(self, session: Session) -> None:
+        if session.band is not None and self.sessions.get(session.band.imei) is session:
+            del self.sessions[session.band.imei]
+
+    async def _on_item(self, session: Session, item: Frame | BadFrame) -> None:
+        self._spend_token(session)
+        if isinstance(item, BadFrame):
+            await self._on_bad(session, item.reason, f"frame {item.reason}", item.raw)
+            if session.band is None:  # not even one good frame yet: not a watch of ours
+                raise Closing("malformed")
+            return
+        if session.band is None:
+            await self._identify(session, item)
+        elif item.watch_id != session.band.watch_id:
+            await self._on_bad(session, "header", "another watch id on this connection", item.raw)
+            raise Closing("identity")
+        command = _type_label(item.content)
+        self.metrics.frames.labels(command).inc()
+        try:
+            message = decode(item.content)
+        except DecodeError as exc:
+            await self._on_bad(session, "decode", str(exc), item.raw)
+            return
+        try:
+            await self._on_message(session, item, message)
+        except Closing:
+            raise
+        except Exception:  # one bad reading must not end the connection
+            log.exception("frame %s of watch %s not handled", command, item.watch_id)
+            await self._on_bad(session, "decode", "frame could not be handled", item.raw)
+
+    def _spend_token(self, session: Session) -> None:
+        now = time.monotonic()
+        per_s = self.limits.max_frames_per_min / 60.0
+        session.tokens = min(
+            float(self.limits.max_frames_per_min),
+            session.tokens + (now - session.refilled) * per_s,
+        )
+        session.refilled = now
+        if session.tokens < 1:
+            raise Closing("rate")
+        session.tokens -= 1
+
+    async def _on_bad(self, session: Session, reason: str, detail: str, raw: bytes) -> None:
+        self.metrics.decode_failures.labels(reason).inc()
+        session.bad += 1
+        if session.bad > self.limits.max_bad_frames:
+            raise Closing("malformed")
+        band = session.band
+        imei = band.imei if band else None
+        await self._dead_letter(
+            band.watch_id if band else None, imei, "malformed_frame", detail, raw
+        )
+
+    async def _dead_letter(
+        self, watch_id: str | None, imei: str | None, reason: str, detail: str, raw: bytes
+    ) -> None:
+        try:
+            await self.db.run(
+                gw_store.dead_letter,
+                watch_id=watch_id,
+                imei=imei,
+                reason=reason,
+                detail=detail,
+                raw=raw,
+                received_ms=int(self.clock() * 1000),
+            )
+        except psycopg.Error:
+            log.exception("dead letter not recorded")
+
+    async def _identify(self, session: Session, frame: Frame) -> None:
+        band = await self.db.run(gw_store.find_band, watch_id=frame.watch_id)
+        if band is None:
+            detail = "watch id is not provisioned"
+            await self._dead_letter(frame.watch_id, None, "unknown_device", detail, frame.raw)
+            raise Closing("unknown_device")
+        session.band, session.vendor = band, frame.vendor
+        old = self.sessions.get(band.imei)
+        if old is not None:  # one connection per band: the newest is the watch
+            old.writer.close()
+        self.sessions[band.imei] = session
+        for content in self.pending.pop(band.imei, ()):
+            session.send(content)
+            self.metrics.commands.labels("queued").inc()
+
+    async def _on_message(self, session: Session, frame: Frame, message: Any) -> None:
+        band = session.band
+        assert band is not None
+        reply = replies.reply_to(message)
+        alarm = isinstance(message, Position) and message.alarm
+        if reply is not None and not alarm:
+            session.send(reply, frame.index)
+        started = time.monotonic()
+        uplinks = await self._uplinks(session, frame, message)
+        for acked in [self.publisher.publish(band.imei, u.kind, u.payload) for u in uplinks]:
+            await acked
+        if uplinks:
+            self.metrics.handover.observe(time.monotonic() - started)
+        if reply is not None and alarm:  # handed over: the watch may stop re-sending
+            session.send(reply, frame.index)
+
+    async def _uplinks(self, session: Session, frame: Frame, message: Any) -> list[Uplink]:
+        band = session.band
+        assert band is not None
+        offset_s = self.limits.default_offset_s if band.offset_s is None else band.offset_s
+        received_ms = session.next_t_ms(int(self.clock() * 1000))
+        place = None
+        if isinstance(message, Position) and not message.valid and message.cells + message.wifi:
+            place = await self._observe(band, message, offset_s)
+        uplinks = to_uplinks(
+            message,
+            content=frame.content,
+            imei=band.imei,
+            offset_s=offset_s,
+            received_ms=received_ms,
+            resolved=place,
+        )
+        return [u for u in uplinks if u.kind != "status" or self._status_due(session, u)]
+
+    async def _observe(self, band: Band, message: Position, offset_s: int) -> Place | None:
+        place = await self.db.run(gw_store.resolve_cells, cells=message.cells)
+        await self.db.run(
+            gw_store.record_observation,
+            imei=band.imei,
+            t_ms=watch_time_ms(message, offset_s),
+            cells=message.cells,
+            wifi=message.wifi,
+            place=place,
+        )
+        return place
+
+    def _status_due(self, session: Session, uplink: Uplink) -> bool:
+        battery, now = uplink.payload["battery"], time.monotonic()
+        last = session.last_status
+        if last is not None and last[0] == battery and now - last[1] < STATUS_EVERY_S:
+            return False
+        session.last_status = (battery, now)
+        return True
+
+    # --- commands from the broker (on the event loop) ---------------------------------
+
+    def on_command(self, device_id: str, command: dict) -> None:
+        """Translate a contract command for the watch; queue it while the watch is away."""
+        kind = command.get("type")
+        try:
+            contents = _watch_commands(command)
+        except (TypeError, ValueError):
+            log.warning("command %s for %s cannot be sent to a watch", kind, device_id)
+            return
+        session = self.sessions.get(device_id)
+        for content in contents:
+            if session is not None:
+                session.send(content)
+                self.metrics.commands.labels(str(kind)).inc()
+            elif kind != "sos_ack":  # an acknowledgement is moot once the watch is gone
+                queue = self.pending.setdefault(device_id, deque(maxlen=MAX_PENDING_COMMANDS))
+                queue.append(content)
+
+
+def _watch_commands(command: dict) -> list[bytes]:
+    kind = command.get("type")
+    if kind == "sos_ack":
+        return [replies.show_message(text("gateway.sos_ack"))]
+    if kind == "locate":
+        return [replies.locate_now()]
+    if kind == "config":
+        interval = command.get("location_interval_s")
+        return [replies.upload_interval(int(interval))] if interval else []
+    if kind == "sos_numbers":
+        out = replies.sos_numbers(list(command.get("sos") or []))
+        if command.get("centre"):
+            out.append(replies.centre_number(str(command["centre"])))
+        return out
+    return []
+
+
+def _type_label(content: bytes) -> str:
+    """The frame's command as a metric label: known commands only, so labels stay few."""
+    command = command_of(content)
+    return command if command in KNOWN_TYPES else "other"
