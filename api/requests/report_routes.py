@@ -14,7 +14,7 @@ from api.requests import reports
 from api.requests.routes import run
 from eldercare.i18n import text
 
-MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+MONTH = r"^[12]\d{3}-(0[1-9]|1[0-2])$"  # a calendar month, years 1000-2999
 
 router = APIRouter(responses=ERROR_RESPONSES)
 Reader = Annotated[
@@ -24,7 +24,11 @@ Reader = Annotated[
 
 
 def _month(value: str) -> date:
-    return datetime.strptime(value, "%Y-%m").date()
+    """The first day of a `YYYY-MM` month; a clear 422 for a month the calendar lacks."""
+    try:
+        return datetime.strptime(value, "%Y-%m").date()
+    except ValueError:
+        raise Invalid("not a calendar month (YYYY-MM)", month=value) from None
 
 
 @router.get("/reports/requests", tags=["reports"])

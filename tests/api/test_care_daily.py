@@ -88,7 +88,7 @@ def world(database_url: str) -> dict:
 
 @pytest.fixture(scope="module")
 def care_client(api_settings) -> Iterator[TestClient]:
-    app = create_app(api_settings, clock=lambda: NOW, run_retention=False)
+    app = create_app(api_settings, clock=lambda: NOW)
     with TestClient(app) as test_client:
         yield test_client
 

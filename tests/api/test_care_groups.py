@@ -76,7 +76,7 @@ def world(database_url: str) -> dict:
 
 @pytest.fixture(scope="module")
 def care_client(api_settings) -> Iterator[TestClient]:
-    with TestClient(create_app(api_settings, clock=lambda: NOW, run_retention=False)) as client:
+    with TestClient(create_app(api_settings, clock=lambda: NOW)) as client:
         yield client
 
 

@@ -17,7 +17,7 @@ CLOCK = {"now": NOW}
 
 @pytest.fixture(scope="module")
 def council_client(api_settings) -> Iterator[TestClient]:
-    app = create_app(api_settings, clock=lambda: CLOCK["now"], run_retention=False)
+    app = create_app(api_settings, clock=lambda: CLOCK["now"])
     with TestClient(app) as client:
         yield client
 

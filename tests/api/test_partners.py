@@ -15,7 +15,7 @@ from tests.api.care_support import NOW
 
 @pytest.fixture(scope="module")
 def partner_client(api_settings) -> Iterator[TestClient]:
-    with TestClient(create_app(api_settings, clock=lambda: NOW, run_retention=False)) as client:
+    with TestClient(create_app(api_settings, clock=lambda: NOW)) as client:
         yield client
 
 

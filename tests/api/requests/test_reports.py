@@ -119,3 +119,9 @@ def test_public_board_needs_no_login_and_shows_no_personal_data(api, world, cloc
     page = api.get("/board")
     assert page.status_code == 200 and "text/html" in page.headers["content-type"]
     assert api.get("/board/requests", params={"month": "2026-13"}).status_code == 422
+
+
+def test_a_month_the_calendar_lacks_is_a_clear_422_not_a_500(api, world):
+    """Found by the OpenAPI fuzzer: year 0000 was a 500."""
+    for url in ("/board/requests?month=0000-01", "/board/requests?month=2026-13"):
+        assert api.get(url).status_code == 422
