@@ -74,6 +74,13 @@ def test_demo_seed_binds_every_band_once_and_refuses_outside_development(
 def test_run_shows_sos_fall_tachycardia_and_geofence_exit_within_60_s(
     settings, postgres_admin_url, tmp_path, chromium_page
 ) -> None:
+    # Its own broker: the run's ingest keeps a persistent session in its share group, which
+    # on the session's broker would take a share of every later ingest test's messages.
+    state_dir = tmp_path / "broker"
+    state_dir.mkdir()
+    state_dir.chmod(0o755)
+    broker = services.ThrowawayBroker(state_dir=state_dir)
+    broker.start()
     database_url = services.create_database(postgres_admin_url)
     port = services.free_port()
     log_path = tmp_path / "run.log"
@@ -90,6 +97,10 @@ def test_run_shows_sos_fall_tachycardia_and_geofence_exit_within_60_s(
         ingest_client_id=f"ingest-demo-{uuid.uuid4().hex[:8]}",
         alerting_consumer_name=f"alerting-demo-{uuid.uuid4().hex[:8]}",
         api_port=str(port),
+        mqtt_url=broker.url("ingest"),
+        simulator_mqtt_url=broker.url("simulator"),
+        api_mqtt_url=broker.url("api"),
+        broker_state_dir=str(state_dir),
     )
     try:
         seen = _wait_for_rules(port, began, deadline_s=60.0)
@@ -108,6 +119,7 @@ def test_run_shows_sos_fall_tachycardia_and_geofence_exit_within_60_s(
             run.kill()
             run.wait()
         services.drop_database(postgres_admin_url, database_url)
+        broker.stop()
 
 
 def _newcomer_sees_and_hears_the_sos(page, base: str) -> None:
