@@ -14,9 +14,9 @@ import sys
 import numpy as np
 from synthetic import synthetic_fleet
 from timing import best_of
+from vitals_reference import evaluate_vitals_reference
 
 from alerting.rules.common import SEVERITY_NAMES
-from alerting.rules.reference import evaluate_vitals_reference
 from alerting.rules.thresholds import Params
 from alerting.rules.vitals import evaluate_vitals
 

@@ -10,10 +10,10 @@ import pytest
 
 from alerting.rules.bands import VITAL_RULES
 from alerting.rules.common import step_increments
-from alerting.rules.reference import evaluate_vitals_reference
 from alerting.rules.thresholds import DEFAULTS, Params
 from alerting.rules.vitals import evaluate_vitals, news2_hr_score, news2_sbp_score
 from bench.synthetic import synthetic_fleet
+from bench.vitals_reference import evaluate_vitals_reference
 
 
 def as_set(findings):
