@@ -11,3 +11,5 @@ def configure_logging(level: str = "INFO") -> None:
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # pika narrates every connection step at INFO; ingest logs what matters itself.
+    logging.getLogger("pika").setLevel(logging.WARNING)

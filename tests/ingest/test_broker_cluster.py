@@ -3,6 +3,8 @@ both move to the survivors, and the replicated quorum queue carries on."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.ingest.test_broker_faults import publish_stream, tally, wait_stored
@@ -51,7 +53,14 @@ def test_killing_a_node_mid_stream_loses_nothing_and_clients_move_to_the_survivo
         )
         try:
             published = publish_stream(publisher, bands, 150, {1000: victim.kill})
-            wait_until(lambda: publisher.pending() == 0, timeout_s=60)
+            deadline = time.monotonic() + 60
+            while publisher.pending() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert publisher.pending() == 0, (
+                f"{publisher.pending()} of {publisher.sent} never acknowledged; connected "
+                f"{publisher.client.is_connected()} to port {publisher.ports[0]} "
+                f"(victim {victim.port}); nodes {survivors[0].admin.running_nodes()}"
+            )
             stored = wait_stored(lambda: db, bands, publisher.acked, timeout_s=90)
             outcome = tally(publisher.acked, published, stored)
             assert outcome == {"lost": 0, "duplicated": 0, "unexpected": 0}

@@ -91,7 +91,9 @@ class CountingPublisher:
     def _on_disconnect(self, client, _userdata, _flags, _reason_code, _props) -> None:
         if len(self.ports) > 1:
             self.ports.append(self.ports.pop(0))
-            client.port = self.ports[0]
+            # paho's `port` setter refuses while the old socket is being torn down; its
+            # reconnect reads this attribute.
+            client._port = self.ports[0]
 
     def publish(self, topic: str, payload: bytes, key: object) -> None:
         # Not under our lock: paho's network thread holds its own while calling _on_publish.
