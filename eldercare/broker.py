@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import os
 import re
 import secrets
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
@@ -102,27 +101,40 @@ class BrokerAdmin:
         credentials, _, hosts = parts.netloc.rpartition("@")
         user, _, password = credentials.partition(":")
         token = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
-        self._auth = f"Basic {token}"
-        self._bases = [f"{parts.scheme}://{host}/api" for host in hosts.split(",")]
+        self._headers = {"Authorization": f"Basic {token}", "Content-Type": "application/json"}
+        self._https = parts.scheme == "https"
+        self._hosts = hosts.split(",")
+        self._open: dict[str, http.client.HTTPConnection] = {}  # kept alive between calls
         self.timeout_s = timeout_s
+
+    def _connection(self, host: str) -> http.client.HTTPConnection:
+        if host not in self._open:
+            kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            self._open[host] = kind(host, timeout=self.timeout_s)
+        return self._open[host]
 
     def _call(self, method: str, path: str, body: object = None) -> object:
         data = None if body is None else json.dumps(body).encode()
         last: Exception | None = None
-        for base in self._bases:
-            # The scheme is http(s), checked in __init__.
-            request = urllib.request.Request(base + path, data=data, method=method)  # noqa: S310
-            request.add_header("Authorization", self._auth)
-            request.add_header("Content-Type", "application/json")
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:  # noqa: S310
+        for host in self._hosts:
+            for attempt in (1, 2):  # a kept-alive connection the node closed: open anew
+                connection = self._connection(host)
+                try:
+                    connection.request(method, "/api" + path, body=data, headers=self._headers)
+                    response = connection.getresponse()
                     raw = response.read()
-                    return json.loads(raw) if raw else None
-            except urllib.error.HTTPError as exc:
-                detail = exc.read().decode(errors="replace")[:200]
-                raise BrokerError(f"{method} {path}: {exc.code} {detail}", exc.code) from None
-            except (urllib.error.URLError, OSError) as exc:
-                last = exc
+                except (OSError, http.client.HTTPException) as exc:
+                    connection.close()
+                    del self._open[host]
+                    last = exc
+                    if attempt == 1 and isinstance(exc, http.client.RemoteDisconnected):
+                        continue
+                    break
+                if response.status >= 400:
+                    detail = raw.decode(errors="replace")[:200]
+                    status = response.status
+                    raise BrokerError(f"{method} {path}: {status} {detail}", status)
+                return json.loads(raw) if raw else None
         raise BrokerError(f"{method} {path}: broker unreachable ({last})")
 
     def put_user(self, name: str, password_hash: str, grant: Grant, tags: str = "") -> None:

@@ -71,6 +71,7 @@ class RoundTrips:
             client.disconnect()
 
 
+@pytest.mark.timeout(900)  # 10,000 x 3 management calls: several minutes on a busy machine
 def test_provisioning_10000_bands_in_a_row_keeps_its_pace_and_never_stalls_clients(
     own_broker,
 ):
@@ -88,7 +89,10 @@ def test_provisioning_10000_bands_in_a_row_keeps_its_pace_and_never_stalls_clien
         probe.stop()
     first, last = durations[:1000], durations[-1000:]
     # The 10,000th band costs what the 1st did: no file that grows, no reload.
-    assert statistics.median(last) < 1.5 * statistics.median(first) + 0.002
+    assert statistics.median(last) < 1.5 * statistics.median(first) + 0.002, (
+        f"median per band: first 1,000 {statistics.median(first) * 1000:.1f} ms, "
+        f"last 1,000 {statistics.median(last) * 1000:.1f} ms"
+    )
     assert max(probe.samples) < ROUND_TRIP_LIMIT_S, (
         f"a client's round trip reached {max(probe.samples) * 1000:.0f} ms "
         f"(median {statistics.median(probe.samples) * 1000:.1f} ms)"
