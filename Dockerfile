@@ -1,7 +1,5 @@
 # The application image: every service is `eldercare <subcommand>`.
 FROM python:3.11-slim-bookworm
-RUN apt-get update && apt-get install -y --no-install-recommends mosquitto-clients \
-    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
 COPY eldercare eldercare

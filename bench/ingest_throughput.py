@@ -1,11 +1,16 @@
 """End-to-end ingest throughput on this machine, next to its ceiling and a naive baseline.
 
-Method, the same for every consumer: create the consumer's persistent session, stop it,
-queue N QoS 1 messages for it in a fresh broker, start it, and time the drain from its
-first stored (or parsed) message to its last. Broker, database and consumer share the
-machine, as in production on one node.
+Method, the same for every consumer: queue N QoS 1 messages (published over MQTT, each
+PUBACKed) in a fresh broker while the consumer is stopped, start it, and time the drain
+from its first stored (or parsed) message to its last. Broker, database and consumer
+share the machine, as in production on one node.
 
-    python bench/ingest_throughput.py [--messages 60000] [--batched-samples 20]
+Paths: RabbitMQ (the project's broker: MQTT in, quorum queue, AMQP out), and the
+Mosquitto 2.0.11 bare-client ceiling (shared subscription, persistent session) of the
+broker the project used before, for comparison. `--profile` times the phases of one
+ingest batch (parse and validate, COPY + INSERT .. ON CONFLICT and commit, Redis).
+
+    python bench/ingest_throughput.py [--messages 60000] [--batched-samples 20] [--profile]
 """
 
 from __future__ import annotations
@@ -14,19 +19,21 @@ import argparse
 import multiprocessing as mp
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import orjson
 import paho.mqtt.client as mqtt
+import pika
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from eldercare import topics
 from eldercare.imei import make_imei
 from eldercare.migrate import apply_all
 from eldercare.registry import register_devices
@@ -40,7 +47,7 @@ from tests.support.processes import spawn_service  # noqa: E402
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 BANDS = 200
-RECEIVE_MAXIMUM = 2000
+PREFETCH = 2000
 
 
 def make_messages(n: int, samples_per_message: int) -> list[tuple[str, bytes]]:
@@ -63,60 +70,92 @@ def make_messages(n: int, samples_per_message: int) -> list[tuple[str, bytes]]:
         ]
         out.append(
             (
-                f"eldercare/v1/{band}/telemetry",
+                topics.uplink(band, "telemetry"),
                 orjson.dumps({"v": 1, "sent_at": t0, "samples": samples}),
             )
         )
     return out
 
 
-def connect_props() -> Properties:
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = 3600
-    props.ReceiveMaximum = RECEIVE_MAXIMUM
-    return props
+def insert_naively(conn: psycopg.Connection, topic: str, body: dict) -> None:
+    """The naive baseline: one autocommit INSERT per sample."""
+    device = topic.split("/")[2]
+    for s in body["samples"]:
+        conn.execute(
+            "INSERT INTO telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn,"
+            " received_at) VALUES (%s, to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s,"
+            " now()) ON CONFLICT DO NOTHING",
+            (
+                device,
+                s["t"],
+                s.get("hr"),
+                s.get("sbp"),
+                s.get("dbp"),
+                s.get("steps"),
+                s.get("worn"),
+            ),
+        )
 
 
-def bare_subscriber(
-    url_port: int, client_id: str, expected: int, out: mp.Queue, naive_db: str | None
-):
-    """The ceiling (parse and discard) or, with naive_db, one autocommit INSERT per message."""
+def bare_consumer(amqp_url: str, expected: int, out: mp.Queue, naive_db: str | None) -> None:
+    """The RabbitMQ ceiling (parse and discard, ack in batches) or the naive baseline."""
     conn = psycopg.connect(naive_db, autocommit=True) if naive_db else None
     state = {"n": 0, "first": 0.0}
+    connection = pika.BlockingConnection(pika.URLParameters(amqp_url))
+    channel = connection.channel()
+    channel.basic_qos(prefetch_count=PREFETCH)
 
-    def on_message(_c, _u, msg):
-        body = orjson.loads(msg.payload)
+    def on_message(ch, method, _props, payload: bytes) -> None:
+        body = orjson.loads(payload)
         if state["n"] == 0:
             state["first"] = time.perf_counter()
         if conn is not None:
-            device = msg.topic.split("/")[2]
-            for s in body["samples"]:
-                conn.execute(
-                    "INSERT INTO telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn,"
-                    " received_at) VALUES (%s, to_timestamp(%s / 1000.0), %s, %s, %s, %s, %s,"
-                    " now()) ON CONFLICT DO NOTHING",
-                    (
-                        device,
-                        s["t"],
-                        s.get("hr"),
-                        s.get("sbp"),
-                        s.get("dbp"),
-                        s.get("steps"),
-                        s.get("worn"),
-                    ),
-                )
+            insert_naively(conn, topics.topic_of(method.routing_key), body)
         state["n"] += 1
+        if state["n"] % 500 == 0 or state["n"] == expected:
+            ch.basic_ack(method.delivery_tag, multiple=True)
         if state["n"] == expected:
+            out.put((state["first"], time.perf_counter()))
+            ch.stop_consuming()
+
+    channel.basic_consume("ingest", on_message)
+    channel.start_consuming()
+    connection.close()
+
+
+def run_bare(broker: services.ThrowawayBroker, messages, naive_db: str | None = None) -> float:
+    publish_all(broker.port, messages)
+    out: mp.Queue = mp.Queue()
+    args = (broker.amqp_url("ingest"), len(messages), out, naive_db)
+    proc = mp.Process(target=bare_consumer, args=args)
+    proc.start()
+    first, last = out.get(timeout=900)
+    proc.join()
+    return (len(messages) - 1) / (last - first)
+
+
+def mosquitto_subscriber(port: int, expected: int, out: mp.Queue | None) -> None:
+    """Mosquitto's ceiling: a bare paho MQTT 5 subscriber (persistent session, $share)."""
+    state = {"n": 0, "first": 0.0}
+
+    def on_message(_c, _u, msg):
+        orjson.loads(msg.payload)
+        if state["n"] == 0:
+            state["first"] = time.perf_counter()
+        state["n"] += 1
+        if state["n"] == expected and out is not None:
             out.put((state["first"], time.perf_counter()))
             client.disconnect()
 
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    client.username_pw_set("ingest", "dev-ingest-secret")
-    client.max_inflight_messages_set(RECEIVE_MAXIMUM)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench", protocol=mqtt.MQTTv5)
+    client.max_inflight_messages_set(PREFETCH)
     client.on_message = on_message
     client.on_connect = lambda c, *_: c.subscribe("$share/bench/eldercare/v1/+/telemetry", qos=1)
-    client.connect("127.0.0.1", url_port, clean_start=False, properties=connect_props())
-    if expected == 0:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 3600
+    props.ReceiveMaximum = PREFETCH
+    client.connect("127.0.0.1", port, clean_start=False, properties=props)
+    if out is None:  # only create the session
         client.loop_start()
         time.sleep(1.0)
         client.disconnect()
@@ -125,20 +164,32 @@ def bare_subscriber(
     client.loop_forever()
 
 
-def run_bare(port: int, messages, naive_db: str | None = None) -> float:
-    client_id = f"bench-{uuid.uuid4().hex[:6]}"
-    mp.Process(target=bare_subscriber, args=(port, client_id, 0, None, None)).run()
-    publish_all(port, messages)
-    out: mp.Queue = mp.Queue()
-    proc = mp.Process(target=bare_subscriber, args=(port, client_id, len(messages), out, naive_db))
-    proc.start()
-    first, last = out.get(timeout=900)
-    proc.join()
-    return (len(messages) - 1) / (last - first)
+def run_mosquitto_ceiling(tmp: Path, messages) -> float:
+    """Drain rate of a bare subscriber from a throwaway Mosquitto (anonymous, in memory)."""
+    port = services.free_port()
+    conf = tmp / "mosquitto.conf"
+    conf.write_text(
+        f"listener {port} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\n"
+        "max_inflight_messages 2000\n"
+    )
+    broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
+    try:
+        services.wait_for_port(port)
+        mp.Process(target=mosquitto_subscriber, args=(port, 0, None)).run()
+        publish_all(port, messages, user=None)
+        out: mp.Queue = mp.Queue()
+        proc = mp.Process(target=mosquitto_subscriber, args=(port, len(messages), out))
+        proc.start()
+        first, last = out.get(timeout=900)
+        proc.join()
+        return (len(messages) - 1) / (last - first)
+    finally:
+        broker.terminate()
+        broker.wait()
 
 
-def publish_all(port: int, messages) -> None:
-    pub = Publisher(f"mqtt://simulator:dev-simulator-secret@127.0.0.1:{port}")
+def publish_all(port: int, messages, user: str | None = "simulator:dev-simulator-secret") -> None:
+    pub = Publisher(f"mqtt://{user}@127.0.0.1:{port}" if user else f"mqtt://127.0.0.1:{port}")
     for topic, payload in messages:
         pub.publish(topic, payload)
     pub.wait_all_acked(timeout_s=600)
@@ -155,14 +206,7 @@ def run_ingest(
 ) -> tuple[float, int]:
     """Drain rate (messages/s) of N ingest processes, and peak RSS (kB) of the first."""
     ids = [f"bench-ingest-{i}" for i in range(processes)]
-    for client_id in ids:  # create the sessions in the share group, then stop
-        p = spawn_service(
-            settings, "ingest", log_path=log_dir / f"{client_id}.log", ingest_client_id=client_id
-        )
-        time.sleep(1.5)
-        p.send_signal(signal.SIGTERM)
-        p.wait(timeout=30)
-    publish_all(port, messages)
+    publish_all(port, messages)  # into the queue the broker set-up declared
     expected = len(messages) * samples
     procs = [
         spawn_service(settings, "ingest", log_path=log_dir / f"{c}.log", ingest_client_id=c)
@@ -213,7 +257,7 @@ class Bench:
             database_url=db_url,
             redis_url=REDIS_URL,
             redis_prefix="bench:",
-            mqtt_url=broker.url("ingest"),
+            amqp_url=broker.amqp_url("ingest"),
             ingest_metrics_port=0,
         )
 
@@ -227,7 +271,7 @@ def measure(n: int, samples: int, naive_n: int) -> dict[str, float]:
     messages = make_messages(n, samples)
     figures: dict[str, float] = {}
     broker, db_url = bench.fresh(f"ceiling-{samples}")
-    figures["ceiling"] = run_bare(broker.port, messages)
+    figures["ceiling"] = run_bare(broker, messages)
     bench.cleanup(broker, db_url)
     for processes in (1, 2):
         broker, db_url = bench.fresh(f"ingest{processes}-{samples}")
@@ -238,26 +282,72 @@ def measure(n: int, samples: int, naive_n: int) -> dict[str, float]:
         figures[f"peak_rss_mb_x{processes}"] = peak_kb / 1024
         bench.cleanup(broker, db_url)
     broker, db_url = bench.fresh(f"naive-{samples}")
-    figures["naive"] = run_bare(broker.port, messages[:naive_n], naive_db=db_url)
+    figures["naive"] = run_bare(broker, messages[:naive_n], naive_db=db_url)
     bench.cleanup(broker, db_url)
+    figures["mosquitto_ceiling"] = run_mosquitto_ceiling(bench.tmp, messages)
     shutil.rmtree(bench.tmp, ignore_errors=True)
     return figures
 
 
 def report(title: str, samples: int, f: dict[str, float]) -> None:
     print(f"\n{title} ({samples} sample{'s' if samples > 1 else ''}/message)")
-    print(f"  {'consumer':44} {'msg/s':>9} {'samples/s':>10} {'x ceiling':>9}")
+    print(f"  {'consumer':48} {'msg/s':>9} {'samples/s':>10} {'x ceiling':>9}")
     for label, key in (
-        ("ceiling: bare paho QoS 1 subscriber, parse only", "ceiling"),
+        ("RabbitMQ ceiling: bare AMQP consumer, parse only", "ceiling"),
         ("ingest, 1 process (commit before ack)", "ingest_x1"),
-        ("ingest, 2 processes (shared subscription)", "ingest_x2"),
+        ("ingest, 2 processes (competing consumers)", "ingest_x2"),
         ("naive: one autocommit INSERT per message", "naive"),
+        ("Mosquitto ceiling: bare paho $share subscriber", "mosquitto_ceiling"),
     ):
         rate = f[key]
-        print(f"  {label:44} {rate:9.0f} {rate * samples:10.0f} {rate / f['ceiling']:9.2f}")
+        print(f"  {label:48} {rate:9.0f} {rate * samples:10.0f} {rate / f['ceiling']:9.2f}")
     print(
         f"  peak RSS of one ingest process: {f['peak_rss_mb_x1']:.0f} MB (1 process), "
         f"{f['peak_rss_mb_x2']:.0f} MB (each of 2)"
+    )
+
+
+def profile_batches(samples: int, batches: int = 20, batch_size: int = 1000) -> None:
+    """Where one ingest batch spends its time, phase by phase, in this process."""
+    import redis
+
+    from ingest.hot_state import HotState
+    from ingest.parse import parse_message
+    from ingest.store import prepare_connection, store_batch
+
+    messages = make_messages(batches * batch_size, samples)
+    db_url = services.create_database(ADMIN_URL, prefix="eldercare_bench")
+    totals = {"parse + validate": 0.0, "COPY + INSERT + commit": 0.0, "Redis": 0.0}
+    try:
+        with psycopg.connect(db_url) as conn:
+            apply_all(conn)
+            register_devices(conn, [make_imei(700_000 + i) for i in range(BANDS)])
+            conn.commit()
+            prepare_connection(conn)
+            hot = HotState(redis.Redis.from_url(REDIS_URL), "bench-profile:")
+            for b in range(batches):
+                chunk = messages[b * batch_size : (b + 1) * batch_size]
+                t0 = time.perf_counter()
+                now = int(time.time() * 1000)
+                parsed = [parse_message(t, p, received_ms=now) for t, p in chunk]
+                t1 = time.perf_counter()
+                result = store_batch(conn, parsed)
+                t2 = time.perf_counter()
+                hot.publish(parsed, result, now)
+                t3 = time.perf_counter()
+                totals["parse + validate"] += t1 - t0
+                totals["COPY + INSERT + commit"] += t2 - t1
+                totals["Redis"] += t3 - t2
+    finally:
+        services.drop_database(ADMIN_URL, db_url)
+    whole = sum(totals.values())
+    print(f"\nphases of a {batch_size}-message batch ({samples} samples/message), in-process")
+    for phase, seconds in totals.items():
+        per_batch_ms = seconds / batches * 1000
+        print(f"  {phase:28} {per_batch_ms:8.1f} ms/batch {seconds / whole:6.0%}")
+    print(
+        f"  {'whole batch':28} {whole / batches * 1000:8.1f} ms/batch"
+        f" = {batches * batch_size / whole:.0f} msg/s"
     )
 
 
@@ -266,7 +356,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=60_000)
     parser.add_argument("--batched-samples", type=int, default=20)
     parser.add_argument("--naive-messages", type=int, default=10_000)
+    parser.add_argument("--profile", action="store_true", help="only the phase profile")
     args = parser.parse_args()
+    if args.profile:
+        profile_batches(1)
+        profile_batches(args.batched_samples)
+        return
     print(
         f"ingest benchmark: {args.messages} messages, {BANDS} bands, broker + TimescaleDB + "
         f"consumer on this {mp.cpu_count()}-core machine"
@@ -276,6 +371,7 @@ def main() -> None:
     batched_n = max(1000, args.messages // 4)
     batched = measure(batched_n, args.batched_samples, args.naive_messages // 10)
     report("batched messages", args.batched_samples, batched)
+    profile_batches(args.batched_samples)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The `eldercare` command: migrate, ingest, simulate, alerting, api, run."""
+"""The `eldercare` command: migrate, ingest, broker-setup, simulate, alerting, api, run."""
 
 from __future__ import annotations
 
@@ -24,11 +24,23 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.service import retire_ingest, run_ingest
+    from ingest.service import run_ingest
 
     overrides = {"ingest_client_id": args.client_id} if args.client_id else {}
-    settings = load_settings(**overrides)
-    return retire_ingest(settings) if args.retire else run_ingest(settings)
+    return run_ingest(load_settings(**overrides))
+
+
+def cmd_broker_setup(_args: argparse.Namespace) -> int:
+    """Service accounts and ingest's queue on the broker, through its management API."""
+    from eldercare.broker import BrokerAdmin, bootstrap, service_passwords_from_environment
+
+    settings = load_settings()
+    admin = BrokerAdmin(settings.broker_admin_url.get_secret_value())
+    admin.wait_ready(60)
+    passwords = service_passwords_from_environment()
+    bootstrap(admin, passwords, settings.ingest_queue, settings.ingest_queue_replicas)
+    log.info("broker accounts and ingest queue %s declared", settings.ingest_queue)
+    return 0
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
@@ -55,13 +67,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from eldercare.broker import BrokerAdmin
     from eldercare.supervisor import run_services
-    from ingest.service import declare_session
 
     if cmd_migrate(args) != 0:
         return 1
+    # Ingest's queue exists before the first band publishes, so nothing is routed nowhere.
     settings = load_settings()
-    declare_session(settings)
+    BrokerAdmin(settings.broker_admin_url.get_secret_value()).declare_ingest_queue(
+        settings.ingest_queue, settings.ingest_queue_replicas
+    )
     scenario = "normal"
     if settings.environment == "development":
         seed_demo(settings, args.bands)
@@ -164,19 +179,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="eldercare", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(func=cmd_migrate)
-    ingest = sub.add_parser("ingest", help="MQTT -> TimescaleDB ingest service")
-    ingest.add_argument("--client-id", help="MQTT client id (stable, one per ingest process)")
-    ingest.add_argument(
-        "--retire",
-        action="store_true",
-        help="drain this client id's queued messages, then delete its broker session",
-    )
+    ingest = sub.add_parser("ingest", help="broker queue -> TimescaleDB ingest service")
+    ingest.add_argument("--client-id", help="name of this ingest process on the broker")
     ingest.set_defaults(func=cmd_ingest)
     gateway = sub.add_parser("gateway", help="4G watch protocol (TCP) -> broker gateway")
     gateway.add_argument(
         "--import-cells", metavar="CSV", help="import an OpenCellID CSV export, then exit"
     )
     gateway.set_defaults(func=cmd_gateway)
+    sub.add_parser(
+        "broker-setup", help="declare service accounts and ingest's queue on the broker"
+    ).set_defaults(func=cmd_broker_setup)
     simulate = sub.add_parser("simulate", help="simulated wristbands")
     from simulators.cli import add_arguments
 

@@ -37,3 +37,5 @@ def configure_logging(level: str = "INFO", log_format: str = "text") -> None:
         JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
     )
     logging.basicConfig(level=level.upper(), handlers=[handler], force=True)
+    # pika narrates every connection step at INFO; ingest logs what matters itself.
+    logging.getLogger("pika").setLevel(logging.WARNING)

@@ -77,17 +77,22 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/eldercare")
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     redis_prefix: str = "eldercare:"
-    mqtt_url: SecretStr = SecretStr("mqtt://ingest:dev-ingest-secret@127.0.0.1:1884")
+    # Ingest's account on the broker's AMQP side; several URLs (space-separated) for a
+    # cluster: ingest connects to the first that answers and moves on when it fails.
+    amqp_url: SecretStr = SecretStr("amqp://ingest:dev-ingest-secret@127.0.0.1:5673/%2F")
     simulator_mqtt_url: SecretStr = SecretStr(
         "mqtt://simulator:dev-simulator-secret@127.0.0.1:1884"
     )
     api_mqtt_url: SecretStr = SecretStr("mqtt://api:dev-api-secret@127.0.0.1:1884")
     gateway_mqtt_url: SecretStr = SecretStr("mqtt://gateway:dev-gateway-secret@127.0.0.1:1884")
-    broker_state_dir: str = "/var/lib/eldercare/mosquitto"
+    # The broker's management API (band credentials); several nodes comma-separated.
+    broker_admin_url: SecretStr = SecretStr(
+        "http://eldercare-admin:dev-broker-admin-secret@127.0.0.1:15673"
+    )
 
     ingest_client_id: str = "eldercare-ingest-1"
-    ingest_share_group: str = "ingest"
-    ingest_session_expiry_s: int = 7 * 24 * 3600
+    ingest_queue: str = "ingest"  # quorum queue bound to every band's uplink topics
+    ingest_queue_replicas: int = 3  # capped by the number of broker nodes
     ingest_receive_maximum: int = 2000
     ingest_batch_max_messages: int = 1000
     ingest_batch_max_age_ms: int = 50
@@ -97,8 +102,8 @@ class Settings(BaseSettings):
     ingest_max_clock_skew_s: int = 300
 
     @cached_property
-    def mqtt(self) -> MqttTarget:
-        return parse_mqtt_url(self.mqtt_url.get_secret_value())
+    def amqp_urls(self) -> list[str]:
+        return self.amqp_url.get_secret_value().split()
 
     @cached_property
     def simulator_mqtt(self) -> MqttTarget:
@@ -117,7 +122,8 @@ class Settings(BaseSettings):
         if self.environment != "production":
             return self
         for name in (
-            "mqtt_url",
+            "amqp_url",
+            "broker_admin_url",
             "simulator_mqtt_url",
             "api_mqtt_url",
             "gateway_mqtt_url",

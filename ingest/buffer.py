@@ -11,8 +11,7 @@ from ingest.parse import ParsedMessage
 
 @dataclass(slots=True)
 class Received:
-    mid: int
-    qos: int
+    delivery_tag: int
     generation: int  # which broker connection delivered it; acks go only to that one
     message: ParsedMessage
 

@@ -1,4 +1,4 @@
-"""`eldercare ingest`: MQTT (persistent session, shared subscription) -> TimescaleDB.
+"""`eldercare ingest`: the broker's durable ingest queue (AMQP) -> TimescaleDB.
 
 A message is acknowledged to the broker only after its rows are committed, so a crash at
 any point loses nothing: the broker redelivers, and idempotent inserts absorb the repeats.
@@ -14,17 +14,15 @@ import time
 import uuid
 
 import orjson
-import paho.mqtt.client as mqtt
 import psycopg
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
+from eldercare import topics
 from eldercare.cache import connect_redis
 from eldercare.db import connect
 from eldercare.settings import Settings
 from eldercare.status_http import stores_unavailable
 from ingest.buffer import Buffer, Received
+from ingest.consumer import QueueConsumer
 from ingest.hot_state import HotState
 from ingest.known_devices import KnownDevices
 from ingest.metrics import IngestMetrics
@@ -40,13 +38,7 @@ from ingest.writer import limits_from
 
 log = logging.getLogger(__name__)
 
-UPLINK_KINDS = ("telemetry", "location", "event", "status")
 REDIS_RETRY_AFTER_S = 10.0
-
-
-def uplink_subscriptions(share_group: str) -> list[tuple[str, int]]:
-    """Shared subscriptions, so N ingest processes split the bands' messages."""
-    return [(f"$share/{share_group}/eldercare/v1/+/{kind}", 1) for kind in UPLINK_KINDS]
 
 
 class IngestService:
@@ -59,65 +51,37 @@ class IngestService:
         self.buffer = Buffer(
             settings.ingest_batch_max_messages, settings.ingest_batch_max_age_ms / 1000
         )
-        self.generation = 0
         self.last_message_at = time.monotonic()
         self.stopping = threading.Event()
-        self.client = self._make_client()
+        self.consumer = QueueConsumer(
+            settings.amqp_urls,
+            settings.ingest_queue,
+            settings.ingest_queue_replicas,
+            settings.ingest_receive_maximum,
+            self._on_message,
+            name=settings.ingest_client_id,
+        )
         self._conn: psycopg.Connection | None = None
         self._known = KnownDevices()
         self._hot = HotState(connect_redis(settings), settings.redis_prefix)
         self._redis_skip_until = 0.0
+        self._acks_closed = False
 
-    # --- MQTT side: runs on paho's network thread, must stay cheap ---------------------
+    def is_connected(self) -> bool:
+        """Whether ingest consumes its queue right now."""
+        return self.consumer.connected.is_set()
 
-    def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.settings.ingest_client_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        target = self.settings.mqtt
-        client.username_pw_set(target.username, target.password)
-        client.max_inflight_messages_set(self.settings.ingest_receive_maximum)
-        client.max_queued_messages_set(0)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        return client
+    # --- broker side: runs on the consumer thread, must stay cheap ---------------------
 
     def health(self) -> list[str]:
         """What does not answer: 'broker', 'database', 'redis' (for GET /health)."""
-        broker = [] if self.client.is_connected() else ["broker"]
+        broker = [] if self.is_connected() else ["broker"]
         return broker + stores_unavailable(self.settings)
 
-    def _connect_properties(self) -> Properties:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.settings.ingest_session_expiry_s
-        props.ReceiveMaximum = self.settings.ingest_receive_maximum
-        return props
-
-    def _on_connect(self, client, _userdata, _flags, reason_code, _props) -> None:
-        if reason_code.is_failure:
-            log.error("broker refused ingest: %s", reason_code)
-            return
-        self.generation += 1
-        client.subscribe(uplink_subscriptions(self.settings.ingest_share_group))
-        log.info("connected to broker (session generation %s)", self.generation)
-
-    def _on_disconnect(self, client, _userdata, _flags, reason_code, _props) -> None:
-        self.generation += 1  # acks for messages of the old connection must not be sent
-        if not self.stopping.is_set():
-            log.warning("disconnected from broker: %s; reconnecting", reason_code)
-            # paho backs off by itself; a random floor spreads a fleet of ingest processes.
-            client.reconnect_delay_set(min_delay=random.uniform(0.5, 1.5), max_delay=30)
-
-    def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
-        parsed = parse_message(
-            msg.topic, msg.payload, received_ms=int(time.time() * 1000), limits=self.limits
-        )
+    def _on_message(self, topic: str, body: bytes, delivery_tag: int, generation: int) -> None:
+        parsed = parse_message(topic, body, received_ms=int(time.time() * 1000), limits=self.limits)
         self.metrics.message_in(parsed.kind)
-        self.buffer.add(Received(msg.mid, msg.qos, self.generation, parsed))
+        self.buffer.add(Received(delivery_tag, generation, parsed))
         self.last_message_at = time.monotonic()
 
     # --- storage side: the flush thread ----------------------------------------------------
@@ -138,7 +102,10 @@ class IngestService:
         started = time.monotonic()
         result = self._store_with_retry([r.message for r in batch])
         if result is None:
-            return 0  # stopping while the database is unreachable: the broker keeps them
+            # Stopping while the database is unreachable: the broker keeps these, and no
+            # later ack may cover them (acks are cumulative), so acking ends here.
+            self._acks_closed = True
+            return 0
         committed_ms = int(time.time() * 1000)
         self.metrics.batch_latency.observe(time.monotonic() - started)
         self._ack(batch)
@@ -184,10 +151,14 @@ class IngestService:
         self._conn = None
 
     def _ack(self, batch: list[Received]) -> None:
-        generation = self.generation
-        for item in batch:  # arrival order
-            if item.qos > 0 and item.generation == generation:
-                self.client.ack(item.mid, item.qos)
+        """Ack the batch: one multiple-ack per connection it came from, newest tag each."""
+        if self._acks_closed:
+            return
+        latest: dict[int, int] = {}
+        for item in batch:  # arrival order: the last tag of a generation is its highest
+            latest[item.generation] = item.delivery_tag
+        for generation, tag in latest.items():
+            self.consumer.ack_through(tag, generation)
 
     def _after_commit(self, batch: list[Received], result: StoreResult, committed_ms: int) -> None:
         for device_id, event_id in result.urgent_events:
@@ -213,7 +184,8 @@ class IngestService:
         payload = orjson.dumps(
             {"v": 1, "id": uuid.uuid4().hex[:16], "type": "sos_ack", "event_id": event_id}
         )
-        self.client.publish(f"eldercare/v1/{device_id}/cmd", payload, qos=1)
+        if not self.consumer.publish(topics.cmd(device_id), payload):
+            log.warning("sos_ack for band %s not sent: no broker connection", device_id)
 
     def _count(self, batch: list[Received], result: StoreResult, committed_ms: int) -> None:
         m = self.metrics
@@ -229,86 +201,20 @@ class IngestService:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def connect(self, blocking: bool) -> None:
-        """Resume the persistent session (never clean-start) and run paho's network loop.
-
-        Blocking raises at once if the broker is unreachable; otherwise paho keeps retrying.
-        """
-        target = self.settings.mqtt
-        connect = self.client.connect if blocking else self.client.connect_async
-        connect(
-            target.host,
-            target.port,
-            keepalive=30,
-            clean_start=False,
-            properties=self._connect_properties(),
-        )
-        self.client.loop_start()
-
     def start(self) -> threading.Thread:
-        """Connect and start receiving; returns the flush thread."""
-        self.connect(blocking=False)
+        """Connect (retrying in the background) and start receiving; returns the flush thread."""
+        self.consumer.start()
         flusher = threading.Thread(target=self.flush_forever, name="ingest-flush", daemon=True)
         flusher.start()
         return flusher
 
     def stop(self, flusher: threading.Thread) -> None:
         """Stop receiving, commit and ack what was received, then disconnect."""
+        self.consumer.pause()
         self.stopping.set()
         flusher.join(timeout=30)
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.consumer.stop()
         self._drop_connection()
-
-    def retire(self, flusher: threading.Thread, idle_s: float = 3.0) -> None:
-        """Drain this instance's queued messages, leave the share group, end the session.
-
-        For an instance removed for good: otherwise the broker keeps queueing its share of
-        messages for a session nobody will resume.
-        """
-        while time.monotonic() - self.last_message_at < idle_s or len(self.buffer):
-            time.sleep(0.2)
-        left = threading.Event()
-        self.client.on_unsubscribe = lambda *_: left.set()
-        topics = [topic for topic, _ in uplink_subscriptions(self.settings.ingest_share_group)]
-        self.client.unsubscribe(topics)
-        left.wait(10)
-        time.sleep(0.5)  # anything delivered before the UNSUBACK is in the buffer now
-        self.stopping.set()
-        flusher.join(timeout=30)
-        props = Properties(PacketTypes.DISCONNECT)
-        props.SessionExpiryInterval = 0
-        self.client.disconnect(properties=props)
-        self.client.loop_stop()
-        self._drop_connection()
-
-
-def declare_session(settings: Settings, timeout_s: float = 10.0) -> None:
-    """Create ingest's persistent session and shared subscription, then leave.
-
-    Until ingest has subscribed once, the broker has nobody to queue bands' messages for;
-    declaring the session first makes even the very first start of a system lossless.
-    """
-    service = IngestService(settings)
-    subscribed = threading.Event()
-    service.client.on_subscribe = lambda *_: subscribed.set()
-    service.connect(blocking=True)
-    try:
-        if not subscribed.wait(timeout_s):
-            raise RuntimeError("broker did not confirm ingest's subscription")
-    finally:
-        service.stopping.set()
-        service.client.disconnect()
-        service.client.loop_stop()
-
-
-def retire_ingest(settings: Settings) -> int:
-    """`eldercare ingest --retire`: drain and remove this client id's session."""
-    service = IngestService(settings)
-    flusher = service.start()
-    service.retire(flusher)
-    log.info("ingest %s retired: its session is gone", settings.ingest_client_id)
-    return 0
 
 
 def run_ingest(settings: Settings) -> int:

@@ -1,4 +1,8 @@
-"""Opening MQTT v5 connections for simulated bands and fleets (paho-mqtt 2.x)."""
+"""Opening MQTT 3.1.1 connections for simulated bands and fleets (paho-mqtt 2.x).
+
+MQTT 3.1.1, which the firmware contract allows and the project's broker (RabbitMQ's MQTT
+plugin) speaks.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ from collections.abc import Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 
 class ConnectionFailed(RuntimeError):
@@ -20,9 +22,16 @@ class ConnectionFailed(RuntimeError):
         self.reason = reason
 
 
-def make_client(client_id: str, username: str, password: str | None) -> mqtt.Client:
-    """A paho client speaking MQTT 5 with the given credentials."""
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+def make_client(
+    client_id: str, username: str, password: str | None, *, persistent: bool = False
+) -> mqtt.Client:
+    """A paho client speaking MQTT 3.1.1; `persistent` keeps its session (clean session 0)."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv311,
+        clean_session=not persistent,
+    )
     client.username_pw_set(username, password)
     return client
 
@@ -33,7 +42,6 @@ def connect_and_wait(
     port: int,
     *,
     keepalive_s: int = 60,
-    session_expiry_s: int = 0,
     timeout_s: float = 10.0,
 ) -> None:
     """Connect, start the network thread and block until CONNACK (raise if refused)."""
@@ -50,9 +58,7 @@ def connect_and_wait(
             previous(c, userdata, flags, reason_code, properties)
 
     client.on_connect = on_connect
-    properties = Properties(PacketTypes.CONNECT)
-    properties.SessionExpiryInterval = session_expiry_s
-    client.connect(host, port, keepalive=keepalive_s, clean_start=False, properties=properties)
+    client.connect(host, port, keepalive=keepalive_s)
     client.loop_start()
     if not connected.wait(timeout_s) or "ok" not in outcome:
         client.loop_stop()

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import orjson
 
-TOPIC_PREFIX = "eldercare/v1"
-UPLINK_KINDS = ("telemetry", "location", "event", "status")
+from eldercare import topics
+
+UPLINK_KINDS = topics.UPLINK_KINDS
 LAST_WILL = {"v": 1, "online": False}
 
 
@@ -30,7 +31,7 @@ class SimMessage:
 
 def topic_for(device_id: str, kind: str) -> str:
     """The topic a band uses for one message kind (or `cmd` for downlink)."""
-    return f"{TOPIC_PREFIX}/{device_id}/{kind}"
+    return topics.uplink(device_id, kind)
 
 
 def epoch_ms(at: datetime) -> int:

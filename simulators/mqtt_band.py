@@ -14,14 +14,11 @@ from datetime import UTC, datetime
 
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.reasoncodes import ReasonCode
 
 from simulators.connection import connect_and_wait, make_client
 from simulators.messages import LAST_WILL, SimMessage, epoch_ms, event_body, topic_for
 
 log = logging.getLogger(__name__)
-DISCONNECT_WITH_WILL = 4  # MQTT 5 reason code: "disconnect with Will Message"
 
 
 class MqttBand:
@@ -51,7 +48,7 @@ class MqttBand:
         self.commands: list[dict] = []
         self._seq = 0
         self._stop = threading.Event()
-        self._client = make_client(device_id, device_id, password)
+        self._client = make_client(device_id, device_id, password, persistent=True)
         self._client.will_set(self.topic("status"), orjson.dumps(LAST_WILL), qos=1, retain=True)
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
@@ -68,7 +65,6 @@ class MqttBand:
             self._host,
             self._port,
             keepalive_s=self._keepalive_s,
-            session_expiry_s=3600,
             timeout_s=timeout_s,
         )
         self._resender.start()
@@ -79,10 +75,14 @@ class MqttBand:
         self._stop.set()
         if self._resender.is_alive():
             self._resender.join()
-        reason = ReasonCode(
-            PacketTypes.DISCONNECT, identifier=DISCONNECT_WITH_WILL if send_will else 0
-        )
-        self._client.disconnect(reasoncode=reason)
+        if send_will:
+            # MQTT 3.1.1 has no "disconnect with will": vanish as a dead battery would.
+            self._client.loop_stop()
+            sock = self._client.socket()
+            if sock is not None:
+                sock.close()
+            return
+        self._client.disconnect()
         self._client.loop_stop()
 
     def __enter__(self) -> MqttBand:

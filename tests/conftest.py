@@ -42,17 +42,28 @@ def redis_url() -> str:
         pytest.fail(str(exc), pytrace=False)
 
 
-@pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.ThrowawayBroker]:
-    state_dir = tmp_path_factory.mktemp("broker")
-    state_dir.chmod(0o755)
-    instance = services.ThrowawayBroker(state_dir=state_dir)
+def _started_broker(tmp_path_factory: pytest.TempPathFactory, name: str):
+    instance = services.ThrowawayBroker(state_dir=tmp_path_factory.mktemp(name))
     try:
         instance.start()
     except services.ServiceUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
+    return instance
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.ThrowawayBroker]:
+    instance = _started_broker(tmp_path_factory, "broker")
     yield instance
     instance.stop()
+
+
+@pytest.fixture
+def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.ThrowawayBroker]:
+    """A broker of this test's own, for tests that restart or crash it."""
+    instance = _started_broker(tmp_path_factory, "own-broker")
+    yield instance
+    instance.kill()
 
 
 @pytest.fixture(scope="session")
@@ -63,11 +74,11 @@ def settings(database_url: str, redis_url: str, broker: services.ThrowawayBroker
         database_url=database_url,
         redis_url=redis_url,
         redis_prefix=f"test-{uuid.uuid4().hex[:8]}:",
-        mqtt_url=broker.url("ingest"),
+        amqp_url=broker.amqp_url("ingest"),
         simulator_mqtt_url=broker.url("simulator"),
         api_mqtt_url=broker.url("api"),
         gateway_mqtt_url=broker.url("gateway"),
-        broker_state_dir=str(broker.state_dir),
+        broker_admin_url=broker.node.admin_url,
         ingest_client_id=f"ingest-test-{uuid.uuid4().hex[:8]}",
         ingest_metrics_port=0,
         alerting_http_port=0,

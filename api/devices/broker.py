@@ -1,66 +1,53 @@
-"""The API's side of the broker: band credentials in its password file, and downlinks."""
+"""The API's side of the broker: band credentials through its management API, and downlinks."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from api.errors import ServiceUnavailable
-from eldercare.broker_files import read_password_file, reload_broker, write_password_file
+from eldercare import topics
+from eldercare.broker import BrokerAdmin, BrokerError
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
 PUBLISH_TIMEOUT_S = 5.0
 
 
-@contextmanager
-def _locked_passwd(state_dir: Path) -> Iterator[Path]:
-    """The password file, locked against other writers in this host."""
-    with open(state_dir / "passwd.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield state_dir / "passwd"
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _admin(settings: Settings) -> BrokerAdmin:
+    return BrokerAdmin(settings.broker_admin_url.get_secret_value())
 
 
-def set_band_credentials(*, state_dir: Path, device_id: str, password_hash: str) -> None:
+def set_band_credentials(*, settings: Settings, device_id: str, password_hash: str) -> None:
     """Let a band log in with the password of `password_hash`, effective at once."""
-    with _locked_passwd(state_dir) as passwd:
-        entries = read_password_file(passwd)
-        entries[device_id] = password_hash
-        write_password_file(passwd, entries)
-    if not reload_broker(state_dir):
-        log.warning(
-            "broker of %s not running; band %s takes effect at its start", state_dir, device_id
-        )
+    try:
+        _admin(settings).put_band(device_id, password_hash)
+    except BrokerError as exc:
+        log.warning("band %s not provisioned on the broker: %s", device_id, exc.reason)
+        raise ServiceUnavailable("broker unavailable") from None
 
 
-def remove_band_credentials(*, state_dir: Path, device_id: str) -> None:
-    """Stop a band from logging in, effective at once."""
-    with _locked_passwd(state_dir) as passwd:
-        entries = read_password_file(passwd)
-        if entries.pop(device_id, None) is not None:
-            write_password_file(passwd, entries)
-    reload_broker(state_dir)
+def remove_band_credentials(*, settings: Settings, device_id: str) -> None:
+    """Stop a band from logging in and disconnect it, effective at once."""
+    try:
+        _admin(settings).delete_user(device_id)
+    except BrokerError as exc:
+        log.warning("band %s not revoked on the broker: %s", device_id, exc.reason)
+        raise ServiceUnavailable("broker unavailable") from None
 
 
 def publish_command(*, settings: Settings, device_id: str, payload: dict) -> None:
     """Publish one downlink command (QoS 1) with the API's account; blocks until PUBACK."""
     target = settings.api_mqtt
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv5)
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="", protocol=mqtt.MQTTv311)
     client.username_pw_set(target.username, target.password)
     try:
         client.connect(target.host, target.port, keepalive=10)
         client.loop_start()
-        info = client.publish(f"eldercare/v1/{device_id}/cmd", json.dumps(payload), qos=1)
+        info = client.publish(topics.cmd(device_id), json.dumps(payload), qos=1)
         info.wait_for_publish(timeout=PUBLISH_TIMEOUT_S)
         if not info.is_published():
             raise ServiceUnavailable("broker did not acknowledge the command")

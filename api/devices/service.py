@@ -6,7 +6,6 @@ import asyncio
 import secrets
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -18,7 +17,7 @@ from api.alerts.service import run_action
 from api.db import DbConn
 from api.devices import broker
 from api.errors import Conflict, Invalid, NotFound
-from eldercare.broker_files import hash_password
+from eldercare.broker import hash_password
 from eldercare.imei import is_valid_imei
 from eldercare.settings import Settings
 
@@ -93,10 +92,10 @@ async def provision(
             )
         except psycopg.errors.UniqueViolation as exc:
             raise Conflict("watch id belongs to another band", watch_id=watch_id) from exc
-        # Inside the transaction: if the file cannot be written, nothing is recorded.
+        # Inside the transaction: if the broker does not take it, nothing is recorded.
         await asyncio.to_thread(
             broker.set_band_credentials,
-            state_dir=Path(settings.broker_state_dir),
+            settings=settings,
             device_id=device_id,
             password_hash=password_hash,
         )
@@ -134,10 +133,8 @@ def _revoke(
         alerts.resolve_band_alerts(
             sync, device_id=device_id, actor=actor, resolution="band revoked", now=now
         )
-        # Inside the transaction: if the file cannot be written, nothing is recorded.
-        broker.remove_band_credentials(
-            state_dir=Path(settings.broker_state_dir), device_id=device_id
-        )
+        # Inside the transaction: if the broker does not take it, nothing is recorded.
+        broker.remove_band_credentials(settings=settings, device_id=device_id)
 
 
 async def bind(*, conn: DbConn, device_id: str, resident_id: int) -> dict:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent native set-up for a Debian 12 machine with no Docker engine:
 # PostgreSQL 15 + TimescaleDB (built from Debian 13's source package), Redis and the
-# project's own Mosquitto instance (auth + ACLs) on loopback. Skips whatever is done.
+# project's own RabbitMQ node (MQTT for bands, AMQP for ingest, per-band accounts) on
+# loopback, beside any system broker. Skips whatever is done.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,8 +28,10 @@ apt_install() {
 }
 
 ensure_packages() {
-  apt_install postgresql-$pg_version postgresql-client-$pg_version redis-server mosquitto \
-    mosquitto-clients python3-venv
+  # rabbitmq-server: the project's broker. mosquitto: only for bench/ingest_throughput.py's
+  # comparison with the broker the project used before.
+  apt_install postgresql-$pg_version postgresql-client-$pg_version redis-server \
+    rabbitmq-server mosquitto python3-venv
   # Headless Chromium for the duty console's browser test (driven by Python playwright with
   # executable_path=/usr/bin/chromium; playwright's own browser download is never used).
   apt_install chromium
@@ -107,10 +110,25 @@ ensure_redis_running() {
   fi
 }
 
+stop_legacy_mosquitto() {
+  # Earlier versions ran the project's Mosquitto on 1884, the port bands now reach
+  # RabbitMQ's MQTT listener on. (A system Mosquitto on 1883 is not ours to touch.)
+  local pid_file="$state_dir/mosquitto/mosquitto.pid"
+  if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+    log "stopping the project's former Mosquitto instance"
+    $sudo_cmd kill "$(cat "$pid_file")"
+    for _ in $(seq 50); do kill -0 "$(cat "$pid_file")" 2>/dev/null || break; sleep 0.1; done
+  fi
+}
+
 ensure_broker_running() {
-  # The project's broker is its own instance (auth + ACLs) beside any anonymous one the
-  # machine may already run on 1883; its files live under $state_dir/mosquitto.
-  "$repo/deploy/mosquitto/start-native.sh" "$state_dir/mosquitto"
+  # The project's own RabbitMQ node, beside the system's (5672): MQTT 127.0.0.1:1884,
+  # AMQP 5673, management API 15673; files under $state_dir/rabbitmq. Then its service
+  # accounts and ingest's queue (idempotent, through the management API).
+  stop_legacy_mosquitto
+  $sudo_cmd mkdir -p "$state_dir/rabbitmq"
+  $sudo_cmd chown "$(id -u):$(id -g)" "$state_dir/rabbitmq"
+  (cd "$repo" && python3 -m eldercare.broker_node start "$state_dir/rabbitmq")
 }
 
 ensure_packages

@@ -14,7 +14,8 @@ def test_production_refuses_the_development_jwt_secret(settings):
         Settings(
             environment="production",
             database_url="postgresql://eldercare:real@db/eldercare",
-            mqtt_url="mqtt://ingest:real@broker:1883",
+            amqp_url="amqp://ingest:real@broker:5672/%2F",
+            broker_admin_url="http://eldercare-admin:real@broker:15672",
             simulator_mqtt_url="mqtt://simulator:real@broker:1883",
             api_mqtt_url="mqtt://api:real@broker:1883",
             gateway_mqtt_url="mqtt://gateway:real@broker:1883",
@@ -25,7 +26,8 @@ def test_production_refuses_a_jwt_secret_shorter_than_32_bytes():
     real = {
         "environment": "production",
         "database_url": "postgresql://eldercare:real@db/eldercare",
-        "mqtt_url": "mqtt://ingest:real@broker:1883",
+        "amqp_url": "amqp://ingest:real@broker:5672/%2F",
+        "broker_admin_url": "http://eldercare-admin:real@broker:15672",
         "simulator_mqtt_url": "mqtt://simulator:real@broker:1883",
         "api_mqtt_url": "mqtt://api:real@broker:1883",
         "gateway_mqtt_url": "mqtt://gateway:real@broker:1883",

@@ -74,8 +74,8 @@ def test_demo_seed_binds_every_band_once_and_refuses_outside_development(
 def test_run_shows_sos_fall_tachycardia_and_geofence_exit_within_60_s(
     settings, postgres_admin_url, tmp_path, chromium_page
 ) -> None:
-    # Its own broker: the run's ingest keeps a persistent session in its share group, which
-    # on the session's broker would take a share of every later ingest test's messages.
+    # Its own broker: the demo fleet's messages left in the session broker's ingest queue
+    # would reach every later ingest test (as unknown bands' dead letters).
     state_dir = tmp_path / "broker"
     state_dir.mkdir()
     state_dir.chmod(0o755)
@@ -97,10 +97,11 @@ def test_run_shows_sos_fall_tachycardia_and_geofence_exit_within_60_s(
         ingest_client_id=f"ingest-demo-{uuid.uuid4().hex[:8]}",
         alerting_consumer_name=f"alerting-demo-{uuid.uuid4().hex[:8]}",
         api_port=str(port),
-        mqtt_url=broker.url("ingest"),
+        amqp_url=broker.amqp_url("ingest"),
         simulator_mqtt_url=broker.url("simulator"),
         api_mqtt_url=broker.url("api"),
-        broker_state_dir=str(state_dir),
+        gateway_mqtt_url=broker.url("gateway"),
+        broker_admin_url=broker.node.admin_url,
     )
     try:
         seen = _wait_for_rules(port, began, deadline_s=60.0)

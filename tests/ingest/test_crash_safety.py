@@ -1,4 +1,5 @@
-"""Killing ingest, stopping it, or restarting the database never loses or doubles data."""
+"""Killing ingest, restarting or crashing the broker or the database never loses or doubles
+a message whose PUBACK the band received."""
 
 from __future__ import annotations
 
@@ -29,10 +30,7 @@ def one_sample_messages(bands: list[str], per_band: int, start_ms: int):
 
 
 def wait_until_ingesting(publisher: Publisher, db, band: str, timeout_s: float = 30) -> None:
-    """Publish probes until one is stored: the shared subscription exists now.
-
-    (Before ingest's first subscription, the broker has nobody to queue messages for.)
-    """
+    """Publish probes until one is stored: ingest consumes now."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         t = int(time.time() * 1000) - 7200_000
@@ -146,8 +144,8 @@ def test_postgres_restart_mid_stream_loses_nothing(settings, broker, tmp_path):
             update={
                 "database_url": url,
                 "ingest_client_id": "ingest-pgrestart",
-                # its own group: the suite's offline ingest session must not get a share
-                "ingest_share_group": "pgrestart",
+                # its own queue: the suite's queue holds messages for the suite's database
+                "ingest_queue": "ingest-pgrestart",
             }
         )
         ingest = spawn_service(own, "ingest", log_path=tmp_path / "ingest.log")
@@ -179,35 +177,26 @@ def test_postgres_restart_mid_stream_loses_nothing(settings, broker, tmp_path):
         pg.remove()
 
 
-def test_retired_instance_leaves_nothing_behind_in_the_share_group(
+def test_a_stopped_ingest_process_leaves_its_share_to_the_others(
     settings, broker, db, new_band_ids, tmp_path
 ):
-    """Scale 2 -> 1: the removed instance's backlog is stored and no new share queues for it."""
+    """Scale 2 -> 1: competing consumers of one queue; nothing waits for the stopped one."""
     bands = new_band_ids(4)
     (probe,) = new_band_ids(1)
-    group = {"ingest_share_group": "scale-down"}
-    own = settings.model_copy(update=group)
+    own = settings.model_copy(update={"ingest_queue": "ingest-scale-down"})
     keep = spawn_service(own, "ingest", log_path=tmp_path / "keep.log", ingest_client_id="keep")
     gone = spawn_service(own, "ingest", log_path=tmp_path / "gone.log", ingest_client_id="gone")
     publisher = Publisher(broker.url("simulator"))
     try:
         wait_until_ingesting(publisher, db, probe)
-        time.sleep(1.0)  # both members subscribed
-        gone.send_signal(signal.SIGTERM)
-        assert gone.wait(timeout=30) == 0
         messages = list(one_sample_messages(bands, 100, int(time.time() * 1000) - 3600_000))
         for topic, payload in messages[:200]:
             publisher.publish(topic, payload)
         publisher.wait_all_acked()
-        time.sleep(1.0)
-        assert stored_rows(db, bands) < 200  # part of them queue for the stopped member
-
-        retire = spawn_service(
-            own, "ingest", "--retire", log_path=tmp_path / "retire.log", ingest_client_id="gone"
-        )
-        assert retire.wait(timeout=60) == 0
         wait_until(lambda: stored_rows(db, bands) == 200, timeout_s=30)
 
+        gone.send_signal(signal.SIGTERM)
+        assert gone.wait(timeout=30) == 0
         for topic, payload in messages[200:]:
             publisher.publish(topic, payload)
         publisher.wait_all_acked()
@@ -218,16 +207,13 @@ def test_retired_instance_leaves_nothing_behind_in_the_share_group(
         keep.wait(timeout=30)
 
 
-def test_declared_session_keeps_messages_published_before_ingest_first_starts(
+def test_messages_published_before_ingest_first_starts_are_kept(
     settings, broker, db, new_band_ids, tmp_path
 ):
-    from ingest.service import declare_session
-
+    """The broker set-up declares ingest's queue, so the very first messages are not lost."""
     (band,) = new_band_ids(1)
-    own = settings.model_copy(
-        update={"ingest_client_id": "ingest-declared", "ingest_share_group": "declared"}
-    )
-    declare_session(own)
+    own = settings.model_copy(update={"ingest_queue": "ingest-first-start"})
+    broker.admin.declare_ingest_queue("ingest-first-start", 3)
     publisher = Publisher(broker.url("simulator"))
     try:
         for topic, payload in one_sample_messages([band], 50, int(time.time() * 1000) - 60_000):

@@ -197,7 +197,7 @@ def test_a_hung_redis_does_not_slow_down_storage(settings, broker, db, new_band_
         update={
             "redis_url": SecretStr(f"redis://127.0.0.1:{port}/0"),
             "ingest_client_id": "ingest-hung-redis",
-            "ingest_share_group": "hung-redis",
+            "ingest_queue": "ingest-hung-redis",
             "ingest_batch_max_messages": 50,
         }
     )
@@ -206,7 +206,7 @@ def test_a_hung_redis_does_not_slow_down_storage(settings, broker, db, new_band_
     flusher = service.start()
     publisher = Publisher(broker.url("simulator"))
     try:
-        wait_until(lambda: service.client.is_connected(), 10)
+        wait_until(lambda: service.is_connected(), 10)
         time.sleep(0.5)
         started = time.monotonic()
         t0 = now_ms() - 3600_000
@@ -241,7 +241,7 @@ def test_counters_are_scrapable_in_prometheus_format(settings, broker, db, new_b
         update={
             "ingest_metrics_port": port,
             "ingest_client_id": "ingest-metrics",
-            "ingest_share_group": "metrics",
+            "ingest_queue": "ingest-metrics",
         }
     )
     (band,) = new_band_ids(1)
@@ -250,7 +250,7 @@ def test_counters_are_scrapable_in_prometheus_format(settings, broker, db, new_b
     flusher = service.start()
     publisher = Publisher(broker.url("simulator"))
     try:
-        wait_until(lambda: service.client.is_connected(), 10)
+        wait_until(lambda: service.is_connected(), 10)
         time.sleep(0.3)
         payload = telemetry([{"t": now_ms() - 1000, "hr": 70}, {"t": now_ms() - 500, "hr": 999}])
         publisher.publish(f"eldercare/v1/{band}/telemetry", payload)

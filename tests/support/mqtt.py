@@ -18,7 +18,7 @@ def make_client(url: str, client_id: str | None = None, **kwargs) -> mqtt.Client
     client = mqtt.Client(
         CallbackAPIVersion.VERSION2,
         client_id=client_id or f"test-{uuid.uuid4().hex[:8]}",
-        protocol=mqtt.MQTTv5,
+        protocol=mqtt.MQTTv311,
         **kwargs,
     )
     client.username_pw_set(target.username, target.password)
@@ -48,6 +48,68 @@ class Publisher:
         for info in self._infos:
             info.wait_for_publish(timeout=max(0.1, deadline - time.monotonic()))
         self._infos.clear()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class CountingPublisher:
+    """Publishes QoS 1 through broker restarts and records which messages got a PUBACK.
+
+    `acked` holds the keys of messages the broker acknowledged: what a band may forget.
+    """
+
+    def __init__(
+        self, url: str, client_id: str | None = None, other_ports: tuple[int, ...] = ()
+    ) -> None:
+        target = parse_mqtt_url(url)
+        self.ports = [target.port, *other_ports]  # cluster nodes: move on when one fails
+        self.acked: set[object] = set()
+        self.sent = 0
+        self._keys: dict[int, object] = {}
+        self._early: set[int] = set()
+        self._lock = threading.Lock()
+        self.client = make_client(url, client_id)
+        self.client.max_inflight_messages_set(200)
+        self.client.max_queued_messages_set(0)
+        self.client.reconnect_delay_set(min_delay=0.2, max_delay=2)
+        self.client.on_publish = self._on_publish
+        self.client.on_disconnect = self._on_disconnect
+        self.client.connect(target.host, target.port, keepalive=10)
+        self.client.loop_start()
+
+    def _on_publish(self, _client, _userdata, mid, reason_code, _props) -> None:
+        if reason_code.is_failure:
+            return
+        with self._lock:
+            key = self._keys.pop(mid, None)
+            if key is None:
+                self._early.add(mid)  # acked before publish() learnt its mid
+            else:
+                self.acked.add(key)
+
+    def _on_disconnect(self, client, _userdata, _flags, _reason_code, _props) -> None:
+        if len(self.ports) > 1:
+            self.ports.append(self.ports.pop(0))
+            # paho's `port` setter refuses while the old socket is being torn down; its
+            # reconnect reads this attribute.
+            client._port = self.ports[0]
+
+    def publish(self, topic: str, payload: bytes, key: object) -> None:
+        # Not under our lock: paho's network thread holds its own while calling _on_publish.
+        info = self.client.publish(topic, payload, qos=1)
+        with self._lock:
+            if info.mid in self._early:
+                self._early.discard(info.mid)
+                self.acked.add(key)
+            else:
+                self._keys[info.mid] = key
+        self.sent += 1
+
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._keys)
 
     def close(self) -> None:
         self.client.disconnect()

@@ -17,20 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
+from pydantic import SecretStr
 
-from eldercare.broker_files import (
-    DEV_SERVICE_ACCOUNTS,
-    broker_pid,
-    hash_password,
-    prepare_state_dir,
-    read_password_file,
-    reload_broker,
-    write_password_file,
-)
+from eldercare.broker import DEV_SERVICE_ACCOUNTS, BrokerAdmin, bootstrap, hash_password
+from eldercare.broker_node import RABBITMQ_SERVER, Node, launch, wait_listening
+from eldercare.settings import Settings
 
 HOW_TO_FIX = (
     "run `make test` (it runs deploy/native/setup.sh first), or set ELDERCARE_TEST_DATABASE_URL, "
-    "ELDERCARE_TEST_REDIS_URL and have mosquitto on PATH, or start a Docker engine"
+    "ELDERCARE_TEST_REDIS_URL and install rabbitmq-server, or start a Docker engine"
 )
 
 
@@ -112,35 +107,113 @@ def _with_db(url: str, dbname: str) -> str:
 
 @dataclass
 class ThrowawayBroker:
-    """A Mosquitto with the project's config (auth, ACLs, limits) on a free port."""
+    """A RabbitMQ node with the project's config (auth, permissions, ingest queue) on free ports.
+
+    `cluster` names the nodes it joins when it is one of several (see `throwaway_cluster`).
+    """
 
     state_dir: Path
-    port: int = field(default_factory=free_port)
+    name: str = field(default_factory=lambda: f"test-{uuid.uuid4().hex[:8]}")
+    cluster: list[str] = field(default_factory=list)
+    node: Node = field(init=False)
     process: subprocess.Popen | None = None
 
-    def start(self) -> None:
-        if shutil.which("mosquitto") is None:
-            raise ServiceUnavailable(f"mosquitto is not installed: {HOW_TO_FIX}")
-        config = prepare_state_dir(self.state_dir, self.port, DEV_SERVICE_ACCOUNTS)
-        log = open(self.state_dir / "stderr.log", "ab")  # noqa: SIM115
-        self.process = subprocess.Popen(["mosquitto", "-c", str(config)], stderr=log)
-        wait_for_port(self.port)
+    def __post_init__(self) -> None:
+        self.node = Node(
+            state_dir=self.state_dir,
+            amqp_port=free_port(),
+            mqtt_port=free_port(),
+            http_port=free_port(),
+            dist_port=free_port(),
+            name=self.name,
+            cluster=self.cluster,
+            cookie=f"cookie-{self.state_dir.parent.name}",
+        )
+
+    @property
+    def port(self) -> int:
+        return self.node.mqtt_port
+
+    @property
+    def admin(self) -> BrokerAdmin:
+        return BrokerAdmin(self.node.admin_url)
+
+    def launch(self) -> None:
+        """Start the node without waiting for it."""
+        if not RABBITMQ_SERVER.exists():
+            raise ServiceUnavailable(f"rabbitmq-server is not installed: {HOW_TO_FIX}")
+        self.process = launch(self.node)
+
+    def start(self, bootstrap_accounts: bool = True) -> None:
+        """Start (or restart) the node, wait until it listens; declare accounts and queue."""
+        self.launch()
+        self.wait_ready()
+        if bootstrap_accounts:
+            bootstrap(self.admin, DEV_SERVICE_ACCOUNTS, "ingest", 3)
+
+    def wait_ready(self, timeout_s: float = 90) -> None:
+        try:
+            wait_listening(self.node, timeout_s)
+        except Exception as exc:  # noqa: BLE001 - any failure to start says the same
+            raise ServiceUnavailable(
+                f"broker node did not start: see {self.state_dir}/log"
+            ) from exc
 
     def stop(self) -> None:
-        """Stop cleanly (the broker saves its persistent sessions)."""
+        """Stop cleanly (SIGTERM: the node closes its queues and exits)."""
         if self.process and self.process.poll() is None:
             self.process.terminate()
+            self.process.wait(timeout=60)
+
+    def kill(self) -> None:
+        """Crash the node: SIGKILL to every process of its session (the Erlang VM and helpers)."""
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, 9)
             self.process.wait(timeout=10)
 
-    def add_band(self, device_id: str, password: str) -> None:
-        """Give a band credentials, as provisioning does, and make the broker accept them."""
-        passwd = self.state_dir / "passwd"
-        entries = read_password_file(passwd)
-        entries[device_id] = hash_password(password)
-        write_password_file(passwd, entries)
-        if broker_pid(self.state_dir) is not None:
-            reload_broker(self.state_dir)
-            time.sleep(0.2)
+    def settings_for(self, settings: Settings, **more: object) -> Settings:
+        """`settings` with every broker URL pointing at this broker."""
+        update: dict[str, object] = {
+            "amqp_url": SecretStr(self.amqp_url("ingest")),
+            "simulator_mqtt_url": SecretStr(self.url("simulator")),
+            "api_mqtt_url": SecretStr(self.url("api")),
+            "gateway_mqtt_url": SecretStr(self.url("gateway")),
+            "broker_admin_url": SecretStr(self.node.admin_url),
+        }
+        return settings.model_copy(update={**update, **more})
 
-    def url(self, user: str = "ingest") -> str:
-        return f"mqtt://{user}:{DEV_SERVICE_ACCOUNTS[user]}@127.0.0.1:{self.port}"
+    def add_band(self, device_id: str, password: str) -> None:
+        """Give a band credentials, as provisioning does (effective at once)."""
+        self.admin.put_band(device_id, hash_password(password))
+
+    def url(self, user: str = "simulator") -> str:
+        """An MQTT URL with a service account's credentials."""
+        return f"mqtt://{user}:{DEV_SERVICE_ACCOUNTS[user]}@127.0.0.1:{self.node.mqtt_port}"
+
+    def amqp_url(self, user: str = "ingest") -> str:
+        return f"amqp://{user}:{DEV_SERVICE_ACCOUNTS[user]}@127.0.0.1:{self.node.amqp_port}/%2F"
+
+
+def throwaway_cluster(base: Path, size: int = 3) -> list[ThrowawayBroker]:
+    """`size` nodes clustered on this machine, with the project's accounts and queue.
+
+    The first node starts alone; the others join it (classic peer discovery).
+    """
+    names = [f"c{i}-{uuid.uuid4().hex[:6]}" for i in range(size)]
+    seed = f"{names[0]}@localhost"
+    nodes = [
+        ThrowawayBroker(state_dir=base / name, name=name, cluster=[] if i == 0 else [seed])
+        for i, name in enumerate(names)
+    ]
+    nodes[0].start(bootstrap_accounts=False)
+    for node in nodes[1:]:
+        node.launch()
+    for node in nodes[1:]:
+        node.wait_ready()
+    deadline = time.monotonic() + 60
+    while len(nodes[0].admin.running_nodes()) < size:
+        if time.monotonic() > deadline:
+            raise ServiceUnavailable(f"only {nodes[0].admin.running_nodes()} joined the cluster")
+        time.sleep(0.5)
+    bootstrap(nodes[0].admin, DEV_SERVICE_ACCOUNTS, "ingest", size)
+    return nodes

@@ -1,0 +1,76 @@
+"""A three-node broker cluster: killing the node that bands and ingest use loses nothing;
+both move to the survivors, and the replicated quorum queue carries on."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.ingest.test_broker_faults import publish_stream, tally, wait_stored
+from tests.ingest.test_crash_safety import wait_until_ingesting
+from tests.support.mqtt import CountingPublisher, Publisher, wait_until
+from tests.support.processes import spawn_service
+from tests.support.services import throwaway_cluster
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def cluster(tmp_path_factory):
+    nodes = throwaway_cluster(tmp_path_factory.mktemp("cluster"), size=3)
+    yield nodes
+    for node in nodes:
+        node.kill()
+
+
+def node_of_connection(admin, connection_name: str) -> str:
+    for connection in admin.connections():
+        if connection.get("client_properties", {}).get("connection_name") == connection_name:
+            return connection["node"]
+    return ""
+
+
+def test_killing_a_node_mid_stream_loses_nothing_and_clients_move_to_the_survivors(
+    settings, cluster, db, new_band_ids, tmp_path
+):
+    bands = new_band_ids(20)
+    (probe,) = new_band_ids(1)
+    urls = " ".join(node.amqp_url("ingest") for node in cluster)
+    own = cluster[0].settings_for(settings, amqp_url=urls, ingest_client_id="ingest-cluster")
+    ingest = spawn_service(own, "ingest", log_path=tmp_path / "ingest.log")
+    try:
+        probe_publisher = Publisher(cluster[0].url("simulator"))
+        wait_until_ingesting(probe_publisher, db, probe)
+        probe_publisher.close()
+        admin = cluster[0].admin
+        ingest_node = wait_until(lambda: node_of_connection(admin, "ingest-cluster"), 10)
+        victim = next(node for node in cluster if node.node.node_name == ingest_node)
+        survivors = [node for node in cluster if node is not victim]
+        # The bands are on the same node as ingest: both have to move.
+        publisher = CountingPublisher(
+            victim.url("simulator"), other_ports=tuple(node.port for node in survivors)
+        )
+        try:
+            published = publish_stream(publisher, bands, 150, {1000: victim.kill})
+            deadline = time.monotonic() + 60
+            while publisher.pending() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert publisher.pending() == 0, (
+                f"{publisher.pending()} of {publisher.sent} never acknowledged; connected "
+                f"{publisher.client.is_connected()} to port {publisher.ports[0]} "
+                f"(victim {victim.port}); nodes {survivors[0].admin.running_nodes()}"
+            )
+            stored = wait_stored(lambda: db, bands, publisher.acked, timeout_s=90)
+            outcome = tally(publisher.acked, published, stored)
+            assert outcome == {"lost": 0, "duplicated": 0, "unexpected": 0}
+            assert len(publisher.acked) >= 2900  # the bands carried on through the survivors
+            assert publisher.ports[0] != victim.port
+            survivor_admin = survivors[0].admin
+            moved_to = node_of_connection(survivor_admin, "ingest-cluster")
+            assert moved_to in {node.node.node_name for node in survivors}
+        finally:
+            publisher.close()
+    finally:
+        ingest.terminate()
+        ingest.wait(timeout=30)
