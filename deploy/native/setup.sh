@@ -114,10 +114,13 @@ stop_legacy_mosquitto() {
   # Earlier versions ran the project's Mosquitto on 1884, the port bands now reach
   # RabbitMQ's MQTT listener on. (A system Mosquitto on 1883 is not ours to touch.)
   local pid_file="$state_dir/mosquitto/mosquitto.pid"
-  if [ -f "$pid_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null; then
+  [ -f "$pid_file" ] || return 0
+  local pid
+  pid="$(cat "$pid_file")"
+  if kill -0 "$pid" 2>/dev/null; then
     log "stopping the project's former Mosquitto instance"
-    $sudo_cmd kill "$(cat "$pid_file")"
-    for _ in $(seq 50); do kill -0 "$(cat "$pid_file")" 2>/dev/null || break; sleep 0.1; done
+    $sudo_cmd kill "$pid"
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   fi
 }
 
