@@ -14,7 +14,7 @@ from api.requests import reports
 from api.requests.routes import run
 from eldercare.i18n import text
 
-MONTH = r"^[12]\d{3}-(0[1-9]|1[0-2])$"  # a calendar month, years 1000-2999
+MONTH = r"^20[0-9]{2}-(0[1-9]|1[0-2])$"
 
 router = APIRouter(responses=ERROR_RESPONSES)
 Reader = Annotated[

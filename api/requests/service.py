@@ -243,16 +243,25 @@ def _check_steps(steps: list[dict]) -> None:
         action = spec.get("action")
         if action == "notify":
             targets = spec.get("targets")
-            if not targets or not set(targets) <= known_targets:
+            if (
+                not isinstance(targets, list)
+                or not targets
+                or not all(isinstance(t, str) for t in targets)
+                or not set(targets) <= known_targets
+            ):
                 raise Invalid("notify needs known targets", step=i, known=sorted(known_targets))
             if spec.get("stop_on", "acknowledged") not in ("acknowledged", "resolved"):
                 raise Invalid("stop_on is acknowledged or resolved", step=i)
         elif action == "wait":
-            if not isinstance(spec.get("seconds"), int) or not 0 < spec["seconds"] <= 30 * 86400:
+            if not _whole(spec.get("seconds"), 1, 30 * 86400):
                 raise Invalid("wait needs whole seconds, up to 30 days", step=i)
         elif action == "repeat":
-            to = spec.get("to_step")
-            if not isinstance(to, int) or not 0 <= to < i or not 1 <= spec.get("times", 0) <= 10:
+            if not (_whole(spec.get("to_step"), 0, i - 1) and _whole(spec.get("times"), 1, 10)):
                 raise Invalid("repeat goes back to an earlier step, 1-10 times", step=i)
         else:
             raise Invalid("unknown action", step=i, action=action)
+
+
+def _whole(value: object, low: int, high: int) -> bool:
+    """A whole number (not a bool) within [low, high]."""
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high

@@ -255,13 +255,17 @@ def test_director_edits_a_category_policy_and_open_ladders_keep_their_copy(api, 
         ).status_code
         == 403
     )
-    bad = {"steps": [{"action": "notify", "targets": ["mayor"]}]}
-    assert (
-        api.put(
-            "/request-policies/facilities", json=bad, headers=w["director_a"].headers
-        ).status_code
-        == 422
-    )
+    for bad_steps in (
+        [{"action": "notify", "targets": ["mayor"]}],
+        [{"action": "notify", "targets": [{"a": 1}]}],
+        [{"action": "wait", "seconds": "3600"}],
+        [{"action": "notify", "targets": ["grid_worker"]}, {"action": "repeat", "to_step": 0}],
+    ):
+        body = {"steps": bad_steps}
+        refused = api.put(
+            "/request-policies/facilities", json=body, headers=w["director_a"].headers
+        )
+        assert refused.status_code == 422, (bad_steps, refused.text)
     r = api.put("/request-policies/facilities", json=faster, headers=w["director_a"].headers)
     assert r.status_code == 200, r.text
     try:
