@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -237,7 +238,8 @@ def to_xlsx(rows: list[dict], locale: str, title: str) -> bytes:
     """An Excel workbook with one sheet."""
     book = Workbook()
     sheet = book.active
-    sheet.title = title[:31]
+    # Excel refuses these characters in a sheet's name ("失能/残疾" has one).
+    sheet.title = re.sub(r"[\\/*?:\[\]]", "、", title)[:31]
     for line in _table(rows, locale):
         sheet.append(line)
     for row in sheet.iter_rows():

@@ -195,3 +195,9 @@ def test_a_group_exports_as_excel_and_a_formula_in_a_name_stays_text(
     names = [r[0] for r in rows[1:]]
     assert '\'=HYPERLINK("http://evil")' in names
     assert all(c.data_type == "s" for row in sheet.iter_rows() for c in row if c.value is not None)
+
+
+def test_the_disabled_list_exports_as_excel_under_a_sheet_name_excel_accepts(care_client, worker_a):
+    response = care_client.get("/care/groups/disabled/export?format=xlsx", headers=worker_a.headers)
+    assert response.status_code == 200
+    assert load_workbook(io.BytesIO(response.content)).active.title == "失能、残疾老人"
