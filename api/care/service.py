@@ -20,6 +20,7 @@ from api.care.daily import (
 )
 from api.db import DbConn
 from api.deps import Principal
+from api.requests.queries import PROMISE_WARN
 from eldercare.i18n import DEFAULT_TIME_ZONE, local_time, text
 
 # Alerts that already told staff about a vital sign: drift is not a reason while one exists.
@@ -39,9 +40,27 @@ REASON_ORDER = (
 )
 
 # A further source of reasons: (conn, resident ids, now) -> frame of (resident_id, figures...).
-# Residents' requests (api/requests, not yet on main) plug in here as "unanswered_request".
 ReasonSource = Callable[[DbConn, list[int], datetime], Awaitable[pd.DataFrame]]
-EXTRA_SOURCES: dict[str, ReasonSource] = {}
+
+# Residents' requests still without a public reply when the 24 h first-answer promise is
+# close (requests' own warning age): someone should call before the resident gives up.
+_UNANSWERED = """
+SELECT resident_id, count(*) AS count,
+       floor(extract(epoch FROM %(now)s - min(opened_at)) / 3600)::int AS hours
+FROM requests
+WHERE resident_id = ANY(%(ids)s) AND status <> 'resolved' AND first_reply_at IS NULL
+  AND opened_at <= %(now)s - %(warn)s
+GROUP BY resident_id"""
+
+
+async def unanswered_requests(conn: DbConn, ids: list[int], now: datetime) -> pd.DataFrame:
+    """Per resident: how many requests wait for a first answer, and the oldest one's hours."""
+    cur = await conn.execute(_UNANSWERED, {"ids": ids, "now": now, "warn": PROMISE_WARN})
+    rows = await cur.fetchall()
+    return pd.DataFrame(rows, columns=["resident_id", "count", "hours"])
+
+
+EXTRA_SOURCES: dict[str, ReasonSource] = {"unanswered_request": unanswered_requests}
 
 # The residents on the caller's list: in reach, in the grid asked for.
 _SEEN = f"""SELECT r.resident_id FROM residents r

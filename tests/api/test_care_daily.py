@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.requests.opening import open_request
 from simulators.history import Plan, copy_samples, samples
 from tests.api.care_support import NOW, ZONE, new_grid, resident_with_band
 
@@ -223,3 +224,31 @@ def test_late_data_for_yesterday_is_seen_when_the_day_is_rolled_up_again(world):
     refreshed = {yesterday: NOW - timedelta(hours=7)}  # 03:00: after midnight + 2 h: final
     assert yesterday not in stale_days(refreshed, today=yesterday + timedelta(days=1), days=2,
                                        now=NOW, zone=ZONE)  # fmt: skip
+
+
+def test_a_request_waiting_for_its_first_answer_is_a_reason_to_call(
+    care_client, world, worker_a, database_url
+):
+    """Unanswered for 30 h: listed with its figures; answered or only 2 h old: not counted."""
+    rid = world["alerty"]
+    opened = [(NOW - timedelta(hours=30), None), (NOW - timedelta(hours=2), None),
+              (NOW - timedelta(hours=40), NOW - timedelta(hours=39))]  # fmt: skip
+    with psycopg.connect(database_url, autocommit=True) as db:
+        ids = []
+        for at, replied in opened:
+            request_id = open_request(
+                db, text="暖气不热", category="heating", channel="hotline", now=at, resident_id=rid
+            )
+            db.execute(
+                "UPDATE requests SET first_reply_at = %s WHERE request_id = %s",
+                (replied, request_id),
+            )
+            ids.append(request_id)
+        try:
+            item = _daily(care_client, worker_a)[rid]
+            (reason,) = [r for r in item["reasons"] if r["code"] == "unanswered_request"]
+            assert reason["figures"] == {"count": 1, "hours": 30}
+            assert reason["text"] == "有 1 条诉求尚未答复，最早一条已等 30 小时"
+        finally:
+            db.execute("DELETE FROM requests WHERE request_id = ANY(%s)", (ids,))
+    assert "unanswered_request" not in _codes(_daily(care_client, worker_a)[rid])
