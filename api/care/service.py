@@ -191,7 +191,7 @@ def _items(
                 "resident_id": rid,
                 "full_name": person["full_name"],
                 "grid_id": None if pd.isna(person["grid_id"]) else int(person["grid_id"]),
-                "phone": person["phone"],
+                "phone": None if pd.isna(person["phone"]) else person["phone"],
                 "address": person["address"],
                 "handler": "grid_worker" if its_reasons[0]["code"] == "not_reached" else "staff",
                 "reasons": its_reasons,

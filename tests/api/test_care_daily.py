@@ -252,3 +252,19 @@ def test_a_request_waiting_for_its_first_answer_is_a_reason_to_call(
         finally:
             db.execute("DELETE FROM requests WHERE request_id = ANY(%s)", (ids,))
     assert "unanswered_request" not in _codes(_daily(care_client, worker_a)[rid])
+
+
+def test_a_resident_without_a_phone_number_is_listed_not_a_500(
+    care_client, world, worker_a, database_url
+):
+    """Found by the API fuzzer: a missing phone number (NULL) broke the whole list."""
+    rid = world["silent"]
+    with psycopg.connect(database_url, autocommit=True) as db:
+        (phone,) = db.execute(
+            "SELECT phone FROM residents WHERE resident_id = %s", (rid,)
+        ).fetchone()
+        db.execute("UPDATE residents SET phone = NULL WHERE resident_id = %s", (rid,))
+        try:
+            assert _daily(care_client, worker_a)[rid]["phone"] is None
+        finally:
+            db.execute("UPDATE residents SET phone = %s WHERE resident_id = %s", (phone, rid))
