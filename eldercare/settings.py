@@ -199,7 +199,7 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"  # 0.0.0.0 to accept watches from the mobile network
     gateway_port: int = 8001
     gateway_client_id: str = "eldercare-gateway-1"
-    gateway_metrics_port: int = 9102
+    gateway_metrics_port: int = 9104
     gateway_utc_offset_min: int = 0  # default for watches whose clock is not UTC
     gateway_idle_timeout_s: float = 900.0
     gateway_max_frame_bytes: int = 16 * 1024
