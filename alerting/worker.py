@@ -42,8 +42,8 @@ from alerting.http import AlertingHttp
 from alerting.metrics import AlertingMetrics
 from alerting.rules.common import CRITICAL, Finding
 from eldercare import keys
-from eldercare.cache import connect_redis
 from eldercare.loops import Loops, stop_on_signal
+from eldercare.redis_client import connect_redis
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)

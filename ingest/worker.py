@@ -17,8 +17,8 @@ import orjson
 import psycopg
 
 from eldercare import topics
-from eldercare.cache import connect_redis
 from eldercare.db import connect
+from eldercare.redis_client import connect_redis
 from eldercare.settings import Settings
 from eldercare.status_http import stores_unavailable
 from ingest.buffer import Buffer, Received
