@@ -37,6 +37,7 @@ from alerting.channels.plans import (
 )
 from alerting.channels.senders import Senders
 from alerting.metrics import AlertingMetrics
+from eldercare import keys
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -262,7 +263,9 @@ class Dispatcher:
     def send(self, channel: str, key: str, payload: dict) -> Outcome:
         """Deliver one message; never raises for delivery problems."""
         if channel in REDIS_CHANNELS:
-            stream = f"{self.prefix}alerts:{'console' if channel == 'console' else 'changes'}"
+            stream = (keys.alert_console if channel == "console" else keys.alert_changes)(
+                self.prefix
+            )
             try:
                 self.redis.xadd(
                     stream,

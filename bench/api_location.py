@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psycopg  # noqa: E402
 import redis  # noqa: E402
 
+from eldercare import keys  # noqa: E402
 from eldercare.imei import make_imei  # noqa: E402
 from eldercare.migrate import apply_all  # noqa: E402
 from eldercare.settings import Settings  # noqa: E402
@@ -105,7 +106,7 @@ def seed(database_url: str, prefix: str, residents: int) -> list[tuple[int, int]
     pipe = client.pipeline(transaction=False)
     for _account_id, resident_id in pairs:
         pipe.hset(
-            f"{prefix}band:{make_imei(resident_id)}",
+            keys.band_state(prefix, make_imei(resident_id)),
             mapping={
                 "fix_t": now_ms,
                 "lat": 41.1 + resident_id * 1e-5,

@@ -33,6 +33,7 @@ import psycopg
 import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the checkout and its tests
+from eldercare import keys  # noqa: E402
 from eldercare.imei import make_imei  # noqa: E402
 from eldercare.migrate import apply_all  # noqa: E402
 from eldercare.registry import register_devices  # noqa: E402
@@ -221,7 +222,7 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
         r = redis.Redis.from_url("redis://127.0.0.1:6379/14")
         db = psycopg.connect(db_url, autocommit=True)
         stored_rows = lambda: db.execute("SELECT count(*) FROM telemetry_samples").fetchone()[0]  # noqa: E731
-        stream = f"{settings.redis_prefix}stream:stored"
+        stream = keys.stored_stream(settings.redis_prefix)
         if not wait_for(lambda: listening(gateway_port), 90):
             raise SystemExit(f"the gateway did not start; see {state_dir / 'gateway.log'}")
         time.sleep(2.0)  # ingest subscribed

@@ -150,7 +150,8 @@ def mosquitto_subscriber(port: int, expected: int, out: mp.Queue | None) -> None
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench", protocol=mqtt.MQTTv5)
     client.max_inflight_messages_set(PREFETCH)
     client.on_message = on_message
-    client.on_connect = lambda c, *_: c.subscribe("$share/bench/eldercare/v1/+/telemetry", qos=1)
+    shared = f"$share/bench/{topics.uplink(topics.ANY_BAND, 'telemetry')}"
+    client.on_connect = lambda c, *_: c.subscribe(shared, qos=1)
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = 3600
     props.ReceiveMaximum = PREFETCH

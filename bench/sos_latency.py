@@ -26,6 +26,7 @@ import orjson
 import psycopg
 import redis
 
+from eldercare import keys, topics
 from eldercare.imei import make_imei
 from eldercare.migrate import apply_all
 from eldercare.registry import register_devices
@@ -51,7 +52,7 @@ def load_fleet(
         now_ms = int(time.time() * 1000)
         sample = {"t": now_ms, "hr": 70 + i % 9, "steps": i // len(bands), "worn": True}
         body = orjson.dumps({"v": 1, "sent_at": now_ms, "samples": [sample]})
-        publisher.publish(f"eldercare/v1/{band}/telemetry", body)
+        publisher.publish(topics.uplink(band, "telemetry"), body)
         i += 1
         sent[0] = i
         next_at += period
@@ -75,7 +76,7 @@ def press_all(presser: Publisher, bands: list[str], published: dict[str, float])
             "acc": 8.0,
         }
         published[band] = time.time()
-        presser.publish(f"eldercare/v1/{band}/event", orjson.dumps(event))
+        presser.publish(topics.uplink(band, "event"), orjson.dumps(event))
         time.sleep(0.1)
 
 
@@ -164,7 +165,7 @@ def main() -> None:
         console_before = time.time()
         press_all(presser, down_bands, published)
         r = redis.Redis.from_url(settings.redis_url.get_secret_value())
-        console_key = f"{settings.redis_prefix}alerts:console"
+        console_key = keys.alert_console(settings.redis_prefix)
         deadline = time.monotonic() + args.deadline + 15
         told: dict[str, float] = {}
         while len(told) < len(down_bands) and time.monotonic() < deadline:
@@ -172,12 +173,14 @@ def main() -> None:
             time.sleep(0.2)
         stop.set()
         latencies = np.array([r.at - published[r.json["device_id"]] for r in received]) * 1000
-        keys = {r.headers["Idempotency-Key"] for r in received}
+        idem_keys = {r.headers["Idempotency-Key"] for r in received}
         print(
             f"presses={args.presses} fleet={args.fleet} bands, load {load_rate:,.0f} msg/s "
             "through ingest during the presses"
         )
-        print(f"delivered to 120 gateway: {len(keys)}/{args.presses} (requests {len(received)})")
+        print(
+            f"delivered to 120 gateway: {len(idem_keys)}/{args.presses} (requests {len(received)})"
+        )
         if len(latencies):
             p50, p99 = np.percentile(latencies, [50, 99])
             print(

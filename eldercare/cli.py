@@ -24,7 +24,7 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from ingest.service import run_ingest
+    from ingest.worker import run_ingest
 
     overrides = {"ingest_client_id": args.client_id} if args.client_id else {}
     return run_ingest(load_settings(**overrides))
@@ -55,7 +55,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
             count = import_cell_towers(conn, Path(args.import_cells))
         log.info("cell towers imported or updated: %s", count)
         return 0
-    from gateway.service import run_gateway
+    from gateway.worker import run_gateway
 
     return run_gateway(settings)
 
@@ -114,8 +114,8 @@ def _later_services() -> dict[str, list[str]]:
     """Services added by later capabilities, present once their package provides them."""
     services = {}
     for name, module in (
-        ("gateway", "gateway.service"),
-        ("alerting", "alerting.service"),
+        ("gateway", "gateway.worker"),
+        ("alerting", "alerting.worker"),
         ("api", "api.server"),
         ("jobs", "api.jobs"),
     ):
@@ -128,7 +128,7 @@ def _later_services() -> dict[str, list[str]]:
 
 
 def cmd_alerting(_args: argparse.Namespace) -> int:
-    from alerting.service import run_alerting
+    from alerting.worker import run_alerting
 
     return run_alerting(load_settings())
 

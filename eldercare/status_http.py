@@ -16,7 +16,7 @@ import psycopg
 import redis
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from eldercare.cache import connect_redis
+from eldercare.redis_client import connect_redis
 from eldercare.settings import Settings
 
 MAX_BODY_BYTES = 1 << 20

@@ -18,18 +18,15 @@ import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from eldercare import topics
 from eldercare.settings import MqttTarget
 
 log = logging.getLogger(__name__)
 
-CMD_TOPIC = "eldercare/v1/+/cmd"
+CMD_TOPIC = topics.cmd(topics.ANY_BAND)
 MAX_INFLIGHT = 2000
 
 CommandHandler = Callable[[str, dict], None]  # (device_id, command), on the event loop
-
-
-def uplink_topic(device_id: str, kind: str) -> str:
-    return f"eldercare/v1/{device_id}/{kind}"
 
 
 class HandOver:
@@ -81,7 +78,7 @@ class HandOver:
         future = self._loop.create_future()
         body = orjson.dumps(payload)
         info = self._client.publish(
-            uplink_topic(device_id, kind), body, qos=1, retain=kind == "status"
+            topics.uplink(device_id, kind), body, qos=1, retain=kind == "status"
         )
         self._waiting[info.mid] = future
         return future

@@ -8,6 +8,7 @@ from __future__ import annotations
 import orjson
 import redis
 
+from eldercare import keys
 from ingest.parse import ParsedMessage
 from ingest.store import StoreResult
 
@@ -35,14 +36,6 @@ return #KEYS
 """
 
 
-def band_key(prefix: str, device_id: str) -> str:
-    return f"{prefix}band:{device_id}"
-
-
-def stream_key(prefix: str) -> str:
-    return f"{prefix}stream:stored"
-
-
 class HotState:
     """Writes the latest band state and the 'stored' stream after each commit."""
 
@@ -62,12 +55,12 @@ class HotState:
         if bands:
             updates = [[str(seen[band]), latest.get(band, [])] for band in bands]
             self._apply_batch(
-                keys=[band_key(self.prefix, b) for b in bands],
+                keys=[keys.band_state(self.prefix, b) for b in bands],
                 args=[orjson.dumps(updates)],
                 client=pipe,
             )
         pipe.xadd(
-            stream_key(self.prefix),
+            keys.stored_stream(self.prefix),
             {"batch": _stream_entry(result, committed_ms)},
             maxlen=STREAM_MAXLEN,
             approximate=True,

@@ -9,11 +9,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from ingest import contract as c
+
+if TYPE_CHECKING:
+    from eldercare.settings import Settings
 
 _DECODERS: dict[str, msgspec.json.Decoder[Any]] = {
     "telemetry": msgspec.json.Decoder(c.TelemetryEnvelope),
@@ -45,6 +48,14 @@ class Limits:
 
     max_age_ms: int = 7 * 24 * 3600 * 1000
     max_skew_ms: int = 5 * 60 * 1000
+
+
+def limits_from(settings: Settings) -> Limits:
+    """The limits the settings configure."""
+    return Limits(
+        max_age_ms=settings.ingest_max_sample_age_s * 1000,
+        max_skew_ms=settings.ingest_max_clock_skew_s * 1000,
+    )
 
 
 @dataclass(frozen=True)

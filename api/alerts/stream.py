@@ -28,6 +28,7 @@ from redis.asyncio import Redis
 from api.alerts import service
 from api.deps import ALERT_CONSOLE_ROLES, SettingsDep, decode_token, get_principal
 from api.errors import ERROR_RESPONSES, Forbidden, Invalid, Unauthorized
+from eldercare import keys
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ async def alert_stream(
         state=request.app.state,
         pool=request.app.state.pool,
         redis=request.app.state.redis,
-        key=f"{settings.redis_prefix}alerts:changes",
+        key=keys.alert_changes(settings.redis_prefix),
         account_id=principal.account_id,
         start=start,
         expires_at=float(claims["exp"]),

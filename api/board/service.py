@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from api.access import SCOPE_SQL, scope_params
 from api.db import DbConn
 from api.location import service as location
+from eldercare import keys
 from eldercare.datum import Datum
 
 _BOARD = f"""
@@ -61,7 +62,7 @@ async def residents(
     async with redis.pipeline(transaction=False) as pipe:
         for row in rows:
             if row["device_id"] is not None:
-                pipe.hmget(f"{prefix}band:{row['device_id']}", list(FIELDS))
+                pipe.hmget(keys.band_state(prefix, row["device_id"]), list(FIELDS))
         replies = iter(await pipe.execute())
     board = []
     for row in rows:

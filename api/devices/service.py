@@ -17,6 +17,7 @@ from api.alerts.service import run_action
 from api.db import DbConn
 from api.devices import broker
 from api.errors import Conflict, Invalid, NotFound
+from eldercare import keys
 from eldercare.broker import hash_password
 from eldercare.imei import is_valid_imei
 from eldercare.settings import Settings
@@ -177,7 +178,7 @@ def _ms(value: bytes | str | None) -> datetime | None:
 
 async def status(*, conn: DbConn, redis: Redis, prefix: str, device: dict) -> dict:
     """A band's online state, battery and last contact (Redis, else the last stored status)."""
-    state = await redis.hgetall(f"{prefix}band:{device['device_id']}")
+    state = await redis.hgetall(keys.band_state(prefix, device["device_id"]))
     if state:
         online, charging = state.get(b"online"), state.get(b"charging")
         return {

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from api.access import SCOPE_SQL, scope_params
 from api.db import DbConn
 from api.errors import NotFound, Unauthorized
+from eldercare import keys
 from eldercare.datum import Datum, to_datum
 
 # One round trip: who the caller is (from the database, so a disabled account or a withdrawn
@@ -65,8 +66,8 @@ def _num(value: bytes | None, kind: type = int) -> int | float | None:
     return kind(value) if value not in (None, b"") else None
 
 
-LOCATION_FIELDS = (b"fix_t", b"lat", b"lon", b"acc_m", b"src", b"online", b"battery", b"last_seen")
-VITALS_FIELDS = (b"vitals_t", b"hr", b"sbp", b"dbp", b"steps", b"worn")
+LOCATION_FIELDS = keys.BAND_LOCATION_FIELDS
+VITALS_FIELDS = keys.BAND_VITALS_FIELDS
 
 
 async def band_state(
@@ -79,7 +80,7 @@ async def band_state(
     """
     if device_id is None:
         return {}
-    values = await redis.hmget(f"{prefix}band:{device_id}", list(fields))
+    values = await redis.hmget(keys.band_state(prefix, device_id), list(fields))
     return {f: v for f, v in zip(fields, values, strict=True) if isinstance(v, bytes)}
 
 

@@ -16,7 +16,7 @@ import orjson
 from psycopg import sql
 
 from alerting.engine import Engine
-from alerting.service import AlertingService
+from alerting.worker import AlertingService
 from tests.alerting.factories import HOME, add_contact, insert_event, make_resident
 from tests.alerting.receivers import start_receivers
 from tests.support.wait import wait_until

@@ -14,8 +14,8 @@ import pytest
 
 from alerting.alerts import service as alerts
 from alerting.engine import apply_findings
-from ingest.writer import store_messages
 from tests.alerting.factories import make_resident
+from tests.support.storage import store_messages
 
 scenarios = pytest.importorskip("simulators.scenarios")
 

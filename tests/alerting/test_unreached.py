@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from alerting.alerts import service as alerts
-from alerting.service import AlertingService
+from alerting.worker import AlertingService
 from tests.alerting.factories import HOME, add_contact, insert_event, make_resident
 from tests.alerting.receivers import Receiver
 

@@ -10,8 +10,8 @@ import orjson
 from alerting.alerts import service as alerts
 from alerting.engine import apply_findings
 from alerting.geo.datum import wgs84_to_gcj02
-from ingest.writer import store_messages
 from tests.alerting.factories import HOME, T0, make_resident
+from tests.support.storage import store_messages
 
 
 def ms(dt) -> int:

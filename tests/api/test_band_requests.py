@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from api.bookings.band_requests import book_pending_requests
-from ingest.writer import store_messages
+from tests.support.storage import store_messages
 
 
 def service_request(band: str, event_id: str, service: str, t: datetime):

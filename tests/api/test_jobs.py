@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from api.jobs import Jobs
 from eldercare.loops import Loops
-from ingest.writer import store_messages
 from tests.api.test_band_requests import bookings_of, service_request
+from tests.support.storage import store_messages
 from tests.support.wait import wait_until
 
 

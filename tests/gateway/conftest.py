@@ -12,8 +12,8 @@ import pytest
 
 from gateway.framing import Frame, FrameReader
 from gateway.metrics import GatewayMetrics
-from gateway.service import GatewayService
 from gateway.store import set_watch_id
+from gateway.worker import GatewayService
 from tests.ingest.conftest import ingest_service  # noqa: F401  (fixture)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from alerting.service import AlertingService
+from alerting.worker import AlertingService
 from tests.alerting.conftest import clean_alerts  # noqa: F401  (fixture)
 from tests.alerting.factories import add_contact, make_resident
 from tests.alerting.receivers import start_receivers

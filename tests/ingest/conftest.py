@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingest.service import IngestService
+from ingest.worker import IngestService
 from tests.support.mqtt import Publisher
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ingest.writer import store_messages
+from tests.support.storage import store_messages
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "firmware-contracts" / "examples"
 UPLINK_EXAMPLES = sorted(

@@ -185,8 +185,8 @@ def test_a_hung_redis_does_not_slow_down_storage(settings, broker, db, new_band_
 
     from pydantic import SecretStr
 
-    from ingest.service import IngestService
     from ingest.store import StoreResult
+    from ingest.worker import IngestService
     from tests.support.mqtt import Publisher
 
     silent = socket.socket()
@@ -232,7 +232,7 @@ def test_a_hung_redis_does_not_slow_down_storage(settings, broker, db, new_band_
 def test_counters_are_scrapable_in_prometheus_format(settings, broker, db, new_band_ids):
     import httpx
 
-    from ingest.service import IngestService
+    from ingest.worker import IngestService
     from tests.support.mqtt import Publisher
     from tests.support.services import free_port
 

@@ -1,4 +1,4 @@
-"""Storage is idempotent and stores positions in WGS-84 (through ingest.writer.store_messages)."""
+"""Storage is idempotent and stores positions in WGS-84 (through tests.support.storage)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from eldercare.datum import wgs84_to_gcj02
-from ingest.writer import store_messages
+from tests.support.storage import store_messages
 
 
 def at(ms: int) -> datetime:

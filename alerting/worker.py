@@ -41,8 +41,9 @@ from alerting.engine import Engine, apply_findings, refresh_baselines
 from alerting.http import AlertingHttp
 from alerting.metrics import AlertingMetrics
 from alerting.rules.common import CRITICAL, Finding
-from eldercare.cache import connect_redis
+from eldercare import keys
 from eldercare.loops import Loops, stop_on_signal
+from eldercare.redis_client import connect_redis
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,10 +87,9 @@ class AlertingService:
         self.loops = Loops("alerting")
         self.stopping = self.loops.stopping
         self.prefix = settings.redis_prefix
-        self.stream = f"{self.prefix}stream:stored"
+        self.stream = keys.stored_stream(self.prefix)
         s = settings
         self.group = f"alerting-shard-{s.alerting_shard_index}-of-{s.alerting_shard_count}"
-        self.wake_key = f"{self.prefix}outbox:wake"
         self.lanes = lanes_for(settings)
         # Bands with fresh data, handed from the stream loop to the band worker. A crash loses
         # at most this set; the sweep re-evaluates every band within alerting_sweep_s.
@@ -112,8 +112,8 @@ class AlertingService:
         try:
             pipe = r.pipeline(transaction=False)
             for lane in self.lanes:
-                pipe.lpush(f"{self.wake_key}:{lane}", b"1")
-                pipe.ltrim(f"{self.wake_key}:{lane}", 0, 0)
+                pipe.lpush(keys.outbox_wake(self.prefix, lane), b"1")
+                pipe.ltrim(keys.outbox_wake(self.prefix, lane), 0, 0)
             pipe.execute()
         except redis.RedisError:
             log.warning("could not wake the dispatcher; it polls anyway")
@@ -379,7 +379,7 @@ class AlertingService:
         with self._connect() as conn:
             while not self.stopping.is_set():
                 dispatcher.run_once(conn, now=self.clock(), channels=self.lanes[lane])
-                r.blpop([f"{self.wake_key}:{lane}"], timeout=0.5)
+                r.blpop([keys.outbox_wake(self.prefix, lane)], timeout=0.5)
 
 
 def _key(event: dict) -> tuple[str, str]:

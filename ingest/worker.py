@@ -17,8 +17,8 @@ import orjson
 import psycopg
 
 from eldercare import topics
-from eldercare.cache import connect_redis
 from eldercare.db import connect
+from eldercare.redis_client import connect_redis
 from eldercare.settings import Settings
 from eldercare.status_http import stores_unavailable
 from ingest.buffer import Buffer, Received
@@ -26,7 +26,7 @@ from ingest.consumer import QueueConsumer
 from ingest.hot_state import HotState
 from ingest.known_devices import KnownDevices
 from ingest.metrics import IngestMetrics
-from ingest.parse import parse_message
+from ingest.parse import limits_from, parse_message
 from ingest.store import (
     StoreResult,
     prepare_connection,
@@ -34,7 +34,6 @@ from ingest.store import (
     store_batch,
     store_isolating,
 )
-from ingest.writer import limits_from
 
 log = logging.getLogger(__name__)
 

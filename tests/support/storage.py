@@ -1,4 +1,4 @@
-"""Parse, check and store messages synchronously: for tools, tests and replays."""
+"""Parse, check and store messages synchronously, as ingest would: for tests."""
 
 from __future__ import annotations
 
@@ -9,15 +9,8 @@ import psycopg
 
 from eldercare.registry import active_device_ids
 from eldercare.settings import Settings
-from ingest.parse import Limits, ParsedMessage, parse_message
+from ingest.parse import ParsedMessage, limits_from, parse_message
 from ingest.store import StoreResult, prepare_connection, reject_unknown_devices, store_batch
-
-
-def limits_from(settings: Settings) -> Limits:
-    return Limits(
-        max_age_ms=settings.ingest_max_sample_age_s * 1000,
-        max_skew_ms=settings.ingest_max_clock_skew_s * 1000,
-    )
 
 
 def store_messages(
