@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 from openpyxl import Workbook
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from psycopg.types.json import Jsonb
 
 from api.access import SCOPE_SQL, scope_params
@@ -241,7 +242,9 @@ def to_xlsx(rows: list[dict], locale: str, title: str) -> bytes:
     # Excel refuses these characters in a sheet's name ("失能/残疾" has one).
     sheet.title = re.sub(r"[\\/*?:\[\]]", "、", title)[:31]
     for line in _table(rows, locale):
-        sheet.append(line)
+        # A control character (which a name typed into the API may hold) cannot be stored in
+        # a worksheet: it is shown as the replacement character, not a 500 for the whole list.
+        sheet.append([ILLEGAL_CHARACTERS_RE.sub("\ufffd", cell) for cell in line])
     for row in sheet.iter_rows():
         for cell in row:
             cell.data_type = "s"  # text, even where it starts like a formula

@@ -201,3 +201,17 @@ def test_the_disabled_list_exports_as_excel_under_a_sheet_name_excel_accepts(car
     response = care_client.get("/care/groups/disabled/export?format=xlsx", headers=worker_a.headers)
     assert response.status_code == 200
     assert load_workbook(io.BytesIO(response.content)).active.title == "失能、残疾老人"
+
+
+def test_a_control_character_in_a_name_exports_as_a_visible_mark_not_a_500(
+    care_client, world, worker_a, db
+):
+    """Found by the API fuzzer: openpyxl refuses control characters in a cell."""
+    _declare(db, world["partner_2"], "赵\x07丽")
+    response = care_client.get(
+        "/care/groups/low_income/export?format=xlsx", headers=worker_a.headers
+    )
+    assert response.status_code == 200
+    names = [r[0] for r in load_workbook(io.BytesIO(response.content)).active.iter_rows(
+        min_row=2, values_only=True)]  # fmt: skip
+    assert "赵\ufffd丽" in names
