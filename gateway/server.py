@@ -169,6 +169,10 @@ class Gateway:
             reason = "idle"
         except (ConnectionError, OSError):
             reason = "reset"
+        except asyncio.CancelledError:
+            # The gateway is stopping and cancels open connections. Ending the handler here
+            # keeps Python 3.11's stream callback from logging a traceback for each one.
+            reason = "shutdown"
         except Exception:
             log.exception("watch connection failed")
             reason = "error"
