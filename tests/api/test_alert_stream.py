@@ -112,6 +112,10 @@ def test_stream_ends_when_the_client_goes_away(live_api, stream_world, live_api_
         http.stream("GET", "/alerts/stream", headers=stream_world["duty"].headers) as response,
     ):
         assert next(response.iter_lines()).startswith("retry:")
+        # Counted on the server's loop: a deadline, not a single read from this thread.
+        opened_by = time.monotonic() + 5
+        while state.open_alert_streams != before + 1 and time.monotonic() < opened_by:
+            time.sleep(0.05)
         assert state.open_alert_streams == before + 1
     deadline = time.monotonic() + 6
     while state.open_alert_streams > before and time.monotonic() < deadline:
