@@ -84,12 +84,15 @@ class StoredStreamReader:
         shard_count: int,
         consumer: str,
         clock: Callable[[], float] = time.monotonic,
+        foreign_check_s: float = FOREIGN_CHECK_S,
     ) -> None:
         self.client = client
         self.prefix = prefix
+        self.shard_index = shard_index
         self.shard_count = shard_count
         self.consumer = consumer
         self.clock = clock
+        self.foreign_check_s = foreign_check_s
         self.own = keys.stored_stream(prefix, shard_index, shard_count)
         self.group = keys.stored_stream_group(shard_index, shard_count)
         self._cursors: dict[str, _Cursor] = {}
@@ -115,7 +118,7 @@ class StoredStreamReader:
     def read(self, block_ms: int = 1000) -> tuple[str, list[Entry]]:
         """The next entries to process and their stream; foreign ones first, never blocking on
         them; then our own stream, blocking up to block_ms."""
-        if self.clock() - self._checked_at >= FOREIGN_CHECK_S:
+        if self.clock() - self._checked_at >= self.foreign_check_s:
             self._checked_at = self.clock()
             self._tend_foreign()
         for stream in [s for s in self._cursors if s != self.own]:

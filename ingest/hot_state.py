@@ -44,19 +44,21 @@ class HotState:
         self.client = client
         self.prefix = prefix
         self.shard_count = shard_count
-        self._apply_batch = client.register_script(_APPLY_BATCH)
+        self._apply_sha: str | None = None
 
     def publish(
         self, messages: list[ParsedMessage], result: StoreResult, committed_ms: int
     ) -> None:
         """Update latest state for every band in the batch and announce what was stored."""
+        if self._apply_sha is None:
+            self._apply_sha = self.client.script_load(_APPLY_BATCH)  # on every cluster primary
         try:
             self._send(messages, result, committed_ms)
         except redis.exceptions.NoScriptError:
-            # A cluster pipeline does not load scripts itself; a node that restarted or
-            # failed over has none. The script only sets newer fields, so running it again
-            # is harmless, and a repeated stream entry is only evaluated twice.
-            self.client.script_load(_APPLY_BATCH)
+            # A Redis node that restarted or failed over has lost the script. It only sets
+            # newer fields, so sending it again is harmless; a repeated stream entry is only
+            # evaluated twice.
+            self._apply_sha = self.client.script_load(_APPLY_BATCH)
             self._send(messages, result, committed_ms)
 
     def _send(self, messages: list[ParsedMessage], result: StoreResult, committed_ms: int):
@@ -66,10 +68,10 @@ class HotState:
         # One call per hash-tag group: on a cluster, the keys of one call share a slot.
         for bands in split_by_shard(sorted(seen), BAND_GROUPS).values():
             updates = [[str(seen[band]), latest.get(band, [])] for band in bands]
-            self._apply_batch(
-                keys=[keys.band_state(self.prefix, b) for b in bands],
-                args=[orjson.dumps(updates)],
-                client=pipe,
+            band_keys = [keys.band_state(self.prefix, b) for b in bands]
+            # EVALSHA by name: a cluster pipeline refuses redis-py's script helpers.
+            pipe.execute_command(
+                "EVALSHA", self._apply_sha, len(band_keys), *band_keys, orjson.dumps(updates)
             )
         for shard, entry in shard_entries(result, committed_ms, self.shard_count).items():
             pipe.xadd(
