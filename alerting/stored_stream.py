@@ -116,12 +116,16 @@ class StoredStreamReader:
         self._join(self.own, create_stream=True)
 
     def read(self, block_ms: int = 1000) -> tuple[str, list[Entry]]:
-        """The next entries to process and their stream; foreign ones first, never blocking on
-        them; then our own stream, blocking up to block_ms."""
+        """The next entries to process and their stream: our own stream's first (a fresh SOS
+        never waits behind a backlog of old ones), then foreign ones; when none has any, wait
+        on our own stream up to block_ms."""
         if self.clock() - self._checked_at >= self.foreign_check_s:
             self._checked_at = self.clock()
             self._tend_foreign()
-        for stream in [s for s in self._cursors if s != self.own]:
+        entries = self._read(self.own, block_ms=None)
+        if entries:
+            return self.own, entries
+        for stream in self.foreign_streams():
             entries = self._read(stream, block_ms=None)
             if entries:
                 return stream, entries
