@@ -128,3 +128,12 @@ def test_each_shard_reads_only_its_stream_and_a_new_shard_count_loses_no_entry(c
     for i in range(3):
         assert seen[i] == {b for b in BANDS if shard_of(b, 3) == i}
         assert own[i] == {b for b in second if shard_of(b, 3) == i}  # its own stream: its bands
+
+
+def test_band_state_keeps_updating_after_cluster_nodes_lose_the_lua_script(cluster, prefix):
+    hot = HotState(cluster, prefix, shard_count=3)
+    now = int(time.time() * 1000)
+    hot.publish(*batch(BANDS, now, hr=70), committed_ms=now)
+    cluster.script_flush()  # what a restarted or failed-over node holds: no scripts
+    hot.publish(*batch(BANDS, now + 1000, hr=71), committed_ms=now + 1000)
+    assert {cluster.hget(keys.band_state(prefix, b), "hr") for b in BANDS} == {b"71"}
