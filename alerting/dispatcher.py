@@ -125,6 +125,9 @@ class Dispatcher:
     ) -> int:
         """Group storm-held rows, then send due rows, most urgent first; return rows delivered.
 
+        Within a priority, first attempts go before retries: against a hanging gateway each
+        retry is held for the whole timeout, and a new SOS must not queue behind them.
+
         `now` is the clock at the start of the pass. A pass can take minutes of slow webhooks,
         so each row is picked at `now` plus the time spent so far: an SOS queued meanwhile
         goes next.
@@ -150,7 +153,8 @@ class Dispatcher:
                 f"""{OUTBOX_ROWS}
                    WHERE o.channel = ANY(%s) AND o.status = 'pending' AND o.next_attempt_at <= %s
                      AND NOT (o.chain_key IS NULL AND o.target = ANY(%s))
-                   ORDER BY o.priority, o.outbox_id LIMIT 1 FOR UPDATE OF o SKIP LOCKED""",
+                   ORDER BY o.priority, o.attempts > 0, o.outbox_id
+                   LIMIT 1 FOR UPDATE OF o SKIP LOCKED""",
                 (channels, now, self.routed_targets),
             ).fetchone()
             if row is None:
