@@ -116,7 +116,6 @@ async def daily_list(
     """Today's residents to call or visit, reasons first-things-first, with their figures."""
     zone = ZoneInfo(DEFAULT_TIME_ZONE)
     today = now.astimezone(zone).date()
-    await rollup.refresh(conn=conn, today=today, days=WINDOW_DAYS, now=now, zone=zone)
     params = {**scope_params(principal), "grid": grid_id}
     people = pd.DataFrame(await (await conn.execute(_RESIDENTS, params)).fetchall())
     if people.empty:

@@ -20,9 +20,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from alerting.rules.common import MEDIUM
+from api.alerts.service import RaiseSystemAlert
 from api.db import DbConn
 from api.deps import STAFF_ALL, Principal
-from eldercare.i18n import text
+from eldercare.i18n import DEFAULT_LOCALE, text
 
 BASELINE_DAYS = 28
 GUARD_DAYS = 7
@@ -137,6 +139,28 @@ async def findings(*, conn: DbConn, now: datetime, zone: ZoneInfo) -> list[dict]
             }
         )
     return found
+
+
+async def raise_warnings(
+    *, conn: DbConn, raise_alert: RaiseSystemAlert, now: datetime, zone: ZoneInfo
+) -> list[dict]:
+    """Open a warning (which pages the community director) for each rising series, or
+    update the one already open; safe to run again. The warnings as alert rows."""
+    raised = []
+    for details in await findings(conn=conn, now=now, zone=zone):
+        alert_id = await raise_alert(
+            rule="early_warning",
+            title=explain(details, DEFAULT_LOCALE)["title"],
+            details=details,
+            now=now,
+            severity=MEDIUM,
+            subject_key=details["subject_key"],
+            actor="early_warning",
+        )
+        raised.append(
+            {"alert_id": alert_id, "status": "open", "opened_at": now, "details": details}
+        )
+    return raised
 
 
 def explain(details: dict, locale: str) -> dict[str, str]:
