@@ -12,8 +12,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.care.warnings import HISTORY_DAYS, check_last_days
+from api.care.warnings import HISTORY_DAYS, check_last_days, subject_of
+from api.jobs import Jobs
 from tests.api.care_support import NOW, ZONE, new_grid, resident_with_band
+from tests.support.wait import wait_until
 
 YEAR = 365
 
@@ -135,3 +137,28 @@ def test_a_director_sees_their_grids_and_the_communitys_warnings_only(
     assert (
         care_client.get("/care/warnings", headers=make_actor("family").headers).status_code == 403
     )
+
+
+def test_eldercare_jobs_pages_the_director_without_anyone_running_the_check(
+    world, api_settings, db
+):
+    """The check runs in `eldercare jobs` on its own: a new rising grid reaches the director."""
+    rng = np.random.default_rng(11)
+    grid = new_grid(db)
+    rid, imei = resident_with_band(db, grid, "另一栋楼的老人", (41.8, 123.4))
+    _falls(db, rid, imei, [*rng.poisson(1.0, HISTORY_DAYS - 3).tolist(), 7, 6, 7])
+    open_warning = """SELECT alert_id FROM alerts WHERE rule = 'early_warning'
+                      AND subject_key = %s AND status = 'open'"""
+
+    def warning_id() -> int | None:
+        row = db.execute(open_warning, (subject_of(grid, "fall"),)).fetchone()
+        return None if row is None else row[0]
+
+    assert warning_id() is None
+    jobs = Jobs(api_settings, clock=lambda: NOW)
+    jobs.start(only={"care-warnings"})
+    try:
+        alert_id = wait_until(warning_id, timeout_s=60)
+        wait_until(lambda: _director_pages(db, alert_id) == 1, timeout_s=60)
+    finally:
+        jobs.stop()
