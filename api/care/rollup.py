@@ -20,7 +20,6 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
-import pandas as pd
 
 from api.db import DbConn
 
@@ -65,7 +64,7 @@ WITH bands AS (
            max(dist_m) FILTER (WHERE night AND dist_m - acc_m > %(radius)s) AS night_max_m,
            max(t) AS last_t
     FROM fx GROUP BY 1, 2
-)
+), merged AS (
 INSERT INTO care_days AS c (resident_id, day, samples, worn_known, worn_samples, steps, hr_sum,
                             hr_n, sbp_sum, sbp_n, last_t, night_fixes, night_out_fixes,
                             night_max_m)
@@ -87,6 +86,9 @@ ON CONFLICT (day, resident_id) DO UPDATE SET
     night_fixes = c.night_fixes + excluded.night_fixes,
     night_out_fixes = c.night_out_fixes + excluded.night_out_fixes,
     night_max_m = greatest(c.night_max_m, excluded.night_max_m)
+RETURNING day
+)
+SELECT day, count(*) AS n FROM merged GROUP BY day
 """
 
 # Columns the daily list reads, `age_d` = days before today (0 = today), and their binary
@@ -113,11 +115,13 @@ DAY_LAYOUT = np.dtype(
     ]
 )
 DAY_COLUMNS = tuple(DAY_LAYOUT.names or ())
+NATIVE_DAY_LAYOUT = DAY_LAYOUT.newbyteorder("=")
 EPOCH_DAY = date(2000, 1, 1)
-_READ = """
-SELECT string_agg(packed, '') AS packed
-FROM care_days JOIN ({seen}) AS seen USING (resident_id)
-WHERE day > %(today)s::date - %(days)s AND day <= %(today)s::date"""
+_PACK = """
+INSERT INTO care_day_blocks (day, packed)
+SELECT day, string_agg(packed, '' ORDER BY resident_id) FROM care_days
+WHERE day = ANY(%(days)s) GROUP BY day
+"""
 
 
 @dataclass(frozen=True)
@@ -167,20 +171,24 @@ async def advance(
         upto = now - lag
         since = upto if row is None else min(row["received_upto"], upto)
         whole = await _whole_days(conn, today=today, days=days, now=now, zone=zone, upto=since)
-        start = local_day_bounds(today - timedelta(days=days - 1), zone)[0]
-        merged = 0
+        first_day = today - timedelta(days=days - 1)
+        start = local_day_bounds(first_day, zone)[0]
+        merged: dict[date, int] = {}
         if upto > since:
             cur = await conn.execute(
                 _MERGE,
                 _params(zone, start, local_day_bounds(today, zone)[1], since=since, upto=upto),
             )
-            merged = cur.rowcount
+            merged = {r["day"]: r["n"] for r in await cur.fetchall()}
+        await _pack(conn, sorted({*whole, *merged}), first_day=first_day)
         await conn.execute(
             """INSERT INTO care_rollup_watermark (received_upto) VALUES (%s)
                ON CONFLICT (singleton) DO UPDATE SET received_upto = excluded.received_upto""",
             (max(since, upto),),
         )
-    return RollupRun(whole_days=whole, merged_rows=merged, received_upto=max(since, upto))
+    return RollupRun(
+        whole_days=whole, merged_rows=sum(merged.values()), received_upto=max(since, upto)
+    )
 
 
 async def _whole_days(
@@ -209,6 +217,15 @@ async def _whole_days(
     return todo
 
 
+async def _pack(conn: DbConn, days: list[date], *, first_day: date) -> None:
+    """Rebuild the blocks the list reads for `days`; drop those that left the window."""
+    await conn.execute(
+        "DELETE FROM care_day_blocks WHERE day = ANY(%s) OR day < %s", (days, first_day)
+    )
+    if days:
+        await conn.execute(_PACK, {"days": days})
+
+
 def _params(
     zone: ZoneInfo, start: datetime, end: datetime, *, since: datetime, upto: datetime
 ) -> dict:
@@ -230,18 +247,15 @@ async def watermark(*, conn: DbConn) -> datetime | None:
     return None if row is None else row["received_upto"]
 
 
-async def read_days(
-    *, conn: DbConn, seen_sql: str, params: dict, today: date, days: int
-) -> pd.DataFrame:
-    """The window's rollups as one frame (columns DAY_COLUMNS), for the residents that
-    `seen_sql` (a constant SELECT of resident_id, with its `params`) names."""
-    query = _READ.replace("{seen}", seen_sql)
-    row = await (
-        await conn.execute(query, {**params, "today": today, "days": days}, binary=True)
-    ).fetchone()
-    packed = b"" if row is None or row["packed"] is None else row["packed"]
-    table = np.frombuffer(packed, dtype=DAY_LAYOUT).copy()
-    table["age_d"] = (today - EPOCH_DAY).days - table["age_d"]  # stored: the day's number
-    return pd.DataFrame(
-        {name: table[name].astype(table[name].dtype.newbyteorder("=")) for name in DAY_COLUMNS}
+async def read_days(*, conn: DbConn, today: date, days: int) -> np.ndarray:
+    """The window's rollup rows, every resident's, as a structured array (fields DAY_COLUMNS,
+    native byte order; `age_d` 0 = today): callers keep the rows of the residents they show."""
+    cur = await conn.execute(
+        "SELECT packed FROM care_day_blocks WHERE day > %s AND day <= %s ORDER BY day",
+        (today - timedelta(days=days), today),
+        binary=True,
     )
+    packed = b"".join(row["packed"] for row in await cur.fetchall())
+    table = np.frombuffer(packed, dtype=DAY_LAYOUT).astype(NATIVE_DAY_LAYOUT)
+    table["age_d"] = (today - EPOCH_DAY).days - table["age_d"]  # stored: the day's number
+    return table
