@@ -104,6 +104,9 @@
     try { await refresh(); } catch (error) { $("error").textContent = error.message; }
   }
 
+  // The other tabs (sections.js) share the session, the API call and the texts.
+  window.carePage = { api, el, t, $, token: () => state.token };
+
   document.addEventListener("DOMContentLoaded", async () => {
     $("login-form").addEventListener("submit", login);
     await loadTexts();
