@@ -330,3 +330,23 @@ def test_rollups_kept_run_by_run_equal_a_rollup_from_scratch(world, api_settings
     roll_up_care(api_settings, later, from_scratch=True)
     assert len(kept) >= 10 * DAYS and any(row[5] == 99999 for row in kept)
     assert db.execute(query).fetchall() == kept
+
+
+def test_a_row_committed_behind_the_watermark_counts_once_its_day_has_closed(
+    world, api_settings, db
+):
+    """A batch committed later than its `received_at` plus the lag is missed by the runs
+    that follow, and settled by the whole-day rollup after midnight plus the grace."""
+    rid, imei = resident_with_band(db, new_grid(db), "慢一步的数据", HOME)
+    roll_up_care(api_settings, NOW + timedelta(minutes=30))
+    db.execute(
+        """INSERT INTO telemetry_samples (device_id, t, hr, steps, worn, received_at)
+           VALUES (%s, %s, 70, 100, true, %s)""",
+        (imei, NOW - timedelta(hours=1), NOW),  # received at 10:00, committed after 10:29
+    )
+    today = NOW.astimezone(ZONE).date()
+    roll_up_care(api_settings, NOW + timedelta(minutes=35))
+    assert _care_day(db, rid, today) is None
+    closed = datetime.combine(today + timedelta(days=1), datetime.min.time(), ZONE)
+    roll_up_care(api_settings, closed + timedelta(hours=2, minutes=5))
+    assert _care_day(db, rid, today) == (1, 0)
