@@ -113,6 +113,12 @@ def test_a_healthy_resident_is_not_on_the_list(care_client, world, worker_a):
     assert world["healthy"] not in _daily(care_client, worker_a)
 
 
+def test_the_list_says_up_to_when_band_data_is_in_it(care_client, world, worker_a):
+    """The rollup job ran at 10:00 and leaves the last minute for commits still under way."""
+    response = care_client.get("/care/daily", headers=worker_a.headers)
+    assert response.json()["data_until_local"] == "2026-11-20 09:59"
+
+
 @pytest.mark.parametrize(
     ("person", "code", "words"),
     [
