@@ -37,3 +37,14 @@ CREATE TABLE care_day_blocks (
     packed  bytea NOT NULL
 );
 ALTER TABLE care_day_blocks ALTER COLUMN packed SET STORAGE EXTERNAL;
+
+-- A resident's request served by a partner (kept beside requests, which the requests module
+-- owns), as booking_partners is for bookings.
+CREATE TABLE request_partners (
+    request_id  bigint PRIMARY KEY REFERENCES requests (request_id) ON DELETE CASCADE,
+    partner_id  bigint NOT NULL REFERENCES partners (partner_id),
+    offer_id    bigint REFERENCES partner_offers (offer_id),
+    linked_by   bigint NOT NULL REFERENCES accounts (account_id),
+    linked_at   timestamptz NOT NULL
+);
+CREATE INDEX request_partners_partner_idx ON request_partners (partner_id);
