@@ -236,6 +236,13 @@ class Settings(BaseSettings):
     api_map_max_zoom: int = 18
     api_demo_password: SecretStr = SecretStr("dev-demo-password")  # every demo account's
 
+    # --- jobs (`eldercare jobs`): care from the data, councils ---
+    # The daily check list is as fresh as the last rollup: at most interval + lag old.
+    care_rollup_interval_s: float = 300.0
+    care_rollup_lag_s: float = 60.0  # rows stored later wait a run
+    care_warnings_interval_s: float = 3600.0
+    councils_escalation_interval_s: float = 3600.0
+
 
 def load_settings(**overrides: object) -> Settings:
     """Read settings from the environment, with explicit overrides for tests."""

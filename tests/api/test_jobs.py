@@ -35,7 +35,10 @@ def test_jobs_book_band_requests_and_delete_expired_location_history(
     finally:
         jobs.stop()
     assert bookings_of(db, band) == [(resident, "meal", "band", "requested")]
-    assert {t.name for t in jobs.loops.threads} == {"band-requests", "location-retention"}
+    assert {t.name for t in jobs.loops.threads} == {
+        "band-requests", "location-retention", "care-rollup", "care-warnings",
+        "council-escalation",
+    }  # fmt: skip
 
 
 def test_a_loop_that_fails_is_restarted():
