@@ -10,7 +10,7 @@ from alerting.engine import Engine
 
 @pytest.fixture
 def clean_alerts(db: psycopg.Connection):
-    """Alerts, outbox, engine state and stored SOS/falls are emptied before each test (bands stay)."""
+    """Alerts, outbox, engine state and stored SOS/falls are emptied before each test."""
     db.execute(
         "TRUNCATE alerts, alert_events, outbox, alerting_seen_events, alerting_watermarks,"
         " geofences, alert_thresholds, resident_baselines, emergency_contacts CASCADE"
