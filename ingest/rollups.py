@@ -18,6 +18,8 @@ from typing import Literal
 
 import psycopg
 
+from eldercare.db import returned_row
+
 log = logging.getLogger(__name__)
 
 ROLLUP_LOCK = 0x726F6C6C7570  # pg advisory lock: one roll-up run (or retention) at a time
@@ -121,9 +123,11 @@ def roll_up(conn: psycopg.Connection, *, settle_s: float, max_window_s: float) -
     038 share one stored_at, so the first run covers them all). `conn` must not be in a transaction.
     """
     with conn.transaction():
-        if not _one(conn, "SELECT pg_try_advisory_xact_lock(%s)", (ROLLUP_LOCK,))[0]:
+        if not returned_row(conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (ROLLUP_LOCK,)))[
+            0
+        ]:
             return None
-        since, ready = _one(conn, _UNTIL, {"settle_s": settle_s})
+        since, ready = returned_row(conn.execute(_UNTIL, {"settle_s": settle_s}))
         until = min(ready, since + timedelta(seconds=max_window_s))
         if until <= since:
             return RollupRun(since, since, 0, 0, caught_up=True)
@@ -133,12 +137,6 @@ def roll_up(conn: psycopg.Connection, *, settle_s: float, max_window_s: float) -
         hours = conn.execute(_ROLL_HOURS).rowcount
         conn.execute("UPDATE telemetry_rollup_watermark SET stored_at = %s", (until,))
     return RollupRun(since, until, minutes, hours, caught_up=until >= ready)
-
-
-def _one(conn: psycopg.Connection, query: str, params: object) -> tuple:
-    row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
-    assert row is not None
-    return row
 
 
 def oldest_unrolled(conn: psycopg.Connection) -> datetime | None:

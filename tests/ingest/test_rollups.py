@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
-from ingest.rollups import roll_up
+from ingest.rollups import ROLLUP_LOCK, roll_up
 
 COLUMNS = (
     "count(*)::int, count(hr)::int, sum(hr)::int8, sum(hr::int8 * hr)::int8, min(hr), max(hr),"
@@ -123,11 +123,10 @@ def test_a_concurrent_run_waits_its_turn_and_misses_nothing(db, database_url, ne
     insert_samples(
         db, generated(bands, datetime.now(UTC) - timedelta(hours=1), 30, random.Random(3))
     )
-    with psycopg.connect(database_url, autocommit=True) as holder:
-        with holder.transaction():
-            holder.execute("SELECT pg_advisory_xact_lock(x'726F6C6C7570'::int8)")
-            with psycopg.connect(database_url, autocommit=True) as other:
-                assert roll_up(other, settle_s=0, max_window_s=3600) is None
+    with psycopg.connect(database_url, autocommit=True) as holder, holder.transaction():
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (ROLLUP_LOCK,))
+        with psycopg.connect(database_url, autocommit=True) as other:
+            assert roll_up(other, settle_s=0, max_window_s=3600) is None
     roll_up_all(database_url)
     assert rolled(db, "minute", bands) == direct(db, "minute", bands)
 
