@@ -201,7 +201,7 @@ class Settings(BaseSettings):
     storage_rollup_settle_s: float = 30.0
     storage_rollup_max_window_s: float = 600.0  # of stored_at per run: bounded work
     storage_telemetry_retention_days: int = 30  # raw samples (roll-ups keep the figures)
-    storage_minute_rollup_retention_days: int = 180
+    storage_minute_rollup_retention_days: int = 90
     storage_hour_rollup_retention_days: int = 5 * 365
     storage_event_retention_days: int = 365  # SOS, falls, wear and power events
     storage_alert_retention_days: int = 3 * 365  # resolved alerts and their timelines
