@@ -112,9 +112,10 @@ class Jobs:
             conn=conn, retention_days=s.storage_audit_retention_days, now=now
         )
         log.info(
-            "retention: %s fixes deleted, %s telemetry chunks dropped, %s alerts and %s audit"
-            " entries deleted",
-            fixes,
+            "retention: %s location chunks dropped and %s fixes deleted, %s telemetry chunks"
+            " dropped, %s alerts and %s audit entries deleted",
+            fixes.chunks_dropped,
+            fixes.rows_deleted,
             telemetry,
             alerts,
             audit,
