@@ -65,7 +65,7 @@ _SAMPLE_PARTIAL = """1, (s.hr IS NOT NULL)::int, s.hr::int8, s.hr::int8 * s.hr, 
     (s.temp_c IS NOT NULL)::int, s.temp_c::float8, s.temp_c, s.temp_c"""
 
 # Partials merged, over a GROUP BY: sums of sums and counts, minima of minima, ...
-MERGED = """sum(n)::int, sum(hr_n)::int, sum(hr_sum)::int8, sum(hr_sumsq)::int8, min(hr_min),
+_MERGED = """sum(n)::int, sum(hr_n)::int, sum(hr_sum)::int8, sum(hr_sumsq)::int8, min(hr_min),
     max(hr_max), sum(sbp_n)::int, sum(sbp_sum)::int8, min(sbp_min), max(sbp_max),
     sum(dbp_n)::int, sum(dbp_sum)::int8, min(dbp_min), max(dbp_max), min(steps_min),
     max(steps_max), sum(temp_n)::int, sum(temp_sum), min(temp_min), max(temp_max)"""
@@ -86,7 +86,7 @@ ON CONFLICT (device_id, t) DO UPDATE SET {_UPSERT_SET}"""
 
 _ROLL_HOURS = f"""
 INSERT INTO telemetry_hour (device_id, t, {_COLUMNS})
-SELECT r.device_id, h.t, {MERGED}
+SELECT r.device_id, h.t, {_MERGED}
 FROM (SELECT DISTINCT device_id, time_bucket('1 hour', t) AS t FROM rollup_touched) h
 JOIN telemetry_minute r
   ON r.device_id = h.device_id AND r.t >= h.t AND r.t < h.t + interval '1 hour'
@@ -94,7 +94,8 @@ GROUP BY 1, 2
 ON CONFLICT (device_id, t) DO UPDATE SET {_UPSERT_SET}"""
 
 # Rows stored up to `until` are all committed: it stays `settle_s` behind now and before the
-# start of every transaction that has written and is still open.
+# start of every transaction that has written and is still open (pg_stat_activity shows other
+# roles' transactions only to members of pg_read_all_stats; otherwise settle_s alone holds).
 _UNTIL = """
 SELECT w.stored_at,
        least(now() - make_interval(secs => %(settle_s)s),
@@ -120,12 +121,12 @@ def roll_up(conn: psycopg.Connection, *, settle_s: float, max_window_s: float) -
 
     Safe to run twice and concurrently: buckets are recomputed from raw rows, not added to.
     At most `max_window_s` of stored_at is covered per run (samples stored before migration
-    038 share one stored_at, so the first run covers them all). `conn` must not be in a transaction.
+    038 share one stored_at, so the first run covers them all). `conn` must not be in a
+    transaction.
     """
     with conn.transaction():
-        if not returned_row(conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (ROLLUP_LOCK,)))[
-            0
-        ]:
+        locked = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (ROLLUP_LOCK,))
+        if not returned_row(locked)[0]:
             return None
         since, ready = returned_row(conn.execute(_UNTIL, {"settle_s": settle_s}))
         until = min(ready, since + timedelta(seconds=max_window_s))
@@ -154,7 +155,8 @@ def partials_sql(width: Width, bands: str) -> str:
     `bands` names a relation (device_id, since) given by the caller's WITH; the samples are
     those with `since <= t < %(end)s`. Whole buckets come from the roll-up table of `width`
     plus the samples stored after the watermark; buckets cut by `since` or `end` from raw
-    samples. Columns: device_id, t (bucket start, or the sample's time), then `MERGED`'s.
+    samples. Columns: device_id, t (bucket start, or the sample's time), then those of the
+    roll-up tables.
     """
     step = f"interval '1 {width}'"
     edges = f"""(SELECT device_id, since,
