@@ -67,3 +67,13 @@ def test_roll_ups_and_events_have_their_own_retention(own_database_url):
         assert len(minutes_at(conn, band)) == 1
         hours = "SELECT count(*) FROM telemetry_hour WHERE device_id = %s"
         assert conn.execute(hours, (band,)).fetchone() == (2,)
+
+        for event_id, age_days in (("old", 400), ("recent", 100)):
+            conn.execute(
+                """INSERT INTO device_events (device_id, event_id, t, type, received_at)
+                   VALUES (%s, %s, %s, 'sos', now())""",
+                (band, event_id, NOW - timedelta(days=age_days)),
+            )
+        assert drop_expired(conn, table="device_events", retention_days=365, now=NOW) == 1
+        events = conn.execute("SELECT event_id FROM device_events WHERE device_id = %s", (band,))
+        assert events.fetchall() == [("recent",)]
