@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 
+from eldercare.imei import make_imei
+from eldercare.registry import register_devices
 from ingest.rollups import ROLLUP_LOCK, roll_up
 
 COLUMNS = (
@@ -146,3 +148,30 @@ def test_rows_of_a_transaction_still_open_wait_for_the_next_run(db, database_url
     roll_up_all(database_url)
     assert rolled(db, "minute", [band]) == direct(db, "minute", [band])
     assert len(direct(db, "minute", [band])) == 1
+
+
+def test_a_run_covers_a_bounded_window_and_later_runs_catch_up(own_database_url):
+    with psycopg.connect(own_database_url, autocommit=True) as conn:
+        band = make_imei(38)
+        register_devices(conn, [band])
+        (mark,) = conn.execute(
+            "UPDATE telemetry_rollup_watermark SET stored_at = now() - interval '10 minutes'"
+            " RETURNING stored_at"
+        ).fetchone()
+        t = datetime.now(UTC) - timedelta(hours=1)
+        for i, stored_after_s in enumerate((1, 90, 200)):  # stored 0.5-3 minutes apart
+            conn.execute(
+                """INSERT INTO telemetry_samples (device_id, t, hr, worn, received_at, stored_at)
+                   VALUES (%s, %s, 70, true, now(), %s)""",
+                (band, t + timedelta(minutes=i), mark + timedelta(seconds=stored_after_s)),
+            )
+        runs = []
+        while not runs or not runs[-1].caught_up:
+            run = roll_up(conn, settle_s=0, max_window_s=60)
+            assert run is not None and len(runs) < 20
+            runs.append(run)
+        # Ten minutes to catch up, 60 s a run: the rows come in the windows they were stored in.
+        assert [r.minutes for r in runs] == [1, 1, 0, 1] + [0] * (len(runs) - 4)
+        assert len(runs) >= 10
+        assert all(r.until - r.since <= timedelta(seconds=60) for r in runs[:-1])
+        assert len(rolled(conn, "minute", [band])) == 3
