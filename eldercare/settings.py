@@ -198,6 +198,18 @@ class Settings(BaseSettings):
     alerting_gateway_120_url: str = "http://127.0.0.1:18120/dispatch"
     alerting_gateway_120_secret: SecretStr = SecretStr("dev-gateway-120-secret")
 
+    # --- storage: roll-ups and retention (run by `eldercare jobs`) ---
+    storage_rollup_interval_s: float = 60.0
+    # Rows are rolled up once this old: longer than any ingest transaction takes.
+    storage_rollup_settle_s: float = 30.0
+    storage_rollup_max_window_s: float = 600.0  # of stored_at per run: bounded work
+    storage_telemetry_retention_days: int = 30  # raw samples (roll-ups keep the figures)
+    storage_minute_rollup_retention_days: int = 90
+    storage_hour_rollup_retention_days: int = 5 * 365
+    storage_event_retention_days: int = 365  # SOS, falls, wear and power events
+    storage_alert_retention_days: int = 3 * 365  # resolved alerts and their timelines
+    storage_audit_retention_days: int = 3 * 365  # reads of residents' data (PIPL)
+
     # --- gateway (4G watch protocol over TCP) ---
     gateway_host: str = "127.0.0.1"  # 0.0.0.0 to accept watches from the mobile network
     gateway_port: int = 8001

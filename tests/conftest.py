@@ -127,3 +127,13 @@ def new_band_ids(db: psycopg.Connection):
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def own_database_url(postgres_admin_url: str) -> Iterator[str]:
+    """A migrated database of this test's own, for tests that drop chunks or move watermarks."""
+    url = services.create_database(postgres_admin_url, prefix="eldercare_own")
+    with psycopg.connect(url) as conn:
+        apply_all(conn)
+    yield url
+    services.drop_database(postgres_admin_url, url)
