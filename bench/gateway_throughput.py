@@ -209,6 +209,7 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
             redis_prefix=f"bench-{uuid.uuid4().hex[:8]}:",
             amqp_url=broker.amqp_url("ingest"),
             gateway_mqtt_url=broker.url("gateway"),
+            gateway_amqp_url=broker.amqp_url("gateway"),
             broker_admin_url=broker.node.admin_url,
             ingest_client_id=f"bench-{uuid.uuid4().hex[:6]}",
             ingest_metrics_port=0,

@@ -85,6 +85,8 @@ class Settings(BaseSettings):
     )
     api_mqtt_url: SecretStr = SecretStr("mqtt://api:dev-api-secret@127.0.0.1:1884")
     gateway_mqtt_url: SecretStr = SecretStr("mqtt://gateway:dev-gateway-secret@127.0.0.1:1884")
+    # The gateway hands bands' uplinks over on AMQP (publisher confirms); space-separated nodes.
+    gateway_amqp_url: SecretStr = SecretStr("amqp://gateway:dev-gateway-secret@127.0.0.1:5673/%2F")
     # The broker's management API (band credentials); several nodes comma-separated.
     broker_admin_url: SecretStr = SecretStr(
         "http://eldercare-admin:dev-broker-admin-secret@127.0.0.1:15673"
@@ -114,6 +116,10 @@ class Settings(BaseSettings):
         return parse_mqtt_url(self.api_mqtt_url.get_secret_value())
 
     @cached_property
+    def gateway_amqp_urls(self) -> list[str]:
+        return self.gateway_amqp_url.get_secret_value().split()
+
+    @cached_property
     def gateway_mqtt(self) -> MqttTarget:
         return parse_mqtt_url(self.gateway_mqtt_url.get_secret_value())
 
@@ -127,6 +133,7 @@ class Settings(BaseSettings):
             "simulator_mqtt_url",
             "api_mqtt_url",
             "gateway_mqtt_url",
+            "gateway_amqp_url",
             "database_url",
             "api_jwt_secret",
             "alerting_community_gateway_secret",

@@ -7,6 +7,7 @@ import logging
 import signal
 
 from eldercare.settings import Settings
+from gateway.downlink import CommandFeed
 from gateway.handover import HandOver
 from gateway.metrics import GatewayMetrics
 from gateway.server import Database, Gateway, Limits
@@ -33,12 +34,14 @@ class GatewayService:
         self.db = Database(settings.database_url.get_secret_value())
         self.gateway: Gateway | None = None
         self.handover: HandOver | None = None
+        self.commands: CommandFeed | None = None
         self.server: asyncio.Server | None = None
 
     async def start(self) -> int:
         """Start serving; return the port (useful when the setting is 0)."""
         loop = asyncio.get_running_loop()
-        self.handover = HandOver(
+        self.handover = HandOver(self.settings.gateway_amqp_urls)
+        self.commands = CommandFeed(
             self.settings.gateway_mqtt,
             self.settings.gateway_client_id,
             lambda device_id, command: self._on_command(device_id, command),
@@ -50,6 +53,7 @@ class GatewayService:
             limits=limits_from(self.settings),
         )
         self.handover.start(loop)
+        self.commands.start(loop)
         self.server = await self.gateway.serve(
             self.settings.gateway_host, self.settings.gateway_port
         )
@@ -66,6 +70,8 @@ class GatewayService:
             self.server.close()
             for session in list(self.gateway.sessions.values()) if self.gateway else []:
                 session.writer.close()
+        if self.commands is not None:
+            self.commands.stop()
         if self.handover is not None:
             self.handover.stop()
         self.db.close()

@@ -101,6 +101,7 @@ def test_run_shows_sos_fall_tachycardia_and_geofence_exit_within_60_s(
         simulator_mqtt_url=broker.url("simulator"),
         api_mqtt_url=broker.url("api"),
         gateway_mqtt_url=broker.url("gateway"),
+        gateway_amqp_url=broker.amqp_url("gateway"),
         broker_admin_url=broker.node.admin_url,
     )
     try:

@@ -24,8 +24,10 @@ class RunningGateway:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.port = asyncio.run_coroutine_threadsafe(self.service.start(), self.loop).result(10)
-        assert self.service.handover is not None
-        if not self.service.handover.connected.wait(10):
+        assert self.service.commands is not None and self.service.handover is not None
+        connected = self.service.handover.connected.wait()
+        asyncio.run_coroutine_threadsafe(asyncio.wait_for(connected, 30), self.loop).result(31)
+        if not self.service.commands.connected.wait(30):
             raise RuntimeError("gateway did not reach the broker")
 
     def metric(self, name: str, **labels: str) -> float:
