@@ -212,6 +212,11 @@ class Settings(BaseSettings):
     gateway_max_frame_bytes: int = 16 * 1024
     gateway_max_frames_per_min: int = 120
     gateway_max_bad_frames: int = 10
+    # Commands for a watch that is away wait in the database: at most this many per band
+    # (the oldest dropped), for at most this long.
+    gateway_max_pending_commands: int = 32
+    gateway_pending_command_ttl_s: int = 7 * 24 * 3600
+    gateway_revocation_check_s: float = 1.0  # how soon a revoked band's watch is cut off
 
     # --- api ---
     api_jwt_secret: SecretStr = SecretStr("dev-api-jwt-secret-change-me-0123456789")

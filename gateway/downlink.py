@@ -45,6 +45,7 @@ class CommandFeed:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         self._client = client
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -65,8 +66,13 @@ class CommandFeed:
             log.error("broker refused the gateway: %s", reason_code)
             return
         client.subscribe(CMD_TOPIC, qos=1)
-        self.connected.set()
-        log.info("gateway connected to the broker")
+
+    def _on_subscribe(self, _client, _userdata, _mid, reason_codes, _props) -> None:
+        if any(code.is_failure for code in reason_codes):
+            log.error("broker refused the gateway's command subscription: %s", reason_codes)
+            return
+        self.connected.set()  # commands published from now on reach the gateway
+        log.info("gateway subscribed to bands' commands")
 
     def _on_disconnect(self, _client, _userdata, _flags, reason_code, _props) -> None:
         self.connected.clear()

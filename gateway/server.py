@@ -12,7 +12,6 @@ import asyncio
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK = 4096
 MAX_UNSENT_BYTES = 64 * 1024
-MAX_PENDING_COMMANDS = 32
 STATUS_EVERY_S = 600  # a status heartbeat per band at most this often, unless battery moves
 KNOWN_TYPES = POSITION_COMMANDS | BINARY_COMMANDS | {
     "LK", "INIT", "TKQ", "TKQ2", "heart", "PULSE", "bphrt", "BLOOD", "btemp2",
@@ -48,13 +46,15 @@ KNOWN_TYPES = POSITION_COMMANDS | BINARY_COMMANDS | {
 
 @dataclass(frozen=True)
 class Limits:
-    """What one connection may do."""
+    """What one connection may do, and how long a band's commands wait for its watch."""
 
     max_frame_bytes: int = 16 * 1024
     max_frames_per_min: int = 120
     max_bad_frames: int = 10
     idle_timeout_s: float = 900.0
     default_offset_s: int = 0
+    max_pending_commands: int = 32
+    pending_command_ttl_s: int = 7 * 24 * 3600
 
 
 class Publisher(Protocol):
@@ -94,7 +94,7 @@ class Session:
 
     __slots__ = (
         "writer", "frames", "band", "vendor", "tokens", "refilled", "bad", "last_t_ms",
-        "last_status",
+        "last_status", "ended",
     )  # fmt: skip
 
     def __init__(self, writer: asyncio.StreamWriter, limits: Limits) -> None:
@@ -107,6 +107,12 @@ class Session:
         self.bad = 0
         self.last_t_ms = 0
         self.last_status: tuple[int, float] | None = None  # battery, monotonic time sent
+        self.ended: str | None = None  # why the gateway closed it, if it did
+
+    def end(self, reason: str) -> None:
+        """Close the connection from the gateway's side; `reason` is the metric label."""
+        self.ended = reason
+        self.writer.close()
 
     def next_t_ms(self, now_ms: int) -> int:
         """A receive time distinct from the last one: two readings never share a `t`."""
@@ -144,7 +150,8 @@ class Gateway:
         self.limits = limits
         self.clock = clock
         self.sessions: dict[str, Session] = {}  # IMEI -> its one connection
-        self.pending: dict[str, deque[bytes]] = {}  # IMEI -> commands waiting for the watch
+        self._tasks: set[asyncio.Task] = set()  # commands being stored; kept from the GC
+        self._keeping = asyncio.Lock()
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
         return await asyncio.start_server(self.handle, host, port, limit=READ_CHUNK * 4)
@@ -179,7 +186,7 @@ class Gateway:
         finally:
             self._forget(session)
             self.metrics.connections.dec()
-            self.metrics.closed.labels(reason).inc()
+            self.metrics.closed.labels(session.ended or reason).inc()
             writer.close()
 
     def _forget(self, session: Session) -> None:
@@ -261,11 +268,9 @@ class Gateway:
         session.band, session.vendor = band, frame.vendor
         old = self.sessions.get(band.imei)
         if old is not None:  # one connection per band: the newest is the watch
-            old.writer.close()
+            old.end("replaced")
         self.sessions[band.imei] = session
-        for content in self.pending.pop(band.imei, ()):
-            session.send(content)
-            self.metrics.commands.labels("queued").inc()
+        await self._send_waiting(session)
 
     async def _on_message(self, session: Session, frame: Frame, message: Any) -> None:
         band = session.band
@@ -324,21 +329,70 @@ class Gateway:
     # --- commands from the broker (on the event loop) ---------------------------------
 
     def on_command(self, device_id: str, command: dict) -> None:
-        """Translate a contract command for the watch; queue it while the watch is away."""
-        kind = command.get("type")
+        """Translate a contract command for the watch; keep it while the watch is away."""
+        kind = str(command.get("type"))
         try:
             contents = _watch_commands(command)
         except (TypeError, ValueError):
             log.warning("command %s for %s cannot be sent to a watch", kind, device_id)
             return
         session = self.sessions.get(device_id)
-        for content in contents:
-            if session is not None:
+        if session is not None:
+            for content in contents:
                 session.send(content)
-                self.metrics.commands.labels(str(kind)).inc()
-            elif kind != "sos_ack":  # an acknowledgement is moot once the watch is gone
-                queue = self.pending.setdefault(device_id, deque(maxlen=MAX_PENDING_COMMANDS))
-                queue.append(content)
+                self.metrics.commands.labels(kind).inc()
+        elif kind != "sos_ack" and contents:  # an acknowledgement is moot once it is gone
+            task = asyncio.get_running_loop().create_task(self._keep(device_id, kind, contents))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _keep(self, device_id: str, kind: str, contents: list[bytes]) -> None:
+        # The lock is fair and taken first thing: commands are stored in the order they came.
+        async with self._keeping:
+            await self._store_waiting(device_id, kind, contents)
+
+    async def _store_waiting(self, device_id: str, kind: str, contents: list[bytes]) -> None:
+        try:
+            for content in contents:
+                await self.db.run(
+                    gw_store.queue_command,
+                    device_id=device_id,
+                    kind=kind,
+                    content=content,
+                    ttl_s=self.limits.pending_command_ttl_s,
+                    cap=self.limits.max_pending_commands,
+                )
+            session = self.sessions.get(device_id)
+            if session is not None:  # the watch came back while the command was stored
+                await self._send_waiting(session)
+        except psycopg.Error:
+            log.exception("command %s for %s not kept", kind, device_id)
+
+    async def _send_waiting(self, session: Session) -> None:
+        """Send the band's commands that waited for its watch, oldest first."""
+        assert session.band is not None
+        if session.writer.is_closing():
+            return
+        waiting = await self.db.run(gw_store.take_commands, device_id=session.band.imei)
+        for kind, content in waiting:
+            session.send(content)
+            self.metrics.commands.labels(kind).inc()
+
+    async def cut_off_revoked(self, every_s: float) -> None:
+        """Close the connections of bands revoked while their watch was connected."""
+        while True:
+            await asyncio.sleep(every_s)
+            if not self.sessions:
+                continue
+            try:
+                revoked = await self.db.run(gw_store.revoked_among, device_ids=list(self.sessions))
+            except psycopg.Error:
+                log.exception("revoked bands not checked")
+                continue
+            for imei in revoked:
+                session = self.sessions.pop(imei, None)
+                if session is not None:
+                    session.end("revoked")
 
 
 def _watch_commands(command: dict) -> list[bytes]:

@@ -22,6 +22,8 @@ def limits_from(settings: Settings) -> Limits:
         max_bad_frames=settings.gateway_max_bad_frames,
         idle_timeout_s=settings.gateway_idle_timeout_s,
         default_offset_s=settings.gateway_utc_offset_min * 60,
+        max_pending_commands=settings.gateway_max_pending_commands,
+        pending_command_ttl_s=settings.gateway_pending_command_ttl_s,
     )
 
 
@@ -36,6 +38,7 @@ class GatewayService:
         self.handover: HandOver | None = None
         self.commands: CommandFeed | None = None
         self.server: asyncio.Server | None = None
+        self._revocations: asyncio.Task | None = None
 
     async def start(self) -> int:
         """Start serving; return the port (useful when the setting is 0)."""
@@ -57,6 +60,9 @@ class GatewayService:
         self.server = await self.gateway.serve(
             self.settings.gateway_host, self.settings.gateway_port
         )
+        self._revocations = loop.create_task(
+            self.gateway.cut_off_revoked(self.settings.gateway_revocation_check_s)
+        )
         port = self.server.sockets[0].getsockname()[1]
         log.info("gateway listening on %s:%s", self.settings.gateway_host, port)
         return port
@@ -66,6 +72,8 @@ class GatewayService:
             self.gateway.on_command(device_id, command)
 
     async def stop(self) -> None:
+        if self._revocations is not None:
+            self._revocations.cancel()
         if self.server is not None:
             self.server.close()
             for session in list(self.gateway.sessions.values()) if self.gateway else []:

@@ -14,6 +14,16 @@ from gateway.framing import Frame, FrameReader
 from gateway.metrics import GatewayMetrics
 from gateway.store import set_watch_id
 from gateway.worker import GatewayService
+from tests.api.conftest import (  # noqa: F401  (fixtures: API calls followed to a watch)
+    api_settings,
+    bind_band,
+    client,
+    family_world,
+    link_family,
+    make_actor,
+    make_grid,
+    make_resident,
+)
 from tests.ingest.conftest import ingest_service  # noqa: F401  (fixture)
 
 
@@ -35,6 +45,8 @@ class RunningGateway:
         return value or 0.0
 
     def stop(self) -> None:
+        if not self.thread.is_alive():
+            return  # stopped already, e.g. by a test that restarts the gateway
         asyncio.run_coroutine_threadsafe(self.service.stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
