@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 from api.demo import DemoBand, DemoRefused, seed_demo_community
+from eldercare.cli import WATCH_FLEET_FIRST_SERIAL
+from simulators.fleet import fleet_device_ids
 from tests.api.conftest import ARTEFACTS
 from tests.api.test_console_browser import _wait_for, log_in_in_chinese
 from tests.support import services
@@ -113,6 +115,12 @@ def test_run_shows_sos_fall_tachycardia_and_geofence_exit_within_60_s(
             + log_path.read_text(errors="replace")[-4000:]
         )
         _newcomer_sees_and_hears_the_sos(chromium_page, f"http://127.0.0.1:{port}")
+        watches = fleet_device_ids(5, WATCH_FLEET_FIRST_SERIAL)  # `run`'s default --watches
+        shown = _residents_placed_on_the_board(port, watches, deadline_s=60.0)
+        assert shown == set(watches), (
+            f"the console places only {len(shown)} of the 5 watches' residents; log:\n"
+            + log_path.read_text(errors="replace")[-4000:]
+        )
     finally:
         run.send_signal(signal.SIGINT)
         try:
@@ -137,6 +145,24 @@ def _newcomer_sees_and_hears_the_sos(page, base: str) -> None:
     page.wait_for_selector("#map path.fence")
     page.wait_for_selector("#vitals .vitals-chart canvas")
     page.screenshot(path=str(ARTEFACTS / "demo-console-1366x768.png"))
+
+
+def _residents_placed_on_the_board(port: int, device_ids: list[str], deadline_s: float) -> set[str]:
+    """Which of `device_ids` the duty board lists with a resident's name and a position."""
+    base, began, shown = f"http://127.0.0.1:{port}", time.monotonic(), set()
+    reply = httpx.post(
+        f"{base}/auth/token", data={"username": "duty", "password": DEMO_PASSWORD}, timeout=10
+    )
+    headers = {"Authorization": f"Bearer {reply.json()['access_token']}"}
+    while time.monotonic() - began < deadline_s and shown != set(device_ids):
+        board = httpx.get(f"{base}/board/residents?limit=100", headers=headers, timeout=10)
+        shown = {
+            row["location"]["device_id"]
+            for row in board.json()["items"]
+            if row["full_name"] and row["location"]["fix"] is not None
+        } & set(device_ids)
+        time.sleep(1.0)
+    return shown
 
 
 def _wait_for_rules(port: int, began: float, deadline_s: float) -> set[str]:
