@@ -7,6 +7,7 @@ import pytest
 from gateway.store import set_watch_id
 from tests.gateway.conftest import Watch
 from tests.gateway.frames import frame
+from tests.support.mqtt import wait_until
 
 
 @pytest.fixture
@@ -82,12 +83,12 @@ def test_a_band_revoked_through_the_api_loses_its_watch_connection_at_once(
     revoked = client.post(f"/devices/{imei}/revoke", headers=family_world["admin"].headers)
     assert revoked.status_code == 200, revoked.text
     assert watch.closed_by_gateway(timeout_s=3), "the revoked band's watch is still connected"
-    assert gateway.metric("eldercare_gateway_connections_closed_total", reason="revoked") == 1
+    closed = "eldercare_gateway_connections_closed_total"
+    wait_until(lambda: gateway.metric(closed, reason="revoked") == 1, timeout_s=5)
     watch.close()
 
     again = Watch(gateway.port)
     again.send(frame("LK", imei[-10:]))
     assert again.closed_by_gateway(timeout_s=5)
-    closed = "eldercare_gateway_connections_closed_total"
-    assert gateway.metric(closed, reason="unknown_device") == 1
+    wait_until(lambda: gateway.metric(closed, reason="unknown_device") == 1, timeout_s=5)
     again.close()
