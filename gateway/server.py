@@ -12,15 +12,15 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
 
-from eldercare.i18n import text
 from gateway import replies
 from gateway import store as gw_store
+from gateway.commands import Commands
 from gateway.framing import BadFrame, Frame, FrameReader, encode
 from gateway.messages import (
     BINARY_COMMANDS,
@@ -32,7 +32,7 @@ from gateway.messages import (
 )
 from gateway.metrics import GatewayMetrics
 from gateway.store import Band
-from gateway.translate import Place, Uplink, to_uplinks, watch_time_ms
+from gateway.translate import Place, Uplink, merge, to_uplinks, watch_time_ms
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,16 @@ class Session:
         self.writer.write(encode(self.vendor, self.band.watch_id, content, index))
 
 
+@dataclass(slots=True)
+class Batch:
+    """Readings of one read's frames, waiting to be handed over together."""
+
+    uplinks: list[Uplink] = field(default_factory=list)
+    frames: int = 0  # frames whose readings are in `uplinks`
+    alarm_replies: list[tuple[bytes, str | None]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+
 class Closing(Exception):
     """Close this connection; `reason` is the metric label."""
 
@@ -150,8 +160,7 @@ class Gateway:
         self.limits = limits
         self.clock = clock
         self.sessions: dict[str, Session] = {}  # IMEI -> its one connection
-        self._tasks: set[asyncio.Task] = set()  # commands being stored; kept from the GC
-        self._keeping = asyncio.Lock()
+        self.commands = Commands(db=db, metrics=metrics, limits=limits, sessions=self.sessions)
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
         return await asyncio.start_server(self.handle, host, port, limit=READ_CHUNK * 4)
@@ -166,8 +175,7 @@ class Gateway:
                     data = await reader.read(READ_CHUNK)
                 if not data:
                     break
-                for item in session.frames.feed(data):
-                    await self._on_item(session, item)
+                await self._on_read(session, session.frames.feed(data))
                 if writer.transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
                     raise Closing("not_reading")
         except Closing as closing:
@@ -193,7 +201,32 @@ class Gateway:
         if session.band is not None and self.sessions.get(session.band.imei) is session:
             del self.sessions[session.band.imei]
 
-    async def _on_item(self, session: Session, item: Frame | BadFrame) -> None:
+    async def _on_read(self, session: Session, items: Iterable[Frame | BadFrame]) -> None:
+        """The frames of one read, their readings handed over together (fewer messages when
+        a watch's frames queued up behind a slow hand-over)."""
+        batch = Batch()
+        try:
+            for item in items:
+                await self._on_item(session, item, batch)
+        except Closing:
+            await self._hand_over(session, batch)  # what came before the fault is kept
+            raise
+        await self._hand_over(session, batch)
+
+    async def _hand_over(self, session: Session, batch: Batch) -> None:
+        """Publish the batch's readings, wait for the broker, then answer its alarms."""
+        band = session.band
+        if batch.frames and band is not None:
+            uplinks = merge(batch.uplinks)
+            for acked in [self.publisher.publish(band.imei, u.kind, u.payload) for u in uplinks]:
+                await acked
+            elapsed_s = time.monotonic() - batch.started
+            for _ in range(batch.frames):
+                self.metrics.handover.observe(elapsed_s)
+        for reply, index in batch.alarm_replies:  # handed over: the watch may stop re-sending
+            session.send(reply, index)
+
+    async def _on_item(self, session: Session, item: Frame | BadFrame, batch: Batch) -> None:
         self._spend_token(session)
         if isinstance(item, BadFrame):
             await self._on_bad(session, item.reason, f"frame {item.reason}", item.raw)
@@ -213,7 +246,7 @@ class Gateway:
             await self._on_bad(session, "decode", str(exc), item.raw)
             return
         try:
-            await self._on_message(session, item, message)
+            await self._on_message(session, item, message, batch)
         except Closing:
             raise
         except Exception:  # one bad reading must not end the connection
@@ -270,23 +303,19 @@ class Gateway:
         if old is not None:  # one connection per band: the newest is the watch
             old.end("replaced")
         self.sessions[band.imei] = session
-        await self._send_waiting(session)
+        await self.commands.send_waiting(session)
 
-    async def _on_message(self, session: Session, frame: Frame, message: Any) -> None:
-        band = session.band
-        assert band is not None
+    async def _on_message(self, session: Session, frame: Frame, message: Any, batch: Batch) -> None:
         reply = replies.reply_to(message)
         alarm = isinstance(message, Position) and message.alarm
         if reply is not None and not alarm:
             session.send(reply, frame.index)
-        started = time.monotonic()
         uplinks = await self._uplinks(session, frame, message)
-        for acked in [self.publisher.publish(band.imei, u.kind, u.payload) for u in uplinks]:
-            await acked
         if uplinks:
-            self.metrics.handover.observe(time.monotonic() - started)
-        if reply is not None and alarm:  # handed over: the watch may stop re-sending
-            session.send(reply, frame.index)
+            batch.uplinks += uplinks
+            batch.frames += 1
+        if reply is not None and alarm:
+            batch.alarm_replies.append((reply, frame.index))
 
     async def _uplinks(self, session: Session, frame: Frame, message: Any) -> list[Uplink]:
         band = session.band
@@ -326,58 +355,6 @@ class Gateway:
         session.last_status = (battery, now)
         return True
 
-    # --- commands from the broker (on the event loop) ---------------------------------
-
-    def on_command(self, device_id: str, command: dict) -> None:
-        """Translate a contract command for the watch; keep it while the watch is away."""
-        kind = str(command.get("type"))
-        try:
-            contents = _watch_commands(command)
-        except (TypeError, ValueError):
-            log.warning("command %s for %s cannot be sent to a watch", kind, device_id)
-            return
-        session = self.sessions.get(device_id)
-        if session is not None:
-            for content in contents:
-                session.send(content)
-                self.metrics.commands.labels(kind).inc()
-        elif kind != "sos_ack" and contents:  # an acknowledgement is moot once it is gone
-            task = asyncio.get_running_loop().create_task(self._keep(device_id, kind, contents))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    async def _keep(self, device_id: str, kind: str, contents: list[bytes]) -> None:
-        # The lock is fair and taken first thing: commands are stored in the order they came.
-        async with self._keeping:
-            await self._store_waiting(device_id, kind, contents)
-
-    async def _store_waiting(self, device_id: str, kind: str, contents: list[bytes]) -> None:
-        try:
-            for content in contents:
-                await self.db.run(
-                    gw_store.queue_command,
-                    device_id=device_id,
-                    kind=kind,
-                    content=content,
-                    ttl_s=self.limits.pending_command_ttl_s,
-                    cap=self.limits.max_pending_commands,
-                )
-            session = self.sessions.get(device_id)
-            if session is not None:  # the watch came back while the command was stored
-                await self._send_waiting(session)
-        except psycopg.Error:
-            log.exception("command %s for %s not kept", kind, device_id)
-
-    async def _send_waiting(self, session: Session) -> None:
-        """Send the band's commands that waited for its watch, oldest first."""
-        assert session.band is not None
-        if session.writer.is_closing():
-            return
-        waiting = await self.db.run(gw_store.take_commands, device_id=session.band.imei)
-        for kind, content in waiting:
-            session.send(content)
-            self.metrics.commands.labels(kind).inc()
-
     async def cut_off_revoked(self, every_s: float) -> None:
         """Close the connections of bands revoked while their watch was connected."""
         while True:
@@ -393,23 +370,6 @@ class Gateway:
                 session = self.sessions.pop(imei, None)
                 if session is not None:
                     session.end("revoked")
-
-
-def _watch_commands(command: dict) -> list[bytes]:
-    kind = command.get("type")
-    if kind == "sos_ack":
-        return [replies.show_message(text("gateway.sos_ack"))]
-    if kind == "locate":
-        return [replies.locate_now()]
-    if kind == "config":
-        interval = command.get("location_interval_s")
-        return [replies.upload_interval(int(interval))] if interval else []
-    if kind == "sos_numbers":
-        out = replies.sos_numbers(list(command.get("sos") or []))
-        if command.get("centre"):
-            out.append(replies.centre_number(str(command["centre"])))
-        return out
-    return []
 
 
 def _type_label(content: bytes) -> str:

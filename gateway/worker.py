@@ -69,7 +69,7 @@ class GatewayService:
 
     def _on_command(self, device_id: str, command: dict) -> None:
         if self.gateway is not None:
-            self.gateway.on_command(device_id, command)
+            self.gateway.commands.on_command(device_id, command)
 
     async def stop(self) -> None:
         if self._revocations is not None:
