@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 from collections import deque
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from eldercare import topics
 log = logging.getLogger(__name__)
 
 PERSISTENT = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent)
+ONE_LEVEL = re.compile(r"[^./*#+]+")  # one topic level, no wildcard: a single band
 
 
 @dataclass(slots=True)
@@ -73,6 +75,8 @@ class HandOver:
         out together without a task each.
         """
         assert self._loop is not None
+        if not ONE_LEVEL.fullmatch(device_id):  # a routing key must name exactly this band
+            raise ValueError(f"not a band id: {device_id!r}")
         message = _Unconfirmed(
             topics.routing_key(topics.uplink(device_id, kind)),
             orjson.dumps(payload),

@@ -265,3 +265,19 @@ def test_readings_of_frames_read_together_merge_into_fewer_messages_losing_none(
     assert sum(len(u.payload.get("samples", ())) for u in together) == len(samples)
     single = uplinks("heart,80", 9)
     assert merge(single) == single  # one frame: its messages as they were
+
+
+def test_the_hand_over_refuses_a_band_id_that_would_route_as_another_topic():
+    import asyncio
+
+    from gateway.handover import HandOver
+
+    handover = HandOver(["amqp://nobody@127.0.0.1:1/%2F"])
+    handover._loop = asyncio.new_event_loop()  # never connected: nothing is sent
+    try:
+        for bad in ("860000000000017.telemetry", "*", "#", "86000/0000", ""):
+            with pytest.raises(ValueError):
+                handover.publish(bad, "telemetry", {"v": 1})
+        assert not handover.publish("860000000000017", "telemetry", {"v": 1}).done()
+    finally:
+        handover._loop.close()
