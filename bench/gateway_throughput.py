@@ -283,6 +283,7 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
             drains = [asyncio.create_task(drain(w)) for w in watches + probes]
             wait_for(lambda: stored_rows() >= len(watches) + len(probes), 60)
             handed0 = scrape(metrics_port, "eldercare_gateway_handover_seconds_count")
+            messages0 = scrape(metrics_port, "eldercare_gateway_messages_total")
             rows0, started = stored_rows(), time.monotonic()
             cpu0 = {name: cpu_s(pid) for name, pid in pids.items()}
             sent_at: dict = {}
@@ -295,6 +296,7 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
             )
             wait_for(lambda: handed_count() >= offered, 120)
             handed, handed_s = handed_count(), time.monotonic() - started
+            messages = scrape(metrics_port, "eldercare_gateway_messages_total") - messages0
             cpu_gateway = cpu_s(gw.pid) - cpu0["gateway"]
             stored, stored_s, stored_all = wait_stored(
                 lambda: stored_rows() - rows0, offered, started, 120
@@ -302,12 +304,13 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
             cpu = {name: cpu_s(pid) - cpu0[name] for name, pid in pids.items()}
             cpu["gateway"] = cpu_gateway  # to its last hand-over, not its idle wait after
             return (watches, probes, drains, sent, load_s, offered, handed, handed_s, stored,
-                    stored_s, stored_all, idle, connect_s, sent_at, cpu)  # fmt: skip
+                    stored_s, stored_all, idle, connect_s, sent_at, cpu, messages)  # fmt: skip
 
         loop = asyncio.new_event_loop()
         pids = {"gateway": gw.pid, "broker": broker.process.pid, "ingest": children[0].pid}
         (watches, probes, drains, sent, load_s, offered, handed, handed_s, stored, stored_s,
-         stored_all, idle, connect_s, sent_at, cpu) = loop.run_until_complete(run())  # fmt: skip
+         stored_all, idle, connect_s, sent_at, cpu,
+         messages) = loop.run_until_complete(run())  # fmt: skip
         latencies = probe_latencies(r, stream, sent_at, imei_of)
         for w in watches + probes:
             w.writer.close()
@@ -323,6 +326,8 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
         print(f"offered: {sent:,} UD+LK frames in {load_s:.1f} s = {sent / load_s:,.0f} frames/s")
         print(f"decoded and handed over (broker confirm): {handed:,.0f}/{offered:,} frames in "
               f"{handed_s:.1f} s = {handed / handed_s:,.0f} frames/s")  # fmt: skip
+        print(f"  in {messages:,.0f} contract messages ({messages / max(handed, 1):.2f} per frame;"
+              " frames read together are merged)")  # fmt: skip
         print(f"end to end (telemetry row committed): {stored:,}/{offered:,} frames in "
               f"{stored_s:.1f} s = {stored / stored_s:,.0f} frames/s"
               f"{'' if stored_all else ' (not all within 120 s)'} "

@@ -220,6 +220,7 @@ class Gateway:
             uplinks = merge(batch.uplinks)
             for acked in [self.publisher.publish(band.imei, u.kind, u.payload) for u in uplinks]:
                 await acked
+            self.metrics.messages.inc(len(uplinks))
             elapsed_s = time.monotonic() - batch.started
             for _ in range(batch.frames):
                 self.metrics.handover.observe(elapsed_s)
