@@ -115,8 +115,11 @@ class Session:
         self.writer.close()
 
     def next_t_ms(self, now_ms: int) -> int:
-        """A receive time distinct from the last one: two readings never share a `t`."""
-        self.last_t_ms = max(now_ms, self.last_t_ms + 1)
+        """A receive time distinct from the last one and never on a whole second: two
+        readings never share a `t`, not even with a report stamped by the watch's clock,
+        which ticks in whole seconds (the database keeps one sample per band and `t`)."""
+        t_ms = max(now_ms, self.last_t_ms + 1)
+        self.last_t_ms = t_ms + 1 if t_ms % 1000 == 0 else t_ms
         return self.last_t_ms
 
     def send(self, content: bytes, index: str | None = None) -> None:

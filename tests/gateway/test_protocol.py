@@ -281,3 +281,12 @@ def test_the_hand_over_refuses_a_band_id_that_would_route_as_another_topic():
         assert not handover.publish("860000000000017", "telemetry", {"v": 1}).done()
     finally:
         handover._loop.close()
+
+
+def test_receive_stamps_are_distinct_and_never_on_a_whole_second():
+    from gateway.server import Limits, Session
+
+    session = Session(writer=None, limits=Limits())  # type: ignore[arg-type]
+    stamps = [session.next_t_ms(now) for now in (5_000, 5_000, 5_999, 6_000, 6_000, 7_000)]
+    assert stamps == [5_001, 5_002, 5_999, 6_001, 6_002, 7_001]
+    assert all(t % 1000 for t in stamps)  # a watch's clock stamps whole seconds only
