@@ -47,11 +47,14 @@ class Commands:
             log.warning("command %s for %s cannot be sent to a watch", kind, device_id)
             return
         session = self._sessions.get(device_id)
-        if session is not None:
+        # A connected watch gets it at once, unless older commands are still being kept: then
+        # it goes behind them. An acknowledgement is never kept: it is moot once the watch left.
+        ack = kind == "sos_ack"
+        if session is not None and (ack or not self._keeping.locked()):
             for content in contents:
                 session.send(content)
                 self._metrics.commands.labels(kind).inc()
-        elif kind != "sos_ack" and contents:  # an acknowledgement is moot once it is gone
+        elif not ack and contents:
             task = asyncio.get_running_loop().create_task(self._keep(device_id, kind, contents))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
