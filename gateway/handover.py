@@ -132,7 +132,7 @@ class HandOver:
             self._connection.close()
 
     def _ready(self, channel) -> None:
-        self._channel, self._next_tag, self._attempt = channel, 1, 0
+        self._channel, self._next_tag = channel, 1
         self.connected.set()
         log.info("gateway connected to the broker")
         waiting, self._waiting = self._waiting, deque()
@@ -149,6 +149,8 @@ class HandOver:
     def _on_confirm(self, frame) -> None:
         method = frame.method
         confirmed = isinstance(method, Basic.Ack)
+        if confirmed:  # the backoff resets only once the broker takes messages again
+            self._attempt = 0
         if method.multiple:  # every message up to this tag
             while self._sent and self._sent[0].tag <= method.delivery_tag:
                 self._settle(self._sent.popleft(), confirmed)
