@@ -12,7 +12,9 @@ from tests.gateway.frames import alarm, frame
 from tests.support.mqtt import wait_until
 from tests.support.processes import spawn_service
 
-pytestmark = pytest.mark.slow
+# Both the gateway and ingest reconnect with a growing, jittered backoff (up to ~1 min
+# after a long outage), and a restart of the broker is slow on a busy machine.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
 
 def test_readings_sent_while_the_broker_is_down_are_stored_when_it_returns(
@@ -41,8 +43,8 @@ def test_readings_sent_while_the_broker_is_down_are_stored_when_it_returns(
             watch.expect(b"AL", timeout_s=3)
 
         own_broker.start(bootstrap_accounts=False)
-        watch.expect(b"AL", timeout_s=90)  # answered once the broker confirmed it
-        wait_until(lambda: stored() == [61, 62, 63, 64], timeout_s=90)
+        watch.expect(b"AL", timeout_s=180)  # answered once the broker confirmed it
+        wait_until(lambda: stored() == [61, 62, 63, 64], timeout_s=120)
         sos = "SELECT count(*) FROM device_events WHERE device_id = %s AND type = 'sos'"
         wait_until(lambda: db.execute(sos, (imei,)).fetchone()[0] == 1, timeout_s=30)
         watch.close()
