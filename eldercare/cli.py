@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     scenario = "normal"
     if settings.environment == "development":
-        seed_demo(settings, args.bands)
+        seed_demo(settings, args.bands, args.watches)
         scenario = "demo"
     services: dict[str, list[str]] = {"ingest": ["ingest"]}
     services.update(_later_services())
@@ -90,22 +90,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if "gateway" in services:  # a few bands as 4G watches, through the watch gateway
         services["simulate-watches"] = [
             *("simulate", "--bands", str(args.watches), "--protocol", "watch", "--register"),
-            *("--first-serial", str(WATCH_FLEET_FIRST_SERIAL), "--seed", "1"),
+            *("--first-serial", str(WATCH_FLEET_FIRST_SERIAL), "--seed", str(WATCH_FLEET_SEED)),
         ]
     return run_services(services)
 
 
 WATCH_FLEET_FIRST_SERIAL = 500_001  # far from the MQTT fleet's serials
+WATCH_FLEET_SEED = 1
 
 
-def seed_demo(settings: Settings, n_bands: int) -> int:
-    """Seed the demo community around the simulated fleet (development only)."""
+def seed_demo(settings: Settings, n_bands: int, n_watches: int = 0) -> int:
+    """Seed the demo community around the simulated fleet and watches (development only)."""
     from api.demo import DemoBand, seed_demo_community
     from eldercare.db import connect
     from simulators.fleet import fleet_device_ids
     from simulators.scenarios import DEMO_FENCE_RADIUS_M, home_of
 
     bands = [DemoBand(d, *home_of(d, seed=0)) for d in fleet_device_ids(n_bands)]
+    watches = fleet_device_ids(n_watches, WATCH_FLEET_FIRST_SERIAL)
+    bands += [DemoBand(d, *home_of(d, seed=WATCH_FLEET_SEED)) for d in watches]
     with connect(settings) as conn:
         created = seed_demo_community(conn, settings, bands, DEMO_FENCE_RADIUS_M)
         conn.commit()

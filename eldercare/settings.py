@@ -86,6 +86,8 @@ class Settings(BaseSettings):
     )
     api_mqtt_url: SecretStr = SecretStr("mqtt://api:dev-api-secret@127.0.0.1:1884")
     gateway_mqtt_url: SecretStr = SecretStr("mqtt://gateway:dev-gateway-secret@127.0.0.1:1884")
+    # The gateway hands bands' uplinks over on AMQP (publisher confirms); space-separated nodes.
+    gateway_amqp_url: SecretStr = SecretStr("amqp://gateway:dev-gateway-secret@127.0.0.1:5673/%2F")
     # The broker's management API (band credentials); several nodes comma-separated.
     broker_admin_url: SecretStr = SecretStr(
         "http://eldercare-admin:dev-broker-admin-secret@127.0.0.1:15673"
@@ -115,6 +117,10 @@ class Settings(BaseSettings):
         return parse_mqtt_url(self.api_mqtt_url.get_secret_value())
 
     @cached_property
+    def gateway_amqp_urls(self) -> list[str]:
+        return self.gateway_amqp_url.get_secret_value().split()
+
+    @cached_property
     def gateway_mqtt(self) -> MqttTarget:
         return parse_mqtt_url(self.gateway_mqtt_url.get_secret_value())
 
@@ -128,6 +134,7 @@ class Settings(BaseSettings):
             "simulator_mqtt_url",
             "api_mqtt_url",
             "gateway_mqtt_url",
+            "gateway_amqp_url",
             "database_url",
             "api_jwt_secret",
             "alerting_community_gateway_secret",
@@ -220,6 +227,11 @@ class Settings(BaseSettings):
     gateway_max_frame_bytes: int = 16 * 1024
     gateway_max_frames_per_min: int = 120
     gateway_max_bad_frames: int = 10
+    # Commands for a watch that is away wait in the database: at most this many per band
+    # (the oldest dropped), for at most this long.
+    gateway_max_pending_commands: int = 32
+    gateway_pending_command_ttl_s: int = 7 * 24 * 3600
+    gateway_revocation_check_s: float = 1.0  # how soon a revoked band's watch is cut off
 
     # --- api ---
     api_jwt_secret: SecretStr = SecretStr("dev-api-jwt-secret-change-me-0123456789")

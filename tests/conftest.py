@@ -89,6 +89,7 @@ def settings(database_url: str, redis_url: str, broker: services.ThrowawayBroker
         simulator_mqtt_url=broker.url("simulator"),
         api_mqtt_url=broker.url("api"),
         gateway_mqtt_url=broker.url("gateway"),
+        gateway_amqp_url=broker.amqp_url("gateway"),
         broker_admin_url=broker.node.admin_url,
         ingest_client_id=f"ingest-test-{uuid.uuid4().hex[:8]}",
         ingest_metrics_port=0,

@@ -178,6 +178,7 @@ class ThrowawayBroker:
             "simulator_mqtt_url": SecretStr(self.url("simulator")),
             "api_mqtt_url": SecretStr(self.url("api")),
             "gateway_mqtt_url": SecretStr(self.url("gateway")),
+            "gateway_amqp_url": SecretStr(self.amqp_url("gateway")),
             "broker_admin_url": SecretStr(self.node.admin_url),
         }
         return settings.model_copy(update={**update, **more})
