@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import psycopg
@@ -38,13 +39,18 @@ class Commands:
         self._tasks: set[asyncio.Task] = set()  # commands being stored; kept from the GC
         self._keeping = asyncio.Lock()
 
-    def on_command(self, device_id: str, command: dict) -> None:
-        """Translate a contract command for the watch; keep it while the watch is away."""
+    def on_command(self, device_id: str, command: dict, done: Callable[[], None]) -> None:
+        """Translate a contract command for the watch; keep it while the watch is away.
+
+        `done()` acknowledges the command to the broker: once it is written to the watch, kept
+        in the database, or can never be sent. A command not yet kept is redelivered after a
+        crash."""
         kind = str(command.get("type"))
         try:
             contents = _watch_commands(command)
         except (TypeError, ValueError):
             log.warning("command %s for %s cannot be sent to a watch", kind, device_id)
+            done()
             return
         session = self._sessions.get(device_id)
         # A connected watch gets it at once, unless older commands are still being kept: then
@@ -54,17 +60,26 @@ class Commands:
             for content in contents:
                 session.send(content)
                 self._metrics.commands.labels(kind).inc()
+            done()
         elif not ack and contents:
-            task = asyncio.get_running_loop().create_task(self._keep(device_id, kind, contents))
+            task = asyncio.get_running_loop().create_task(
+                self._keep(device_id, kind, contents, done)
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+        else:
+            done()
 
-    async def _keep(self, device_id: str, kind: str, contents: list[bytes]) -> None:
+    async def _keep(
+        self, device_id: str, kind: str, contents: list[bytes], done: Callable[[], None]
+    ) -> None:
         # The lock is fair and taken first thing: commands are stored in the order they came.
         async with self._keeping:
-            await self._store_waiting(device_id, kind, contents)
+            if await self._store_waiting(device_id, kind, contents):
+                done()
 
-    async def _store_waiting(self, device_id: str, kind: str, contents: list[bytes]) -> None:
+    async def _store_waiting(self, device_id: str, kind: str, contents: list[bytes]) -> bool:
+        """Keep the command's frames; False if the database refused (it comes again later)."""
         try:
             for content in contents:
                 await self._db.run(
@@ -79,7 +94,11 @@ class Commands:
             if session is not None:  # the watch came back while the command was stored
                 await self.send_waiting(session)
         except psycopg.Error:
-            log.exception("command %s for %s not kept", kind, device_id)
+            log.exception(
+                "command %s for %s not kept; the broker will deliver it again", kind, device_id
+            )
+            return False
+        return True
 
     async def send_waiting(self, session: Session) -> None:
         """Send the band's commands that waited for its watch, oldest first."""

@@ -24,7 +24,9 @@ log = logging.getLogger(__name__)
 
 CMD_TOPIC = topics.cmd(topics.ANY_BAND)
 
-CommandHandler = Callable[[str, dict], None]  # (device_id, command), on the event loop
+# (device_id, command, done), on the event loop; `done()` acknowledges the command to the
+# broker once it reached the watch or the database, so a crash before then loses nothing.
+CommandHandler = Callable[[str, dict, Callable[[], None]], None]
 
 
 class CommandFeed:
@@ -40,6 +42,7 @@ class CommandFeed:
             client_id=client_id,
             protocol=mqtt.MQTTv311,
             clean_session=False,
+            manual_ack=True,
         )
         client.username_pw_set(target.username, target.password)
         client.on_connect = self._on_connect
@@ -78,12 +81,19 @@ class CommandFeed:
         self.connected.clear()
         log.warning("gateway disconnected from the broker: %s; reconnecting", reason_code)
 
-    def _on_message(self, _client, _userdata, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client, _userdata, msg: mqtt.MQTTMessage) -> None:
         parts = msg.topic.split("/")
+
+        def done() -> None:
+            client.ack(msg.mid, msg.qos)
+
         try:
             command = orjson.loads(msg.payload)
         except orjson.JSONDecodeError:
             log.warning("command for %s is not JSON; ignored", parts[2])
+            done()
             return
         if len(parts) == 4 and isinstance(command, dict) and self._loop is not None:
-            self._loop.call_soon_threadsafe(self._on_command, parts[2], command)
+            self._loop.call_soon_threadsafe(self._on_command, parts[2], command, done)
+        else:
+            done()

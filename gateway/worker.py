@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 from eldercare.settings import Settings
 from gateway.downlink import CommandFeed
@@ -47,7 +48,7 @@ class GatewayService:
         self.commands = CommandFeed(
             self.settings.gateway_mqtt,
             self.settings.gateway_client_id,
-            lambda device_id, command: self._on_command(device_id, command),
+            lambda device_id, command, done: self._on_command(device_id, command, done),
         )
         self.gateway = Gateway(
             db=self.db,
@@ -67,9 +68,9 @@ class GatewayService:
         log.info("gateway listening on %s:%s", self.settings.gateway_host, port)
         return port
 
-    def _on_command(self, device_id: str, command: dict) -> None:
+    def _on_command(self, device_id: str, command: dict, done: Callable[[], None]) -> None:
         if self.gateway is not None:
-            self.gateway.commands.on_command(device_id, command)
+            self.gateway.commands.on_command(device_id, command, done)
 
     async def stop(self) -> None:
         if self._revocations is not None:

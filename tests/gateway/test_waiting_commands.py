@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import orjson
 import pytest
 
@@ -79,3 +81,21 @@ def test_waiting_commands_are_capped_oldest_first_and_expire(
     assert watch.received == []  # nothing went out before the reply: the command expired
     assert waiting(db, stale_imei) == []
     watch.close()
+
+
+def test_a_command_the_database_refused_is_delivered_again_not_lost(
+    gateway_factory, watch_band, api_publisher, db, caplog
+):
+    imei, _watch_id = watch_band()
+    client_id = f"gateway-test-{uuid.uuid4().hex[:8]}"  # one gateway, restarted: one session
+    refuse = "ALTER TABLE watch_pending_commands ADD CONSTRAINT refuse_all CHECK (false) NOT VALID"
+    db.execute(refuse)
+    try:
+        first = gateway_factory(gateway_client_id=client_id)
+        api_publisher(imei, interval(75, 1))
+        wait_until(lambda: "not kept" in caplog.text)
+        first.stop()
+    finally:
+        db.execute("ALTER TABLE watch_pending_commands DROP CONSTRAINT refuse_all")
+    gateway_factory(gateway_client_id=client_id)
+    wait_until(lambda: waiting(db, imei) == [b"UPLOAD,75"], timeout_s=30)
