@@ -1,4 +1,5 @@
-"""Bands: provisioning into the broker, binding to residents, revocation, status, commands."""
+"""Bands: provisioning (the row is the broker credential), binding, revocation, status,
+commands."""
 
 from __future__ import annotations
 
@@ -55,7 +56,6 @@ async def list_devices(*, conn: DbConn, limit: int, offset: int) -> list[dict]:
 async def provision(
     *,
     conn: DbConn,
-    settings: Settings,
     device_id: str,
     watch_id: str | None = None,
     watch_utc_offset_min: int | None = None,
@@ -93,13 +93,7 @@ async def provision(
             )
         except psycopg.errors.UniqueViolation as exc:
             raise Conflict("watch id belongs to another band", watch_id=watch_id) from exc
-        # Inside the transaction: if the broker does not take it, nothing is recorded.
-        await asyncio.to_thread(
-            broker.set_band_credentials,
-            settings=settings,
-            device_id=device_id,
-            password_hash=password_hash,
-        )
+    # The committed row is the band's credential: the broker's auth service reads it.
     row = await get_or_raise(conn=conn, device_id=device_id)
     return {**row, "mqtt_username": device_id, "mqtt_password": password}
 
@@ -113,16 +107,19 @@ async def revoke(
     actor: str,
     now: datetime,
 ) -> dict:
-    """Revoke a band: the broker refuses it, ingest ignores it, its device-state alerts end."""
-    await run_action(pool, _revoke, settings=settings, device_id=device_id, actor=actor, now=now)
+    """Revoke a band: the broker refuses it, ingest ignores it, its device-state alerts end.
+
+    Its live connections close after the commit, so a reconnect finds it revoked; if the
+    broker is unreachable the revocation stands and a retry (idempotent) disconnects it.
+    """
+    await run_action(pool, _revoke, device_id=device_id, actor=actor, now=now)
+    await asyncio.to_thread(broker.disconnect_band, settings=settings, device_id=device_id)
     return await get_or_raise(conn=conn, device_id=device_id)
 
 
 # On a sync connection, as alerting's functions take one: the band and its device-state
 # alerts (offline, low battery, not worn) change in one transaction.
-def _revoke(
-    sync: psycopg.Connection, *, settings: Settings, device_id: str, actor: str, now: datetime
-) -> None:
+def _revoke(sync: psycopg.Connection, *, device_id: str, actor: str, now: datetime) -> None:
     with sync.transaction():
         cur = sync.execute(
             """UPDATE devices SET state = 'revoked', revoked_at = coalesce(revoked_at, now())
@@ -134,8 +131,6 @@ def _revoke(
         alerts.resolve_band_alerts(
             sync, device_id=device_id, actor=actor, resolution="band revoked", now=now
         )
-        # Inside the transaction: if the broker does not take it, nothing is recorded.
-        broker.remove_band_credentials(settings=settings, device_id=device_id)
 
 
 async def bind(*, conn: DbConn, device_id: str, resident_id: int) -> dict:

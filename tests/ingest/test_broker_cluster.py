@@ -17,11 +17,12 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def cluster(tmp_path_factory):
-    nodes = throwaway_cluster(tmp_path_factory.mktemp("cluster"), size=3)
+def cluster(tmp_path_factory, database_url):
+    nodes = throwaway_cluster(tmp_path_factory.mktemp("cluster"), database_url, size=3)
     yield nodes
     for node in nodes:
         node.kill()
+        node.close_auth()
 
 
 def node_of_connection(admin, connection_name: str) -> str:
