@@ -12,7 +12,9 @@ which lets a band connect only as itself: username == client id == its IMEI.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -99,9 +101,33 @@ class PasswordHashes:
         self.pool.close()
 
 
+class _Server(ThreadingHTTPServer):
+    """Closes the broker's kept-alive connections too when it stops."""
+
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(address, handler)
+        self.open_connections: set[socket.socket] = set()
+
+    def close_open_connections(self) -> None:
+        for connection in list(self.open_connections):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
 def _handler(password_hash_of: PasswordHashOf) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # RabbitMQ keeps connections alive between questions
+        server: _Server
+
+        def setup(self) -> None:
+            super().setup()
+            self.server.open_connections.add(self.connection)
+
+        def finish(self) -> None:
+            self.server.open_connections.discard(self.connection)
+            super().finish()
 
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
@@ -143,8 +169,7 @@ class BrokerAuthServer:
 
     def __init__(self, database_url: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.hashes = PasswordHashes(database_url)
-        self.http = ThreadingHTTPServer((host, port), _handler(self.hashes))
-        self.http.daemon_threads = True
+        self.http = _Server((host, port), _handler(self.hashes))
         self._thread: threading.Thread | None = None
 
     @property
@@ -158,8 +183,10 @@ class BrokerAuthServer:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop answering, also on the broker's open connections."""
         self.http.shutdown()
         self.http.server_close()
+        self.http.close_open_connections()
         self.hashes.close()
 
 

@@ -27,9 +27,7 @@ def _connect(port: int, username: str, password: str) -> tuple[mqtt.Client, obje
     """Connect as a band; return the client and the CONNACK reason code."""
     done = threading.Event()
     result: dict = {}
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv311
-    )
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username, protocol=mqtt.MQTTv311)
     client.username_pw_set(username, password)
 
     def on_connect(_c, _u, _f, reason_code, _p):
