@@ -67,34 +67,28 @@ async def provision(
     if not is_valid_imei(device_id):
         raise Invalid("not a valid IMEI (15 digits with a Luhn check digit)", device_id=device_id)
     password = secrets.token_urlsafe(24)
-    password_hash = await asyncio.to_thread(hash_password, password)
-    async with conn.transaction():
-        current = await (
-            await conn.execute(
-                "SELECT state, mqtt_password_hash FROM devices WHERE device_id = %s FOR UPDATE",
-                (device_id,),
-            )
-        ).fetchone()
-        if current is not None and current["mqtt_password_hash"] is not None:
-            raise Conflict(
-                "device already provisioned", device_id=device_id, state=current["state"]
-            )
-        try:
-            await conn.execute(
-                """INSERT INTO devices (device_id, mqtt_password_hash, provisioned_at, watch_id,
-                                      watch_utc_offset_min)
-                   VALUES (%s, %s, now(), %s, %s)
-                   ON CONFLICT (device_id) DO UPDATE
-                   SET mqtt_password_hash = EXCLUDED.mqtt_password_hash,
-                       provisioned_at = now(), state = 'active', revoked_at = NULL,
-                       watch_id = EXCLUDED.watch_id,
-                       watch_utc_offset_min = EXCLUDED.watch_utc_offset_min""",
-                (device_id, password_hash, watch_id, watch_utc_offset_min),
-            )
-        except psycopg.errors.UniqueViolation as exc:
-            raise Conflict("watch id belongs to another band", watch_id=watch_id) from exc
-    # The committed row is the band's credential: the broker's auth service reads it.
-    row = await get_or_raise(conn=conn, device_id=device_id)
+    password_hash = hash_password(password)  # fast by design (see eldercare.broker)
+    try:
+        # One statement, one row: the committed row is the band's broker credential.
+        cur = await conn.execute(
+            f"""INSERT INTO devices (device_id, mqtt_password_hash, provisioned_at, watch_id,
+                                   watch_utc_offset_min)
+                VALUES (%s, %s, now(), %s, %s)
+                ON CONFLICT (device_id) DO UPDATE
+                SET mqtt_password_hash = EXCLUDED.mqtt_password_hash,
+                    provisioned_at = now(), state = 'active', revoked_at = NULL,
+                    watch_id = EXCLUDED.watch_id,
+                    watch_utc_offset_min = EXCLUDED.watch_utc_offset_min
+                WHERE devices.mqtt_password_hash IS NULL
+                RETURNING {DEVICE_COLUMNS}""",
+            (device_id, password_hash, watch_id, watch_utc_offset_min),
+        )
+    except psycopg.errors.UniqueViolation as exc:
+        raise Conflict("watch id belongs to another band", watch_id=watch_id) from exc
+    row = await cur.fetchone()
+    if row is None:
+        current = await get_or_raise(conn=conn, device_id=device_id)
+        raise Conflict("device already provisioned", device_id=device_id, state=current["state"])
     return {**row, "mqtt_username": device_id, "mqtt_password": password}
 
 
