@@ -11,6 +11,7 @@ from eldercare import topics
 from eldercare.broker import DEV_SERVICE_ACCOUNTS
 from eldercare.imei import make_imei
 from tests.ingest.test_broker_faults import publish_stream, tally, wait_stored
+from tests.ingest.test_broker_security import band_client, connect_result
 from tests.ingest.test_crash_safety import wait_until_ingesting
 from tests.support.mqtt import CountingPublisher, Publisher, wait_until
 from tests.support.processes import spawn_service
@@ -74,6 +75,12 @@ def test_killing_a_node_mid_stream_loses_nothing_and_clients_move_to_the_survivo
             survivor_admin = survivors[0].admin
             moved_to = node_of_connection(survivor_admin, "ingest-cluster")
             assert moved_to in {node.node.node_name for node in survivors}
+            # A band logs in on a survivor, through that node's auth service.
+            survivors[0].add_band(probe, "probe-secret")
+            band = band_client(survivors[0], probe, "probe-secret")
+            assert connect_result(band, survivors[0].port) == 0
+            band.loop_stop()
+            band.disconnect()
         finally:
             publisher.close()
     finally:
