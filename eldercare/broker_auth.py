@@ -132,6 +132,7 @@ def _handler(password_hash_of: PasswordHashOf) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY_BYTES:
+                self.close_connection = True  # the unread body would be the next request
                 self._answer(413, b"")
                 return
             self._decide(self.rfile.read(length).decode(errors="replace"))
