@@ -21,8 +21,6 @@ from eldercare.broker import ADMIN_USER, DEV_ADMIN_PASSWORD, BrokerAdmin
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/lib/rabbitmq_server-3.10.8/sbin/rabbitmq-server")
 PLUGINS = "[rabbitmq_management,rabbitmq_mqtt,rabbitmq_auth_backend_http]."
 AUTH_QUESTIONS = ("user", "vhost", "resource", "topic")
-INGEST_QUEUE = "ingest"
-INGEST_REPLICAS = 3  # a quorum queue takes as many of these as the cluster has nodes
 START_TIMEOUT_S = 60.0
 
 
