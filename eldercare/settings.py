@@ -88,7 +88,13 @@ class Settings(BaseSettings):
     gateway_mqtt_url: SecretStr = SecretStr("mqtt://gateway:dev-gateway-secret@127.0.0.1:1884")
     # The gateway hands bands' uplinks over on AMQP (publisher confirms); space-separated nodes.
     gateway_amqp_url: SecretStr = SecretStr("amqp://gateway:dev-gateway-secret@127.0.0.1:5673/%2F")
-    # The broker's management API (band credentials); several nodes comma-separated.
+    # Where `eldercare broker-auth` answers the broker's questions about bands' logins;
+    # the broker's rabbitmq.conf points auth_http.*_path at it.
+    broker_auth_host: str = "127.0.0.1"
+    broker_auth_port: int = 8090
+    broker_auth_in_run: bool = True  # `eldercare run` starts one (off where it runs apart)
+    # The broker's management API (service accounts, closing revoked bands' connections);
+    # several nodes comma-separated.
     broker_admin_url: SecretStr = SecretStr(
         "http://eldercare-admin:dev-broker-admin-secret@127.0.0.1:15673"
     )
@@ -103,6 +109,20 @@ class Settings(BaseSettings):
     ingest_metrics_host: str = "127.0.0.1"  # 0.0.0.0 lets another container scrape it
     ingest_max_sample_age_s: int = 7 * 24 * 3600
     ingest_max_clock_skew_s: int = 300
+
+    def broker_service_passwords(self) -> dict[str, str]:
+        """Each service account's broker password (from its URL), by account name.
+
+        `eldercare run` and `broker-setup` give the broker's accounts the passwords the
+        services log in with, so there is one place to set each.
+        """
+        ingest = unquote(urlsplit(self.amqp_urls[0]).password or "")
+        return {
+            "ingest": ingest,
+            "api": self.api_mqtt.password or "",
+            "simulator": self.simulator_mqtt.password or "",
+            "gateway": self.gateway_mqtt.password or "",
+        }
 
     @cached_property
     def amqp_urls(self) -> list[str]:

@@ -53,28 +53,38 @@ def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         pytest.fail(str(exc), pytrace=False)
 
 
-def _started_broker(tmp_path_factory: pytest.TempPathFactory, name: str):
-    instance = services.ThrowawayBroker(state_dir=tmp_path_factory.mktemp(name))
+def _started_broker(tmp_path_factory: pytest.TempPathFactory, name: str, database_url: str):
+    instance = services.ThrowawayBroker(
+        state_dir=tmp_path_factory.mktemp(name), database_url=database_url
+    )
     try:
         instance.start()
     except services.ServiceUnavailable as exc:
+        instance.close_auth()
         pytest.fail(str(exc), pytrace=False)
     return instance
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.ThrowawayBroker]:
-    instance = _started_broker(tmp_path_factory, "broker")
+def broker(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str
+) -> Iterator[services.ThrowawayBroker]:
+    """The session's broker; bands log in with their rows in the session database."""
+    instance = _started_broker(tmp_path_factory, "broker", database_url)
     yield instance
     instance.stop()
+    instance.close_auth()
 
 
 @pytest.fixture
-def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.ThrowawayBroker]:
+def own_broker(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str
+) -> Iterator[services.ThrowawayBroker]:
     """A broker of this test's own, for tests that restart or crash it."""
-    instance = _started_broker(tmp_path_factory, "own-broker")
+    instance = _started_broker(tmp_path_factory, "own-broker", database_url)
     yield instance
     instance.kill()
+    instance.close_auth()
 
 
 @pytest.fixture(scope="session")

@@ -58,11 +58,10 @@ async def _device_in_reach(conn, principal: Principal, device_id: str) -> dict:
 
 
 @router.post("", response_model=ProvisionedDevice, status_code=201, dependencies=[Admin])
-async def provision_device(body: DeviceProvision, conn: Conn, settings: SettingsDep) -> dict:
+async def provision_device(body: DeviceProvision, conn: Conn) -> dict:
     """Provision a band: its MQTT password is in this response and nowhere else (admin)."""
     return await service.provision(
         conn=conn,
-        settings=settings,
         device_id=body.device_id,
         watch_id=body.watch_id,
         watch_utc_offset_min=body.watch_utc_offset_min,

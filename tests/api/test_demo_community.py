@@ -105,6 +105,8 @@ def test_run_shows_sos_fall_tachycardia_and_geofence_exit_within_60_s(
         gateway_mqtt_url=broker.url("gateway"),
         gateway_amqp_url=broker.amqp_url("gateway"),
         broker_admin_url=broker.node.admin_url,
+        # `run` starts the auth service on the address this broker asks (a free port).
+        broker_auth_port=broker.node.auth_url.rsplit(":", 1)[1],
     )
     try:
         seen = _wait_for_rules(port, began, deadline_s=60.0)
