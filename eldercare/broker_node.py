@@ -159,15 +159,10 @@ def launch(node: Node) -> subprocess.Popen:
 
 def wait_listening(node: Node, timeout_s: float = START_TIMEOUT_S) -> None:
     """Wait until the management API, AMQP and MQTT listeners answer."""
-    import socket
-
     BrokerAdmin(node.admin_url).wait_ready(timeout_s)
     deadline = time.monotonic() + timeout_s
     for port in (node.amqp_port, node.mqtt_port):
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
+        while not _listening(port):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"node {node.node_name}: nothing listens on {port}")
             time.sleep(0.1)
@@ -182,6 +177,18 @@ def stop(node: Node, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while node.pid() is not None and time.monotonic() < deadline:
         time.sleep(0.1)
+    # The Erlang VM can hold its listeners a moment after the pid is gone; a node started
+    # then fails with dist_port_already_used (seen when setup.sh restarted a changed node).
+    ports = (node.dist_port, node.amqp_port, node.mqtt_port, node.http_port)
+    while any(_listening(port) for port in ports) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def start_native(state_dir: Path) -> None:
