@@ -157,11 +157,9 @@ def store_batch(conn: psycopg.Connection, messages: list[ParsedMessage]) -> Stor
         _copy_dead_letters(cur, messages, result)
         _insert_counted(cur, _INSERT_FIXES, "location", result)
         _insert_events(cur, result)
-        cur.execute(_UPSERT_STATUS)
-        status_devices = {row[0] for row in cur.fetchall()}
-        result.rows_stored["status"] = len(status_devices)
-        result.devices_with_new_rows["status"] = status_devices
-        cur.execute(_INSERT_DEAD_LETTERS)
+        _upsert_status(cur, result)
+        if result.dead_letters:
+            cur.execute(_INSERT_DEAD_LETTERS)
     return result
 
 
@@ -209,6 +207,15 @@ def _insert_events(cur: psycopg.Cursor, result: StoreResult) -> None:
     keys = ("device_id", "event_id", "type", "t_ms", "service", "lat", "lon", "acc_m")
     result.new_events = [dict(zip(keys, row, strict=True)) for row in cur.fetchall()]
     result.rows_stored["events"] = len(result.new_events)
+
+
+def _upsert_status(cur: psycopg.Cursor, result: StoreResult) -> None:
+    devices: set[str] = set()
+    if result.rows_in["status"]:
+        cur.execute(_UPSERT_STATUS)
+        devices = {row[0] for row in cur.fetchall()}
+    result.rows_stored["status"] = len(devices)
+    result.devices_with_new_rows["status"] = devices
 
 
 def _copy_rows(cur: psycopg.Cursor, table: str, types: list[str], rows: list[tuple]) -> None:
