@@ -10,7 +10,7 @@ Mosquitto 2.0.11 bare-client ceiling (shared subscription, persistent session) o
 broker the project used before, for comparison. `--profile` times the phases of one
 ingest batch (parse and validate, COPY + INSERT .. ON CONFLICT and commit, Redis).
 
-    python bench/ingest_throughput.py [--messages 60000] [--batched-samples 20] [--profile]
+    python -m bench.ingest_throughput [--messages 60000] [--batched-samples 20] [--profile]
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 BANDS = 200
 PREFETCH = 2000
+CPU_PARTS = ("broker", "ingest", "database")
 
 
 def make_messages(n: int, samples_per_message: int) -> list[tuple[str, bytes]]:
@@ -221,11 +222,17 @@ def last_samples_stored(conn: psycopg.Connection, last: tuple[list[str], list[in
 
 
 def run_ingest(
-    settings: Settings, port: int, messages, processes: int, samples: int, log_dir: Path
-) -> tuple[float, int]:
-    """Drain rate (messages/s) of N ingest processes, and peak RSS (kB) of the first."""
+    settings: Settings,
+    broker: services.ThrowawayBroker,
+    messages,
+    processes: int,
+    samples: int,
+    log_dir: Path,
+) -> tuple[float, int, dict[str, float]]:
+    """Drain rate (messages/s) of N ingest processes, peak RSS (kB) of the first, and the CPU
+    each part used per message (µs) while draining."""
     ids = [f"bench-ingest-{i}" for i in range(processes)]
-    publish_all(port, messages)  # into the queue the broker set-up declared
+    publish_all(broker.port, messages)  # into the queue the broker set-up declared
     expected = len(messages) * samples
     last = last_samples(messages)
     procs = [
@@ -237,16 +244,57 @@ def run_ingest(
             time.sleep(0.01)
         first = time.perf_counter()
         n0 = stored_rows(conn)
+        parts = cpu_parts(conn, broker, procs)
+        cpu_at_first = {part: sum(map(cpu_s, pids)) for part, pids in parts.items()}
         while True:
             if last_samples_stored(conn, last) and (n := stored_rows(conn)) >= expected:
                 break
             time.sleep(0.02)
         elapsed = time.perf_counter() - first
+        drained = (n - n0) / samples
+        cpu_us = {
+            part: (sum(map(cpu_s, pids)) - cpu_at_first[part]) / drained * 1e6
+            for part, pids in parts.items()
+        }
     peak_kb = peak_rss_kb(procs[0].pid)
     for p in procs:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=30)
-    return (n - n0) / samples / elapsed, peak_kb
+    return drained / elapsed, peak_kb, cpu_us
+
+
+def cpu_parts(conn, broker: services.ThrowawayBroker, procs) -> dict[str, list[int]]:
+    """Process ids of the broker node (its session), ingest, and ingest's database backends."""
+    assert broker.process is not None
+    backends = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    ).fetchall()
+    return {
+        "broker": session_pids(broker.process.pid),
+        "ingest": [p.pid for p in procs],
+        "database": [pid for (pid,) in backends],
+    }
+
+
+def session_pids(sid: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[3]) == sid:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue  # the process ended meanwhile
+    return pids
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, from /proc; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_kb(pid: int) -> int:
@@ -299,10 +347,11 @@ def measure(n: int, samples: int, naive_n: int) -> dict[str, float]:
     bench.cleanup(broker, db_url)
     for processes in (1, 2):
         broker, db_url = bench.fresh(f"ingest{processes}-{samples}")
-        rate, peak_kb = run_ingest(
-            bench.settings(broker, db_url), broker.port, messages, processes, samples, bench.tmp
+        rate, peak_kb, cpu_us = run_ingest(
+            bench.settings(broker, db_url), broker, messages, processes, samples, bench.tmp
         )
         figures[f"ingest_x{processes}"] = rate
+        figures.update({f"cpu_{part}_x{processes}": us for part, us in cpu_us.items()})
         figures[f"peak_rss_mb_x{processes}"] = peak_kb / 1024
         bench.cleanup(broker, db_url)
     broker, db_url = bench.fresh(f"naive-{samples}")
@@ -329,12 +378,9 @@ def report(title: str, samples: int, f: dict[str, float]) -> None:
         f"  peak RSS of one ingest process: {f['peak_rss_mb_x1']:.0f} MB (1 process), "
         f"{f['peak_rss_mb_x2']:.0f} MB (each of 2)"
     )
-
-
-def cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) a process has used, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    for processes in (1, 2):
+        parts = ", ".join(f"{part} {f[f'cpu_{part}_x{processes}']:.0f}" for part in CPU_PARTS)
+        print(f"  CPU per message while draining, {processes} process(es), us: {parts}")
 
 
 def profile_batches(samples: int, batches: int = 20, batch_size: int = 1000) -> None:
