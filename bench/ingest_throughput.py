@@ -244,17 +244,19 @@ def run_ingest(
             time.sleep(0.01)
         first = time.perf_counter()
         n0 = stored_rows(conn)
-        parts = cpu_parts(conn, broker, procs)
-        cpu_at_first = {part: sum(map(cpu_s, pids)) for part, pids in parts.items()}
+        cpu_at_first = {
+            pid: cpu_s(pid) for pids in cpu_parts(conn, broker, procs).values() for pid in pids
+        }
         while True:
             if last_samples_stored(conn, last) and (n := stored_rows(conn)) >= expected:
                 break
             time.sleep(0.02)
         elapsed = time.perf_counter() - first
         drained = (n - n0) / samples
+        # Again at the end: a process's database connection may open after the first row.
         cpu_us = {
-            part: (sum(map(cpu_s, pids)) - cpu_at_first[part]) / drained * 1e6
-            for part, pids in parts.items()
+            part: sum(cpu_s(pid) - cpu_at_first.get(pid, 0.0) for pid in pids) / drained * 1e6
+            for part, pids in cpu_parts(conn, broker, procs).items()
         }
     peak_kb = peak_rss_kb(procs[0].pid)
     for p in procs:
