@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 from pydantic.json_schema import JsonDict
 from shapely.geometry import Polygon as ShapelyPolygon
 
@@ -15,6 +15,27 @@ Datum = Literal["wgs84", "gcj02"]
 Lon = Annotated[float, Field(ge=-180, le=180)]
 Lat = Annotated[float, Field(ge=-90, le=90)]
 Position = tuple[Lon, Lat]
+
+
+def _without_offset(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("a schedule time is the resident's local time: no UTC offset (22:00)")
+    return value
+
+
+# The resident's wall-clock time. OpenAPI's `format: time` means RFC 3339, which requires an
+# offset, so the schema states the accepted form itself (the fuzzer found the mismatch).
+LocalTime = Annotated[
+    time,
+    AfterValidator(_without_offset),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+            "examples": ["22:00"],
+        }
+    ),
+]
 
 
 class PointGeometry(BaseModel):
@@ -49,8 +70,8 @@ class Schedule(BaseModel):
     The two differ: an always-active fence has no schedule.
     """
 
-    active_from: time
-    active_until: time
+    active_from: LocalTime
+    active_until: LocalTime
 
 
 # A circle is a Point with a radius; a Polygon has none (the document says so, as the

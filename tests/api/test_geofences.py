@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import numpy as np
@@ -137,6 +138,27 @@ def test_schedule_starting_when_it_ends_is_refused_since_it_would_never_be_activ
     resp = post_fence(client, family_world, body)
     assert resp.status_code == 422
     assert "leave the schedule out" in resp.json()["error"]["detail"]["errors"][0]["msg"]
+
+
+def test_schedule_times_are_local_wall_clock_times_without_an_offset(client, family_world):
+    body = {
+        "name": "home",
+        "radius_m": 200,
+        "geometry": {"type": "Point", "coordinates": [123.0, 41.1]},
+        "schedule": {"active_from": "17:33:32.8114Z", "active_until": "06:00"},
+    }
+    resp = post_fence(client, family_world, body)
+    assert resp.status_code == 422
+    assert "no UTC offset" in resp.json()["error"]["detail"]["errors"][0]["msg"]
+    body["schedule"] = {"active_from": "22:00", "active_until": "06:00:30.5"}
+    stored = post_fence(client, family_world, body)
+    assert stored.status_code == 201, stored.text
+    # What the API answers matches what its schema says (the fuzzer found it did not).
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["Schedule"]
+    pattern = re.compile(schema["properties"]["active_from"]["pattern"])
+    answered = stored.json()["schedule"]
+    assert answered == {"active_from": "22:00:00", "active_until": "06:00:30.500000"}
+    assert all(pattern.match(value) for value in answered.values())
 
 
 def test_geofences_of_another_resident_are_404(client, family_world):
