@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,16 +187,15 @@ def live_api_app(api_settings: Settings):
     return app
 
 
-@pytest.fixture(scope="session")
-def live_api(live_api_app) -> Iterator[str]:
-    """The API under uvicorn on a free loopback port (streams need a real server)."""
+@contextmanager
+def serving(app) -> Iterator[str]:
+    """`app` under uvicorn on a free loopback port (streams need a real server); its URL."""
     import threading
 
     import uvicorn
 
     from tests.support.services import free_port, wait_for_port
 
-    app = live_api_app
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -203,9 +203,18 @@ def live_api(live_api_app) -> Iterator[str]:
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     wait_for_port(port)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_api(live_api_app) -> Iterator[str]:
+    """The API under uvicorn, shared by the session's stream and browser tests."""
+    with serving(live_api_app) as url:
+        yield url
 
 
 @pytest.fixture
