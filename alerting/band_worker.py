@@ -22,6 +22,7 @@ import numpy as np
 
 from alerting.engine import Engine, apply_findings
 from alerting.incremental import RECHECK_SWEEP_S, IncrementalEngine
+from alerting.metrics import AlertingMetrics
 from alerting.rules.common import Finding
 from eldercare.redis_client import connect_redis
 from eldercare.settings import Settings
@@ -49,6 +50,15 @@ class BandEvaluation:
         if inc is not None:
             return inc.rows_read
         return self.reference.rows_read + self.reference_sweep.rows_read
+
+    def report(self, metrics: AlertingMetrics) -> None:
+        """Rows read and bands tracked, for /metrics."""
+        metrics.rows_read.set(self.rows_read)
+        inc = self.incremental
+        tracked = (
+            int(inc.tracked.sum()) if inc is not None else len(self.reference.fleet.device_ids)
+        )
+        metrics.bands_tracked.set(tracked)
 
     def hot(self, conn, *, now: datetime, device_ids: list[str]) -> list[Finding]:
         """Findings of bands with fresh data (named by the stored stream, or found by a read)."""

@@ -24,7 +24,14 @@ from alerting.rules.vitals import Telemetry
 from alerting.windows import BandWindows
 from eldercare.settings import Settings
 
-TELEMETRY = {"hr": np.float32, "sbp": np.float32, "dbp": np.float32, "steps": np.float64}
+# Readings are whole numbers (smallint, integer, boolean): float32 holds them exactly.
+TELEMETRY = {
+    "hr": np.float32,
+    "sbp": np.float32,
+    "dbp": np.float32,
+    "steps": np.float64,
+    "worn": np.float32,
+}
 TELEMETRY_SQL = "hr, sbp, dbp, steps, CASE WHEN worn IS NULL THEN NULL WHEN worn THEN 1 ELSE 0 END"
 FIXES = {"lat": np.float64, "lon": np.float64, "acc_m": np.float64}
 FIXES_SQL = "lat, lon, acc_m"
@@ -45,8 +52,8 @@ class IncrementalEngine:
         self.settings = settings
         self.engine = Engine(settings)
         self.lock = threading.RLock()
-        self.telemetry = BandWindows(0, {**TELEMETRY, "worn": np.float32})
-        self.fixes = BandWindows(0, FIXES)
+        self.telemetry = BandWindows(0, TELEMETRY)
+        self.fixes = BandWindows(0, FIXES, capacity=8)  # grows with the first band that needs it
         self.tracked = np.zeros(0, dtype=bool)  # the band's window holds its whole look-back
         self.feeds = {
             "telemetry": RowFeed("telemetry_samples", TELEMETRY_SQL),

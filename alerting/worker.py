@@ -354,6 +354,7 @@ class AlertingService:
         with self._connect() as conn:
             while not self.stopping.is_set():
                 self.metrics.refresh_outbox(conn, now=self.clock())
+                self.band_worker.evaluation.report(self.metrics)
                 self.stopping.wait(5.0)
 
     def _dispatch_loop(self, lane: str) -> None:
