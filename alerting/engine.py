@@ -1,12 +1,11 @@
 """The engine: load recent data of many bands into arrays, run every rule, apply findings.
 
-Bands are split between engine processes by crc32(device_id) % shard_count.
+Bands are split between engine processes by `eldercare.shards.shard_of`.
 """
 
 from __future__ import annotations
 
 import logging
-import zlib
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -27,6 +26,7 @@ from alerting.rules.geofence import Fixes, evaluate_geofences
 from alerting.rules.thresholds import Params, load_overrides
 from alerting.rules.vitals import Telemetry, evaluate_vitals
 from eldercare.settings import Settings
+from eldercare.shards import shard_of
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,6 @@ EVENT_RULES = {"sos": "SOS button pressed", "fall": "Fall detected"}
 # A band's samples and fixes from before it was bound to its resident belong to whoever
 # wore it then (over `s` JOIN devices `d`).
 SINCE_BOUND = "s.t >= coalesce(d.bound_at, '-infinity')"
-
-
-def shard_of(device_id: str, shard_count: int) -> int:
-    """The engine shard that owns a band."""
-    return zlib.crc32(device_id.encode()) % max(shard_count, 1)
 
 
 def _ms(dt: datetime) -> int:

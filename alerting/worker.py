@@ -1,9 +1,10 @@
 """`eldercare alerting`: the engine loops, escalation, watchdog and dispatcher, supervised.
 
 Loops (each a named thread with its own connection, restarted with jittered backoff):
-- stream: XREADGROUP on `{prefix}stream:stored`, group `alerting-shard-{i}-of-{n}`; SOS/fall
-  events are applied at once, touched bands are handed to the band worker; entries are
-  acknowledged after that, except those with an SOS/fall that failed: read again after 5 s.
+- stream: the shard's stored stream (`alerting.stored_stream`, which also drains the streams of
+  an earlier shard count); SOS/fall events are applied at once, touched bands are handed to
+  the band worker; entries are acknowledged after that, except those with an SOS/fall that
+  failed: read again after 5 s.
 - bands: evaluates the bands with fresh data (bursts coalesced), off the SOS path; with
   alerting_incremental from windows kept in memory, reading new rows only (band_worker.py).
 - rebuild: reads the history of bands not tracked yet (all after a start), in the background.
@@ -23,7 +24,6 @@ Loops (each a named thread with its own connection, restarted with jittered back
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -43,15 +43,13 @@ from alerting.engine import Engine, apply_findings, refresh_baselines
 from alerting.http import AlertingHttp
 from alerting.metrics import AlertingMetrics
 from alerting.rules.common import CRITICAL, Finding
+from alerting.stored_stream import StoredStreamReader
 from eldercare import keys
 from eldercare.loops import Loops, stop_on_signal
 from eldercare.redis_client import connect_redis
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# How soon stored-stream entries held back after a failure are read again.
-STREAM_RETRY_S = 5.0
 
 # One dispatcher thread per lane, so a hanging gateway never delays another one's messages
 # (an SOS to 120 never waits behind a slow SMS gateway).
@@ -89,9 +87,8 @@ class AlertingService:
         self.loops = Loops("alerting")
         self.stopping = self.loops.stopping
         self.prefix = settings.redis_prefix
-        self.stream = keys.stored_stream(self.prefix)
         s = settings
-        self.group = f"alerting-shard-{s.alerting_shard_index}-of-{s.alerting_shard_count}"
+        self.group = keys.stored_stream_group(s.alerting_shard_index, s.alerting_shard_count)
         self.lanes = lanes_for(settings)
         self.band_worker = BandWorker(
             settings,
@@ -153,34 +150,15 @@ class AlertingService:
 
     def _stream_loop(self) -> None:
         r = connect_redis(self.settings)
-        consumer = self.settings.alerting_consumer_name
-        try:
-            r.xgroup_create(self.stream, self.group, id="$", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        reader = StoredStreamReader.for_settings(r, self.settings)
+        reader.join()
         engine = Engine(self.settings)  # only its shard test is used on this path
         with self._connect() as conn:
-            # "0": walk our own unacknowledged entries (from before a restart, or held back after
-            # a failure) from the start, then read new ones (">").
-            after, retry_at = "0", math.inf
             while not self.stopping.is_set():
-                if time.monotonic() >= retry_at:
-                    after, retry_at = "0", math.inf
-                reply: Any = r.xreadgroup(
-                    self.group, consumer, {self.stream: after}, count=200, block=1000
-                )
-                entries: list[Any] = reply[0][1] if reply else []
-                if after != ">":
-                    after = entries[-1][0] if entries else ">"
-                if not entries:
-                    continue
-                held = self.process_entries(conn, engine, entries, r)
-                done = [e[0] for e in entries if e[0] not in held]
-                if done:
-                    r.xack(self.stream, self.group, *done)
-                if held:
-                    retry_at = min(retry_at, time.monotonic() + STREAM_RETRY_S)
+                stream, entries = reader.read(block_ms=1000)
+                if entries:
+                    held = self.process_entries(conn, engine, entries, r)
+                    reader.settle(stream, entries, held)
 
     def process_entries(self, conn, engine: Engine, entries, r: redis.Redis) -> set[Any]:
         """Handle stored-stream entries: SOS/fall now; touched bands go to the band worker.

@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
-from redis.asyncio import Redis
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +23,7 @@ from api import openapi
 from api.errors import ApiError, error_body
 from api.metrics import instrument
 from api.ratelimit import RateLimiter
+from eldercare.redis_client import connect_redis_async
 from eldercare.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -166,9 +166,7 @@ def create_app(
         )
         await pool.open(wait=True, timeout=10)
         app.state.pool = pool
-        app.state.redis = Redis.from_url(
-            settings.redis_url.get_secret_value(), socket_timeout=5, socket_connect_timeout=5
-        )
+        app.state.redis = connect_redis_async(settings)
         try:
             yield
         finally:

@@ -34,13 +34,12 @@ import orjson
 import psycopg
 import redis
 
-from eldercare import keys
-from eldercare.imei import make_imei
-from eldercare.migrate import apply_all
-from eldercare.registry import register_devices
-from eldercare.settings import Settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # reuse the test harness
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's code, its harness
+from eldercare import keys  # noqa: E402
+from eldercare.imei import make_imei  # noqa: E402
+from eldercare.migrate import apply_all  # noqa: E402
+from eldercare.registry import register_devices  # noqa: E402
+from eldercare.settings import Settings  # noqa: E402
 from tests.alerting.receivers import Receiver  # noqa: E402
 from tests.support import services  # noqa: E402
 from tests.support.processes import spawn_service  # noqa: E402
@@ -152,7 +151,7 @@ class Stream:
                 "status": [],
                 "events": [],
             }
-            pipe.xadd(keys.stored_stream(self.prefix), {"batch": orjson.dumps(entry)})
+            pipe.xadd(keys.stored_stream(self.prefix, 0, 1), {"batch": orjson.dumps(entry)})
         pipe.execute()
 
 

@@ -222,7 +222,7 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
         r = redis.Redis.from_url("redis://127.0.0.1:6379/14")
         db = psycopg.connect(db_url, autocommit=True)
         stored_rows = lambda: db.execute("SELECT count(*) FROM telemetry_samples").fetchone()[0]  # noqa: E731
-        stream = keys.stored_stream(settings.redis_prefix)
+        stream = keys.stored_stream(settings.redis_prefix, 0, settings.alerting_shard_count)
         if not wait_for(lambda: listening(gateway_port), 90):
             raise SystemExit(f"the gateway did not start; see {state_dir / 'gateway.log'}")
         time.sleep(2.0)  # ingest subscribed

@@ -83,6 +83,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         scenario = "demo"
     services: dict[str, list[str]] = {"ingest": ["ingest"]}
     services.update(_later_services())
+    if settings.environment == "development":  # the notices' receivers, on the dev URLs
+        services["demo-gateways"] = ["demo-gateways"]
     services["simulate"] = ["simulate", "--bands", str(args.bands), "--register"]
     services["simulate"] += ["--scenario", scenario]
     if "gateway" in services:  # a few bands as 4G watches, through the watch gateway
@@ -125,6 +127,13 @@ def _later_services() -> dict[str, list[str]]:
             continue
         services[name] = [name]
     return services
+
+
+def cmd_demo_gateways(_args: argparse.Namespace) -> int:
+    from eldercare.loops import stop_on_signal
+    from simulators.gateways import run_demo_gateways
+
+    return run_demo_gateways(load_settings(), stop_on_signal("demo-gateways"))
 
 
 def cmd_alerting(_args: argparse.Namespace) -> int:
@@ -196,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(simulate)
     simulate.set_defaults(func=cmd_simulate)
     sub.add_parser("alerting", help="anomaly engine and escalation").set_defaults(func=cmd_alerting)
+    sub.add_parser(
+        "demo-gateways", help="development: stand-in community, family and 120 gateways"
+    ).set_defaults(func=cmd_demo_gateways)
     sub.add_parser("api", help="HTTP API and duty console").set_defaults(func=cmd_api)
     sub.add_parser(
         "jobs", help="background jobs: band service requests, location retention"

@@ -1,13 +1,20 @@
 """The Redis key and stream names the processes share, built in one place.
 
-Ingest writes a band's latest state (`{prefix}band:{device_id}`, a hash) and announces each
-commit on `{prefix}stream:stored`; alerting reads that stream, wakes its outbox lanes through
+Ingest writes a band's latest state (`{prefix}band:{b<group>}:{device_id}`, a hash) and
+announces each commit on the stored stream of each engine shard it touched
+(`{prefix}stream:stored:{shard-<i>-of-<n>}`); alerting reads them, wakes its outbox lanes through
 `{prefix}outbox:wake:{lane}` and publishes alert changes on `{prefix}alerts:changes` (and the
 duty console's on `{prefix}alerts:console`); the API reads the band hashes and the changes.
 `prefix` is the deployment's `redis_prefix` (it ends with `:`).
+
+Redis Cluster: keys one Lua call touches together share a hash tag (the part in braces), so
+they live in one slot: a band's state carries its group's tag (`eldercare.shards.band_group`),
+a shard's stream its shard's.
 """
 
 from __future__ import annotations
+
+from eldercare.shards import band_group
 
 # Fields of the band-state hash the API reads (bytes: what redis-py returns for them).
 BAND_LOCATION_FIELDS = (
@@ -25,11 +32,26 @@ BAND_VITALS_FIELDS = (b"vitals_t", b"hr", b"sbp", b"dbp", b"steps", b"worn")
 
 def band_state(prefix: str, device_id: str) -> str:
     """The hash of a band's latest vitals, fix and status (ingest writes, the API reads)."""
-    return f"{prefix}band:{device_id}"
+    return f"{prefix}band:{{b{band_group(device_id)}}}:{device_id}"
 
 
-def stored_stream(prefix: str) -> str:
-    """The stream on which ingest announces each committed batch (alerting reads it)."""
+def stored_stream(prefix: str, shard_index: int, shard_count: int) -> str:
+    """The stream on which ingest announces committed rows of one engine shard's bands."""
+    return f"{prefix}stream:stored:{{shard-{shard_index}-of-{shard_count}}}"
+
+
+def stored_stream_group(shard_index: int, shard_count: int) -> str:
+    """The consumer group of one engine shard (its replicas share it) on any stored stream."""
+    return f"alerting-shard-{shard_index}-of-{shard_count}"
+
+
+def stored_layouts(prefix: str) -> str:
+    """The set of shard counts ingest has written stored streams for (engines drain old ones)."""
+    return f"{prefix}stream:stored:layouts"
+
+
+def legacy_stored_stream(prefix: str) -> str:
+    """The single stored stream of releases before per-shard streams (drained, then deleted)."""
     return f"{prefix}stream:stored"
 
 

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     database_url: SecretStr = SecretStr("postgresql://postgres@127.0.0.1:5432/eldercare")
     redis_url: SecretStr = SecretStr("redis://127.0.0.1:6379/0")
     redis_prefix: str = "eldercare:"
+    redis_cluster: bool = False  # redis_url names one node of a Redis Cluster
     # Ingest's account on the broker's AMQP side; several URLs (space-separated) for a
     # cluster: ingest connects to the first that answers and moves on when it fails.
     amqp_url: SecretStr = SecretStr("amqp://ingest:dev-ingest-secret@127.0.0.1:5673/%2F")
@@ -143,8 +144,10 @@ class Settings(BaseSettings):
         return self
 
     # --- alerting ---
-    # Engines split bands by crc32(device_id) % shard_count; each shard has its own consumer
-    # group on the stored stream, so replicas of one shard share that shard's entries.
+    # Engines split bands by crc32(device_id) % shard_count (eldercare.shards). Ingest reads the
+    # count too: it writes each shard's entries to that shard's stored stream, which only that
+    # shard's consumer group reads (replicas of one shard share it). After a change of the
+    # count, engines drain the streams of the old count before those are deleted (README).
     alerting_shard_index: int = 0
     alerting_shard_count: int = 1
     alerting_consumer_name: str = "alerting-1"

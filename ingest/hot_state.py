@@ -1,4 +1,4 @@
-"""After a commit: latest state per band in Redis, and a stream entry for the engine.
+"""After a commit: latest state per band in Redis, and a stream entry for each engine shard.
 
 Redis is a cache of what the database already holds; losing it loses nothing.
 """
@@ -9,6 +9,7 @@ import orjson
 import redis
 
 from eldercare import keys
+from eldercare.shards import BAND_GROUPS, shard_of, split_by_shard
 from ingest.parse import ParsedMessage
 from ingest.store import StoreResult
 
@@ -37,48 +38,80 @@ return #KEYS
 
 
 class HotState:
-    """Writes the latest band state and the 'stored' stream after each commit."""
+    """Writes the latest band state and the per-shard stored streams after each commit."""
 
-    def __init__(self, client: redis.Redis, prefix: str) -> None:
+    def __init__(self, client: redis.Redis, prefix: str, shard_count: int = 1) -> None:
         self.client = client
         self.prefix = prefix
-        self._apply_batch = client.register_script(_APPLY_BATCH)
+        self.shard_count = shard_count
+        self._apply_sha: str | None = None
 
     def publish(
         self, messages: list[ParsedMessage], result: StoreResult, committed_ms: int
     ) -> None:
         """Update latest state for every band in the batch and announce what was stored."""
+        if self._apply_sha is None:
+            self._apply_sha = self.client.script_load(_APPLY_BATCH)  # on every cluster primary
+        try:
+            self._send(messages, result, committed_ms)
+        except redis.exceptions.NoScriptError:
+            # A Redis node that restarted or failed over has lost the script. It only sets
+            # newer fields, so sending it again is harmless; a repeated stream entry is only
+            # evaluated twice.
+            self._apply_sha = self.client.script_load(_APPLY_BATCH)
+            self._send(messages, result, committed_ms)
+
+    def _send(self, messages: list[ParsedMessage], result: StoreResult, committed_ms: int):
         latest = _latest_per_band(messages)
         seen = _last_seen(messages)
-        bands = sorted(seen)
         pipe = self.client.pipeline(transaction=False)
-        if bands:
+        # One call per hash-tag group: on a cluster, the keys of one call share a slot.
+        for bands in split_by_shard(sorted(seen), BAND_GROUPS).values():
             updates = [[str(seen[band]), latest.get(band, [])] for band in bands]
-            self._apply_batch(
-                keys=[keys.band_state(self.prefix, b) for b in bands],
-                args=[orjson.dumps(updates)],
-                client=pipe,
+            band_keys = [keys.band_state(self.prefix, b) for b in bands]
+            # EVALSHA by name: a cluster pipeline refuses redis-py's script helpers.
+            pipe.execute_command(
+                "EVALSHA", self._apply_sha, len(band_keys), *band_keys, orjson.dumps(updates)
             )
-        pipe.xadd(
-            keys.stored_stream(self.prefix),
-            {"batch": _stream_entry(result, committed_ms)},
-            maxlen=STREAM_MAXLEN,
-            approximate=True,
-        )
+        for shard, entry in shard_entries(result, committed_ms, self.shard_count).items():
+            pipe.xadd(
+                keys.stored_stream(self.prefix, shard, self.shard_count),
+                {"batch": entry},
+                maxlen=STREAM_MAXLEN,
+                approximate=True,
+            )
+        # Engines drain the streams of every shard count written, after a change of it.
+        pipe.sadd(keys.stored_layouts(self.prefix), self.shard_count)
         pipe.execute()
 
 
-def _stream_entry(result: StoreResult, committed_ms: int) -> bytes:
+def shard_entries(result: StoreResult, committed_ms: int, shard_count: int) -> dict[int, bytes]:
+    """The stored-stream entry of each shard with new rows or events, naming only its bands.
+
+    Entry: {"committed_at_ms", "telemetry": [device_id...], "location": [...], "status": [...],
+    "events": [{"device_id", "event_id", ...}]}, device lists sorted.
+    """
     new = result.devices_with_new_rows
-    return orjson.dumps(
-        {
-            "committed_at_ms": committed_ms,
-            "telemetry": sorted(new.get("telemetry", ())),
-            "location": sorted(new.get("location", ())),
-            "status": sorted(new.get("status", ())),
-            "events": result.new_events,
-        }
-    )
+    parts: dict[int, dict] = {}
+
+    def part(shard: int) -> dict:
+        return parts.setdefault(
+            shard,
+            {
+                "committed_at_ms": committed_ms,
+                "telemetry": [],
+                "location": [],
+                "status": [],
+                "events": [],
+            },
+        )
+
+    for kind in ("telemetry", "location", "status"):
+        for shard, bands in split_by_shard(sorted(new.get(kind, ())), shard_count).items():
+            part(shard)[kind] = bands
+    for event in result.new_events:
+        part(shard_of(event["device_id"], shard_count))["events"].append(event)
+    return {shard: orjson.dumps(entry) for shard, entry in parts.items()}
 
 
 def _last_seen(messages: list[ParsedMessage]) -> dict[str, int]:

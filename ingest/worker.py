@@ -62,7 +62,9 @@ class IngestService:
         )
         self._conn: psycopg.Connection | None = None
         self._known = KnownDevices()
-        self._hot = HotState(connect_redis(settings), settings.redis_prefix)
+        self._hot = HotState(
+            connect_redis(settings), settings.redis_prefix, settings.alerting_shard_count
+        )
         self._redis_skip_until = 0.0
         self._acks_closed = False
 

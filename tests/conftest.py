@@ -15,6 +15,7 @@ from eldercare.migrate import apply_all
 from eldercare.registry import register_devices
 from eldercare.settings import Settings
 from tests.support import services
+from tests.support.redis_cluster import throwaway_redis_cluster
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +39,16 @@ def database_url(postgres_admin_url: str) -> Iterator[str]:
 def redis_url() -> str:
     try:
         return services.redis_url()
+    except services.ServiceUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A throwaway 3-node Redis Cluster (started on first use)."""
+    try:
+        with throwaway_redis_cluster(tmp_path_factory.mktemp("redis-cluster")) as url:
+            yield url
     except services.ServiceUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
 

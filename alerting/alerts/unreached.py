@@ -79,7 +79,7 @@ def check(conn: psycopg.Connection, *, now: datetime, deadline_s: float) -> int 
         if "gateway_120" in targets:
             title = text("notice.unreached.title_120")
         else:
-            names = text("notice.separator").join(text(f"notice.target.{t}") for t in targets)
+            names = text("notice.separator").join(text(f"target.{t}") for t in targets)
             title = text("notice.unreached.title", targets=names)
         return raise_system_alert(
             conn,

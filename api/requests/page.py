@@ -48,9 +48,9 @@ async def texts(
     locale: Annotated[str | None, Query(pattern="^(zh_CN|en)$")] = None,
     accept_language: Annotated[str | None, Header()] = None,
 ) -> dict:
-    """The pages' texts (ids request.*) in the caller's locale, Chinese by default."""
+    """The pages' texts (ids request.* and target.*) in the caller's locale, Chinese first."""
     chosen = negotiate(accept_language, locale)
     return {
         "locale": chosen,
-        "texts": {k: v for k, v in catalogue(chosen).items() if k.startswith("request.")},
+        "texts": {k: v for k, v in catalogue(chosen).items() if k.startswith(("request.", "target."))},
     }

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import orjson
 
 from alerting.worker import AlertingService
+from eldercare import keys
 from tests.alerting.factories import insert_telemetry, make_resident, set_status
 from tests.alerting.receivers import start_receivers
 from tests.alerting.test_engine_scenarios import open_alerts
@@ -43,7 +44,7 @@ def test_restarted_engine_joins_history_read_in_background_with_a_new_reading(
     insert_telemetry(db, band, history, hr=[38, 38], steps=[500, 500], worn=[1, 1])
     set_status(db, band, history[-1])
     service = AlertingService(configured)
-    stream = f"{configured.redis_prefix}stream:stored"
+    stream = keys.stored_stream(configured.redis_prefix, 0, 1)
     service.start()
     try:
         wait_until(lambda: group_ready(redis_client, stream, service.group), timeout_s=30)

@@ -11,6 +11,7 @@ import pytest
 
 from alerting.alerts import service as alerts
 from alerting.worker import AlertingService
+from eldercare import keys
 from tests.alerting.factories import HOME, add_contact, insert_event, make_resident
 from tests.alerting.receivers import Receiver
 
@@ -62,7 +63,8 @@ def test_120_down_puts_call_120_now_on_the_console_within_the_deadline_and_pages
         event = insert_event(db, band, f"unreached-{fault}", "sos", now, *HOME, 6.0)
         pressed = time.time()
         batch = {"committed_at_ms": int(now.timestamp() * 1000), "events": [event]}
-        redis_client.xadd(f"{configured.redis_prefix}stream:stored", {"batch": orjson.dumps(batch)})
+        stream = keys.stored_stream(configured.redis_prefix, 0, 1)
+        redis_client.xadd(stream, {"batch": orjson.dumps(batch)})
 
         def call_120_now():
             # Earlier tests' SOS events are still stored (the sweep may raise them again):

@@ -104,9 +104,19 @@ def test_stream_opens_with_the_session_cookie_and_refuses_without_credentials(
         assert bad.status_code == 422
 
 
+def _streams_of_earlier_tests_ended(state) -> int:
+    """Open streams once earlier tests' have ended (the server sees a client gone only at its
+    next keep-alive), so one closing during the test cannot cancel out the one it opens."""
+    deadline = time.monotonic() + 10
+    while getattr(state, "open_alert_streams", 0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return getattr(state, "open_alert_streams", 0)
+
+
 def test_stream_ends_when_the_client_goes_away(live_api, stream_world, live_api_app):
     state = live_api_app.state
-    before = getattr(state, "open_alert_streams", 0)
+    before = _streams_of_earlier_tests_ended(state)
+    assert before == 0, "an earlier test's stream is still open on the server"
     with (
         httpx.Client(base_url=live_api, timeout=10) as http,
         http.stream("GET", "/alerts/stream", headers=stream_world["duty"].headers) as response,

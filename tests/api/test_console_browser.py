@@ -11,6 +11,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+from eldercare import keys
 from tests.api.conftest import _PASSWORD_HASH, ARTEFACTS, TEST_PASSWORD
 
 
@@ -126,7 +127,7 @@ def _place_resident(db, redis_client, prefix: str, resident_id: int, device_id: 
         )
     fix_ms = int((now - timedelta(minutes=1)).timestamp() * 1000)
     redis_client.hset(
-        f"{prefix}band:{device_id}",
+        keys.band_state(prefix, device_id),
         mapping={
             "fix_t": fix_ms,
             "lat": HOME[0] + 0.004,

@@ -16,6 +16,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from alerting.alerts import service as alerts
+from eldercare import keys
 from eldercare.imei import make_imei
 
 
@@ -169,7 +170,7 @@ def test_band_status_shows_online_battery_last_seen_to_its_family_only(
 ):
     imei = bind_band(family_world["res_a"])
     redis_client.hset(
-        f"{api_settings.redis_prefix}band:{imei}",
+        keys.band_state(api_settings.redis_prefix, imei),
         mapping={"online": "1", "battery": "57", "last_seen": "1795420800000"},
     )
     mine = client.get(f"/devices/{imei}", headers=family_world["fam_a"].headers)

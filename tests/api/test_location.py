@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from api.location.retention import purge_expired_fixes
+from eldercare import keys
 from eldercare.datum import wgs84_to_gcj02
 
 LAT, LON = 41.108, 122.994
@@ -14,7 +15,7 @@ LAT, LON = 41.108, 122.994
 
 def _put_latest(redis_client, settings, device_id, *, fix_ms, battery="64"):
     redis_client.hset(
-        f"{settings.redis_prefix}band:{device_id}",
+        keys.band_state(settings.redis_prefix, device_id),
         mapping={
             "fix_t": fix_ms,
             "lat": LAT,

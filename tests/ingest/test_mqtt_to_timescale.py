@@ -6,6 +6,7 @@ import time
 
 import orjson
 
+from eldercare import keys
 from tests.support.mqtt import wait_until
 
 
@@ -166,7 +167,7 @@ def test_latest_state_reaches_redis_and_late_uploads_do_not_overwrite_it(
         f"eldercare/v1/{band}/telemetry", telemetry([{"t": now - 1000, "hr": 88, "worn": True}])
     )
     publisher.wait_all_acked()
-    key = f"{settings.redis_prefix}band:{band}"
+    key = keys.band_state(settings.redis_prefix, band)
     wait_until(lambda: redis_client.hget(key, "hr") == b"88")
     publisher.publish(
         f"eldercare/v1/{band}/telemetry", telemetry([{"t": now - 3600_000, "hr": 55}])
