@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from alerting.engine import Engine, apply_findings
-from alerting.incremental import RECHECK_SWEEP_S, IncrementalEngine
+from alerting.incremental import RECHECK_SWEEP_S, SWEEP_CHUNK_BANDS, IncrementalEngine
 from alerting.metrics import AlertingMetrics
 from alerting.rules.common import Finding
 from eldercare.redis_client import connect_redis
@@ -85,7 +85,16 @@ class BandEvaluation:
             self._refresh(conn, now)
             inc.catch_up(conn, now=now, recheck_s=RECHECK_SWEEP_S)
             inc.forget_old(now=now)
-            return inc.evaluate_tracked(conn, now=now)
+            fleet, codes = inc.engine.fleet, np.flatnonzero(inc.tracked)
+        found: list[Finding] = []
+        # The lock is let go between chunks: the hot path waits for one chunk, not the fleet.
+        for start in range(0, len(codes), SWEEP_CHUNK_BANDS):
+            with inc.lock:
+                if inc.engine.fleet is not fleet:  # codes changed meaning: the next sweep
+                    break
+                chunk = codes[start : start + SWEEP_CHUNK_BANDS]
+                found += inc.evaluate(conn, now=now, codes=chunk)
+        return found
 
     def rebuild_step(self, conn, *, now: datetime) -> tuple[list[Finding], bool]:
         """Read the history of one chunk of untracked bands; return their findings and whether

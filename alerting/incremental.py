@@ -167,7 +167,3 @@ class IncrementalEngine:
             tel, fixes = self.gather(chunk, now=now)
             found += self.engine.evaluate_rows(conn, tel, fixes, now=now)
         return found
-
-    def evaluate_tracked(self, conn, *, now: datetime) -> list[Finding]:
-        """Every tracked band (the sweep: conditions completed by time, changed context)."""
-        return self.evaluate(conn, now=now, codes=np.flatnonzero(self.tracked))

@@ -13,6 +13,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
+from alerting.band_worker import BandEvaluation
 from alerting.engine import Engine, apply_findings
 from alerting.incremental import IncrementalEngine
 from bench.synthetic import synthetic_fleet
@@ -157,7 +158,7 @@ def test_incremental_findings_match_full_window_at_every_step(
     for band in bands:
         set_status(db, band, T0, charging=bool(rng.random() < 0.2))
     world = World(db, bands, seed)
-    reference, incremental = Engine(settings), IncrementalEngine(settings)
+    reference, evaluation = Engine(settings), BandEvaluation(settings)
     compared = set()
     now = T0 + timedelta(minutes=25)
     world.store_until(now)
@@ -180,12 +181,16 @@ def test_incremental_findings_match_full_window_at_every_step(
             )
         world.store_until(now)
         reference.refresh(db, now=now)
-        incremental.refresh(db, now=now)
-        incremental.backfill(db, incremental.untracked_ids(), now=now)
-        incremental.catch_up(db, now=now)
-        incremental.forget_old(now=now)
         expected = reference.evaluate_bands(db, now=now)
-        found = incremental.evaluate_tracked(db, now=now)
+        if step % 2:  # the band worker's hot path, told of every band
+            evaluation.incremental.refresh(db, now=now)
+            found = evaluation.hot(db, now=now, device_ids=bands)
+        else:
+            found = evaluation.sweep(db, now=now)
+        more = True
+        while more:  # bands taken over: history read, then evaluated
+            rebuilt, more = evaluation.rebuild_step(db, now=now)
+            found += rebuilt
         assert as_set(found) == as_set(expected), f"step {step}"
         compared |= {f.rule for f in expected}
         apply_findings(db, expected, now=now)  # open alerts change what clears, for both
