@@ -15,9 +15,9 @@ import pytest
 
 from alerting.band_worker import BandEvaluation
 from alerting.engine import Engine, apply_findings
-from alerting.incremental import IncrementalEngine
+from alerting.incremental import RECHECK_SWEEP_S, IncrementalEngine
 from bench.synthetic import synthetic_fleet
-from tests.alerting.factories import HOME, T0, make_resident, set_status
+from tests.alerting.factories import HOME, T0, insert_telemetry, make_resident, set_status
 from tests.alerting.test_rules_equivalence import as_set, random_overrides
 
 STEP = timedelta(minutes=4)
@@ -230,3 +230,30 @@ def test_backfill_reads_history_only_for_bands_taken_over(clean_alerts, settings
     assert arrived >= 20 * 10
     incremental.catch_up(db, now=later)
     assert incremental.rows_read - history == arrived
+
+
+def test_row_committed_a_minute_late_is_read_by_the_next_sweep(
+    clean_alerts, settings, new_band_ids
+):
+    """A stalled ingest batch commits rows stamped a minute before the engine's last read: the
+    hot path's 10 s recheck misses them, the sweep's 5 min recheck reads them."""
+    db = clean_alerts
+    (band,) = new_band_ids(1)
+    make_resident(db, band)
+    now = T0 + timedelta(minutes=60)
+    incremental = IncrementalEngine(settings)
+    incremental.refresh(db, now=now)
+    incremental.backfill(db, [band], now=now)
+    incremental.catch_up(db, now=now)
+    stamped = now - timedelta(minutes=1)
+    insert_telemetry(db, band, [stamped], hr=[70], steps=[0], worn=[1], received_at=stamped)
+    code = incremental.engine.fleet.codes_of([band])
+
+    def held() -> list[int]:
+        tel, _ = incremental.gather(code, now=now + timedelta(seconds=40))
+        return tel.t_ms.tolist()
+
+    incremental.catch_up(db, now=now + timedelta(seconds=20))
+    assert held() == []
+    incremental.catch_up(db, now=now + timedelta(seconds=40), recheck_s=RECHECK_SWEEP_S)
+    assert held() == [_ms(stamped)]
