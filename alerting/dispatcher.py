@@ -4,8 +4,9 @@ Each row is sent while its row lock is held and marked in the same transaction, 
 between send and record leaves the row pending and it is sent again with the same
 idempotency key (receivers discard repeats). 2xx = delivered; 4xx other than 429 = failed,
 recorded, not retried; anything else (5xx, 429, redirects, no answer) is retried with capped
-exponential backoff and jitter. A page whose alert was resolved (or acknowledged, for a page
-that stops on acknowledgement) before it went out is cancelled, with a timeline entry.
+exponential backoff and jitter. A page whose alert or request was resolved (or acknowledged,
+for a page that stops on acknowledgement) before it went out is cancelled, with a timeline
+entry; how far each page got is on its alert's or request's timeline.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import redis
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
+from alerting import request_ladder
 from alerting.alerts.changes import record
 from alerting.channels import routing
 from alerting.channels.base import Outcome
@@ -54,7 +56,7 @@ def sign(body: bytes, secret: str) -> str:
 
 @dataclass
 class OutboxRow:
-    """An outbox row as the dispatcher reads it, with its alert's status."""
+    """An outbox row as the dispatcher reads it, with the status of what it is about."""
 
     outbox_id: int
     channel: str
@@ -62,21 +64,26 @@ class OutboxRow:
     payload: dict
     alert_id: int | None
     stop_on: str | None
-    alert_status: str | None
+    # The status of the row's alert, or of its request for a request's page.
+    about_status: str | None
     attempts: int = 0
     group_key: str | None = None
     priority: int = 0
     target: str | None = None
     chain_key: str | None = None
     chain_pos: int = 0
+    request_id: int | None = None
 
 
-# Outbox rows as OutboxRow reads them, with their alert's status; callers add WHERE and locks.
+# Outbox rows as OutboxRow reads them, with their alert's or request's status; callers add
+# WHERE and locks.
 OUTBOX_ROWS = """SELECT o.outbox_id, o.channel, o.idempotency_key AS key, o.payload, o.alert_id,
-                        o.stop_on, a.status::text AS alert_status, o.attempts, o.group_key,
-                        o.priority, coalesce(o.target, o.payload->>'target') AS target,
-                        o.chain_key, o.chain_pos
-                 FROM outbox o LEFT JOIN alerts a USING (alert_id)"""
+                        o.stop_on, coalesce(a.status::text, q.status::text) AS about_status,
+                        o.attempts, o.group_key, o.priority,
+                        coalesce(o.target, o.payload->>'target') AS target,
+                        o.chain_key, o.chain_pos, o.request_id
+                 FROM outbox o LEFT JOIN alerts a USING (alert_id)
+                 LEFT JOIN requests q ON q.request_id = o.request_id"""
 
 
 class Dispatcher:
@@ -118,6 +125,9 @@ class Dispatcher:
     ) -> int:
         """Group storm-held rows, then send due rows, most urgent first; return rows delivered.
 
+        Within a priority, first attempts go before retries: against a hanging gateway each
+        retry is held for the whole timeout, and a new SOS must not queue behind them.
+
         `now` is the clock at the start of the pass. A pass can take minutes of slow webhooks,
         so each row is picked at `now` plus the time spent so far: an SOS queued meanwhile
         goes next.
@@ -143,7 +153,8 @@ class Dispatcher:
                 f"""{OUTBOX_ROWS}
                    WHERE o.channel = ANY(%s) AND o.status = 'pending' AND o.next_attempt_at <= %s
                      AND NOT (o.chain_key IS NULL AND o.target = ANY(%s))
-                   ORDER BY o.priority, o.outbox_id LIMIT 1 FOR UPDATE OF o SKIP LOCKED""",
+                   ORDER BY o.priority, o.attempts > 0, o.outbox_id
+                   LIMIT 1 FOR UPDATE OF o SKIP LOCKED""",
                 (channels, now, self.routed_targets),
             ).fetchone()
             if row is None:
@@ -209,43 +220,36 @@ class Dispatcher:
     def _on_timeline(
         self, conn: psycopg.Connection, row: OutboxRow, now: datetime, kind: str, **data
     ) -> None:
-        """Record how far a notice got on the timeline of each alert it is about."""
+        """Record how far a notice got on the timeline of what it is about."""
         # The change stream carries the timeline itself; a console page that was delivered
         # is on the console (one that failed is recorded like any other).
         if row.channel == "changes" or (row.channel == "console" and kind == "delivered"):
             return
-        for alert_id in self._alerts_of(conn, row.outbox_id, row.alert_id):
-            record(
-                conn,
-                alert_id=alert_id,
-                at=now,
-                actor="dispatcher",
-                kind=kind,
-                data={
-                    "target": row.target,
-                    "channel": row.channel,
-                    "idempotency_key": row.key,
-                    **data,
-                },
-            )
+        said = {"target": row.target, "channel": row.channel, "idempotency_key": row.key, **data}
+        self._record(conn, row, now, kind, said)
 
-    @staticmethod
-    def _cancel_if_moot(conn: psycopg.Connection, row: OutboxRow, now: datetime) -> bool:
-        """Cancel a page that its alert's acknowledgement or resolution made moot."""
-        moot = row.stop_on is not None and row.alert_status in ("resolved", row.stop_on)
-        if row.alert_id is None or not moot:
+    def _record(
+        self, conn: psycopg.Connection, row: OutboxRow, now: datetime, kind: str, data: dict
+    ) -> None:
+        """Add a dispatcher entry to the row's request timeline, or each of its alerts'."""
+        if row.request_id is not None:
+            request_ladder.record_event(
+                conn, request_id=row.request_id, at=now, actor="dispatcher", kind=kind, data=data
+            )
+            return
+        for alert_id in self._alerts_of(conn, row.outbox_id, row.alert_id):
+            record(conn, alert_id=alert_id, at=now, actor="dispatcher", kind=kind, data=data)
+
+    def _cancel_if_moot(self, conn: psycopg.Connection, row: OutboxRow, now: datetime) -> bool:
+        """Cancel a page that its alert's or request's acknowledgement or resolution made moot."""
+        moot = row.stop_on is not None and row.about_status in ("resolved", row.stop_on)
+        if (row.alert_id is None and row.request_id is None) or not moot:
             return False
         conn.execute(
             "UPDATE outbox SET status = 'cancelled' WHERE outbox_id = %s", (row.outbox_id,)
         )
-        record(
-            conn,
-            alert_id=row.alert_id,
-            at=now,
-            actor="dispatcher",
-            kind="notification_cancelled",
-            data={"channel": row.channel, "idempotency_key": row.key, "why": row.alert_status},
-        )
+        why = {"channel": row.channel, "idempotency_key": row.key, "why": row.about_status}
+        self._record(conn, row, now, kind="notification_cancelled", data=why)
         return True
 
     @staticmethod

@@ -27,6 +27,7 @@ from alerting.rules.thresholds import Params, load_overrides
 from alerting.rules.vitals import Telemetry, evaluate_vitals
 from eldercare.settings import Settings
 from eldercare.shards import shard_of
+from ingest.rollups import partials_sql
 
 log = logging.getLogger(__name__)
 
@@ -379,6 +380,40 @@ class Engine:
         return events, (rows[-1][7] if rows else None)
 
 
+# Hourly roll-ups where a UTC hour is one local hour (zones a whole number of hours from UTC),
+# minute roll-ups elsewhere; raw samples only for the cut buckets and those not rolled up yet.
+_BASELINES = f"""
+WITH zone AS (
+    SELECT r.resident_id, coalesce(n.name, 'Asia/Shanghai') AS name,
+           coalesce(extract(minute FROM n.utc_offset) = 0, true) AS whole_hours
+    FROM residents r LEFT JOIN pg_timezone_names n ON n.name = r.timezone),
+bands AS (
+    SELECT d.device_id, d.resident_id, z.name AS zone, z.whole_hours,
+           greatest(%(start)s::timestamptz, coalesce(d.bound_at, '-infinity')) AS since
+    FROM devices d JOIN zone z ON z.resident_id = d.resident_id),
+by_hour AS (SELECT device_id, since FROM bands WHERE whole_hours),
+by_minute AS (SELECT device_id, since FROM bands WHERE NOT whole_hours),
+partials AS (
+    {partials_sql("hour", "by_hour")}
+    UNION ALL
+    {partials_sql("minute", "by_minute")}),
+local AS (
+    SELECT b.resident_id, p.t AT TIME ZONE b.zone AS at, p.hr_n, p.hr_sum, p.hr_sumsq
+    FROM partials p JOIN bands b ON b.device_id = p.device_id WHERE p.hr_n > 0),
+merged AS (
+    SELECT resident_id, extract(hour FROM at)::smallint AS hour, sum(hr_n) AS n,
+           sum(hr_sum) AS s, sum(hr_sumsq) AS q, count(DISTINCT at::date) AS days
+    FROM local GROUP BY 1, 2)
+INSERT INTO resident_baselines (resident_id, hour, hr_mean, hr_std, hr_n, days, computed_at)
+SELECT resident_id, hour, s / n,
+       CASE WHEN n > 1 THEN sqrt(greatest(n * q - s * s, 0) / (n * (n - 1))) ELSE 0 END,
+       n, days, %(now)s
+FROM merged
+ON CONFLICT (resident_id, hour) DO UPDATE SET hr_mean = EXCLUDED.hr_mean,
+    hr_std = EXCLUDED.hr_std, hr_n = EXCLUDED.hr_n, days = EXCLUDED.days,
+    computed_at = EXCLUDED.computed_at"""
+
+
 def refresh_baselines(conn: psycopg.Connection, *, now: datetime, weeks: int = 4) -> int:
     """Recompute each resident's heart-rate normal per local hour over the past weeks.
 
@@ -387,28 +422,12 @@ def refresh_baselines(conn: psycopg.Connection, *, now: datetime, weeks: int = 4
     A zone PostgreSQL does not know by name (stored before the API checked zones) is read as
     Asia/Shanghai, the UTC+8 that `Engine.refresh` falls back to, rather than failing for all.
     Readings from before a band was bound to its resident are someone else's normal.
+    Read from the roll-ups (`ingest.rollups`): the same figures as over the raw samples.
     """
     with conn.transaction():
         cur = conn.execute(
-            f"""WITH zone AS (
-                   SELECT r.resident_id, coalesce(n.name, 'Asia/Shanghai') AS name
-                   FROM residents r LEFT JOIN pg_timezone_names n ON n.name = r.timezone)
-               INSERT INTO resident_baselines
-                   (resident_id, hour, hr_mean, hr_std, hr_n, days, computed_at)
-               SELECT d.resident_id, extract(hour FROM s.t AT TIME ZONE z.name)::smallint,
-                      avg(s.hr), coalesce(stddev_samp(s.hr), 0), count(*),
-                      count(DISTINCT (s.t AT TIME ZONE z.name)::date), %(now)s
-               FROM telemetry_samples s
-               JOIN devices d ON d.device_id = s.device_id
-               JOIN zone z ON z.resident_id = d.resident_id
-               WHERE s.t >= %(now)s - make_interval(weeks => %(weeks)s)
-                 AND s.t < %(now)s - interval '1 day'
-                 AND s.hr IS NOT NULL AND s.worn IS NOT FALSE AND {SINCE_BOUND}
-               GROUP BY 1, 2
-               ON CONFLICT (resident_id, hour) DO UPDATE SET hr_mean = EXCLUDED.hr_mean,
-                   hr_std = EXCLUDED.hr_std, hr_n = EXCLUDED.hr_n, days = EXCLUDED.days,
-                   computed_at = EXCLUDED.computed_at""",
-            {"now": now, "weeks": weeks},
+            _BASELINES,
+            {"now": now, "start": now - timedelta(weeks=weeks), "end": now - timedelta(days=1)},
         )
         return cur.rowcount
 

@@ -10,13 +10,17 @@ Figures: frames/s decoded and handed over to the broker (the gateway's own count
 frames/s end to end (every frame's telemetry row committed), and frame -> stored latency
 from probe watches (send time -> the commit that holds its fix, from ingest's stored stream).
 
-    python bench/gateway_throughput.py [--watches 5000] [--rate 5000] [--seconds 20]
+CPU per frame (user + system seconds of the gateway, the broker and ingest over the run,
+divided by the frames handed over) tells the parts' costs apart on a busy machine.
+
+    python bench/gateway_throughput.py [--watches 5000] [--rate 5000] [--seconds 20] [--quick]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -130,6 +134,22 @@ def rss_bytes(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) of a process and its descendants so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, pids = 0.0, [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+        pids += [int(c) for c in children]
+    return total
+
+
 def scrape(port: int, name: str) -> float:
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     return sum(
@@ -146,6 +166,22 @@ def wait_for(pred, timeout_s: float) -> bool:
             return True
         time.sleep(0.2)
     return False
+
+
+def wait_stored(count, expected: int, started: float, timeout_s: float) -> tuple[int, float, bool]:
+    """Rows stored, seconds from `started` to the last new row, and whether all came.
+
+    Stops 10 s after the last new row if some never come, rather than time the wait for them.
+    """
+    deadline, last, last_at = time.monotonic() + timeout_s, -1, time.monotonic()
+    while time.monotonic() < deadline:
+        now, stored = time.monotonic(), count()
+        if stored != last:
+            last, last_at = stored, now
+        if stored >= expected or now - last_at > 10:
+            break
+        time.sleep(0.2)
+    return last, last_at - started, last >= expected
 
 
 def probe_latencies(r: redis.Redis, key: str, sent_at: dict, imei_of: dict) -> np.ndarray:
@@ -185,7 +221,11 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
     parser.add_argument("--watches", type=int, default=5000)
     parser.add_argument("--rate", type=float, default=5000.0, help="frames/s from all watches")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--quick", action="store_true", help="1,000 watches, 1,000 frames/s, 10 s")
     args = parser.parse_args()
+    if args.quick:
+        args.watches, args.rate, args.seconds = 1000, 1000.0, 10.0
+    print(f"load average before: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
 
     state_dir = Path(tempfile.mkdtemp(prefix="gateway-bench-"))
     state_dir.chmod(0o755)
@@ -209,6 +249,7 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
             redis_prefix=f"bench-{uuid.uuid4().hex[:8]}:",
             amqp_url=broker.amqp_url("ingest"),
             gateway_mqtt_url=broker.url("gateway"),
+            gateway_amqp_url=broker.amqp_url("gateway"),
             broker_admin_url=broker.node.admin_url,
             ingest_client_id=f"bench-{uuid.uuid4().hex[:6]}",
             ingest_metrics_port=0,
@@ -240,7 +281,9 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
             drains = [asyncio.create_task(drain(w)) for w in watches + probes]
             wait_for(lambda: stored_rows() >= len(watches) + len(probes), 60)
             handed0 = scrape(metrics_port, "eldercare_gateway_handover_seconds_count")
+            messages0 = scrape(metrics_port, "eldercare_gateway_messages_total")
             rows0, started = stored_rows(), time.monotonic()
+            cpu0 = {name: cpu_s(pid) for name, pid in pids.items()}
             sent_at: dict = {}
             (sent, load_s), _ = await asyncio.gather(
                 load(watches, args.rate, args.seconds), probe(probes, args.seconds, sent_at)
@@ -251,14 +294,21 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
             )
             wait_for(lambda: handed_count() >= offered, 120)
             handed, handed_s = handed_count(), time.monotonic() - started
-            stored_all = wait_for(lambda: stored_rows() - rows0 >= offered, 120)
-            stored, stored_s = stored_rows() - rows0, time.monotonic() - started
+            messages = scrape(metrics_port, "eldercare_gateway_messages_total") - messages0
+            cpu_gateway = cpu_s(gw.pid) - cpu0["gateway"]
+            stored, stored_s, stored_all = wait_stored(
+                lambda: stored_rows() - rows0, offered, started, 120
+            )
+            cpu = {name: cpu_s(pid) - cpu0[name] for name, pid in pids.items()}
+            cpu["gateway"] = cpu_gateway  # to its last hand-over, not its idle wait after
             return (watches, probes, drains, sent, load_s, offered, handed, handed_s, stored,
-                    stored_s, stored_all, idle, connect_s, sent_at)  # fmt: skip
+                    stored_s, stored_all, idle, connect_s, sent_at, cpu, messages)  # fmt: skip
 
         loop = asyncio.new_event_loop()
+        pids = {"gateway": gw.pid, "broker": broker.process.pid, "ingest": children[0].pid}
         (watches, probes, drains, sent, load_s, offered, handed, handed_s, stored, stored_s,
-         stored_all, idle, connect_s, sent_at) = loop.run_until_complete(run())  # fmt: skip
+         stored_all, idle, connect_s, sent_at, cpu,
+         messages) = loop.run_until_complete(run())  # fmt: skip
         latencies = probe_latencies(r, stream, sent_at, imei_of)
         for w in watches + probes:
             w.writer.close()
@@ -272,17 +322,27 @@ def main() -> None:  # noqa: PLR0915 - a benchmark reads best top to bottom
         print(f"memory per idle connection: {idle / 1024:.1f} KB "
               f"(target < {TARGET_IDLE_BYTES // 1024} KB)")  # fmt: skip
         print(f"offered: {sent:,} UD+LK frames in {load_s:.1f} s = {sent / load_s:,.0f} frames/s")
-        print(f"decoded and handed over (broker PUBACK): {handed:,.0f}/{offered:,} frames in "
+        print(f"decoded and handed over (broker confirm): {handed:,.0f}/{offered:,} frames in "
               f"{handed_s:.1f} s = {handed / handed_s:,.0f} frames/s")  # fmt: skip
+        print(f"  in {messages:,.0f} contract messages ({messages / max(handed, 1):.2f} per frame;"
+              " frames read together are merged)")  # fmt: skip
         print(f"end to end (telemetry row committed): {stored:,}/{offered:,} frames in "
               f"{stored_s:.1f} s = {stored / stored_s:,.0f} frames/s"
-              f"{'' if stored_all else ' (not all within 120 s)'} "
+              f"{'' if stored_all else ' (the rest never came)'} "
               f"(target >= {TARGET_FRAMES_PER_S:,})")  # fmt: skip
+        if not stored_all:
+            dead = db.execute("SELECT reason::text, count(*) FROM dead_letters GROUP BY 1")
+            print(f"  rows not stored: {offered - stored:,}; dead letters: {dead.fetchall()}")
         print(f"baseline, decode + translate alone on one core: {pure_rate():,.0f} frames/s")
+        per_frame = {name: seconds / max(handed, 1) * 1e6 for name, seconds in cpu.items()}
+        print("CPU per frame: " + ", ".join(f"{n} {us:,.0f} µs" for n, us in per_frame.items())
+              + f" (gateway alone would hand over {1e6 / per_frame['gateway']:,.0f} frames/s "
+              "on one core)")  # fmt: skip
         if len(latencies):
             p50, p99 = np.percentile(latencies, [50, 99])
             print(f"frame -> stored (probes, n={len(latencies)}): p50 {p50:.0f} ms  "
                   f"p99 {p99:.0f} ms  max {latencies.max():.0f} ms")  # fmt: skip
+        print(f"load average after: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")
     finally:
         for child in children:
             child.terminate()

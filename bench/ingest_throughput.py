@@ -10,13 +10,14 @@ Mosquitto 2.0.11 bare-client ceiling (shared subscription, persistent session) o
 broker the project used before, for comparison. `--profile` times the phases of one
 ingest batch (parse and validate, COPY + INSERT .. ON CONFLICT and commit, Redis).
 
-    python bench/ingest_throughput.py [--messages 60000] [--batched-samples 20] [--profile]
+    python -m bench.ingest_throughput [--messages 60000] [--batched-samples 20] [--profile]
 """
 
 from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import shutil
 import signal
 import subprocess
@@ -48,6 +49,7 @@ ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/14"
 BANDS = 200
 PREFETCH = 2000
+CPU_PARTS = ("broker", "ingest", "database")
 
 
 def make_messages(n: int, samples_per_message: int) -> list[tuple[str, bytes]]:
@@ -197,33 +199,104 @@ def publish_all(port: int, messages, user: str | None = "simulator:dev-simulator
     pub.close()
 
 
-def rows(db_url: str) -> int:
-    with psycopg.connect(db_url) as conn:
-        return conn.execute("SELECT count(*) FROM telemetry_samples").fetchone()[0]
+def stored_rows(conn: psycopg.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM telemetry_samples").fetchone()[0]
+
+
+def last_samples(messages) -> tuple[list[str], list[int]]:
+    """Each band's last sample (band, t in ms)."""
+    last: dict[str, int] = {}
+    for topic, payload in messages:
+        last[topic.split("/")[2]] = orjson.loads(payload)["samples"][-1]["t"]
+    return list(last), list(last.values())
+
+
+def last_samples_stored(conn: psycopg.Connection, last: tuple[list[str], list[int]]) -> bool:
+    """Whether every band's last sample is stored: 200 index probes, not a count of the table
+    (polling count(*) every 0.1 s took CPU from the database being measured)."""
+    query = """SELECT count(*) FROM telemetry_samples s
+               JOIN unnest(%s::text[], %s::int8[]) AS k(device_id, t_ms)
+               ON s.device_id = k.device_id
+               AND s.t = 'epoch'::timestamptz + k.t_ms * interval '1 millisecond'"""
+    return conn.execute(query, last).fetchone()[0] == len(last[0])
 
 
 def run_ingest(
-    settings: Settings, port: int, messages, processes: int, samples: int, log_dir: Path
-) -> tuple[float, int]:
-    """Drain rate (messages/s) of N ingest processes, and peak RSS (kB) of the first."""
+    settings: Settings,
+    broker: services.ThrowawayBroker,
+    messages,
+    processes: int,
+    samples: int,
+    log_dir: Path,
+) -> tuple[float, int, dict[str, float]]:
+    """Drain rate (messages/s) of N ingest processes, peak RSS (kB) of the first, and the CPU
+    each part used per message (µs) while draining."""
     ids = [f"bench-ingest-{i}" for i in range(processes)]
-    publish_all(port, messages)  # into the queue the broker set-up declared
+    publish_all(broker.port, messages)  # into the queue the broker set-up declared
     expected = len(messages) * samples
+    last = last_samples(messages)
     procs = [
         spawn_service(settings, "ingest", log_path=log_dir / f"{c}.log", ingest_client_id=c)
         for c in ids
     ]
-    while (n0 := rows(settings.database_url.get_secret_value())) == 0:
-        time.sleep(0.02)
-    first = time.perf_counter()
-    while (n := rows(settings.database_url.get_secret_value())) < expected:
-        time.sleep(0.1)
-    elapsed = time.perf_counter() - first
+    with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True) as conn:
+        while not conn.execute("SELECT EXISTS (SELECT FROM telemetry_samples)").fetchone()[0]:
+            time.sleep(0.01)
+        first = time.perf_counter()
+        n0 = stored_rows(conn)
+        cpu_at_first = {
+            pid: cpu_s(pid) for pids in cpu_parts(conn, broker, procs).values() for pid in pids
+        }
+        while True:
+            if last_samples_stored(conn, last) and (n := stored_rows(conn)) >= expected:
+                break
+            time.sleep(0.02)
+        elapsed = time.perf_counter() - first
+        drained = (n - n0) / samples
+        # Again at the end: a process's database connection may open after the first row.
+        cpu_us = {
+            part: sum(cpu_s(pid) - cpu_at_first.get(pid, 0.0) for pid in pids) / drained * 1e6
+            for part, pids in cpu_parts(conn, broker, procs).items()
+        }
     peak_kb = peak_rss_kb(procs[0].pid)
     for p in procs:
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=30)
-    return (n - n0) / samples / elapsed, peak_kb
+    return drained / elapsed, peak_kb, cpu_us
+
+
+def cpu_parts(conn, broker: services.ThrowawayBroker, procs) -> dict[str, list[int]]:
+    """Process ids of the broker node (its session), ingest, and ingest's database backends."""
+    assert broker.process is not None
+    backends = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+        " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+    ).fetchall()
+    return {
+        "broker": session_pids(broker.process.pid),
+        "ingest": [p.pid for p in procs],
+        "database": [pid for (pid,) in backends],
+    }
+
+
+def session_pids(sid: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[3]) == sid:
+                pids.append(int(stat.parent.name))
+        except (OSError, ValueError):
+            continue  # the process ended meanwhile
+    return pids
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used, from /proc; 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_kb(pid: int) -> int:
@@ -276,10 +349,11 @@ def measure(n: int, samples: int, naive_n: int) -> dict[str, float]:
     bench.cleanup(broker, db_url)
     for processes in (1, 2):
         broker, db_url = bench.fresh(f"ingest{processes}-{samples}")
-        rate, peak_kb = run_ingest(
-            bench.settings(broker, db_url), broker.port, messages, processes, samples, bench.tmp
+        rate, peak_kb, cpu_us = run_ingest(
+            bench.settings(broker, db_url), broker, messages, processes, samples, bench.tmp
         )
         figures[f"ingest_x{processes}"] = rate
+        figures.update({f"cpu_{part}_x{processes}": us for part, us in cpu_us.items()})
         figures[f"peak_rss_mb_x{processes}"] = peak_kb / 1024
         bench.cleanup(broker, db_url)
     broker, db_url = bench.fresh(f"naive-{samples}")
@@ -306,10 +380,17 @@ def report(title: str, samples: int, f: dict[str, float]) -> None:
         f"  peak RSS of one ingest process: {f['peak_rss_mb_x1']:.0f} MB (1 process), "
         f"{f['peak_rss_mb_x2']:.0f} MB (each of 2)"
     )
+    for processes in (1, 2):
+        parts = ", ".join(f"{part} {f[f'cpu_{part}_x{processes}']:.0f}" for part in CPU_PARTS)
+        print(f"  CPU per message while draining, {processes} process(es), us: {parts}")
 
 
 def profile_batches(samples: int, batches: int = 20, batch_size: int = 1000) -> None:
-    """Where one ingest batch spends its time, phase by phase, in this process."""
+    """Where one ingest batch spends its time, phase by phase, in this process.
+
+    Wall time depends on what else runs on the machine; CPU time (this process's, plus the
+    database backend's for the store phase) much less, so both are printed.
+    """
     import redis
 
     from ingest.hot_state import HotState
@@ -318,38 +399,50 @@ def profile_batches(samples: int, batches: int = 20, batch_size: int = 1000) -> 
 
     messages = make_messages(batches * batch_size, samples)
     db_url = services.create_database(ADMIN_URL, prefix="eldercare_bench")
-    totals = {"parse + validate": 0.0, "COPY + INSERT + commit": 0.0, "Redis": 0.0}
+    phases = ("parse + validate", "COPY + INSERT + commit", "Redis")
+    wall = dict.fromkeys(phases, 0.0)
+    cpu = dict.fromkeys(phases, 0.0)
     try:
         with psycopg.connect(db_url) as conn:
             apply_all(conn)
             register_devices(conn, [make_imei(700_000 + i) for i in range(BANDS)])
             conn.commit()
             prepare_connection(conn)
+            backend = conn.info.backend_pid
             hot = HotState(redis.Redis.from_url(REDIS_URL), "bench-profile:")
             for b in range(batches):
                 chunk = messages[b * batch_size : (b + 1) * batch_size]
-                t0 = time.perf_counter()
                 now = int(time.time() * 1000)
+                marks = [(time.perf_counter(), time.process_time(), cpu_s(backend))]
                 parsed = [parse_message(t, p, received_ms=now) for t, p in chunk]
-                t1 = time.perf_counter()
+                marks.append((time.perf_counter(), time.process_time(), cpu_s(backend)))
                 result = store_batch(conn, parsed)
-                t2 = time.perf_counter()
+                marks.append((time.perf_counter(), time.process_time(), cpu_s(backend)))
                 hot.publish(parsed, result, now)
-                t3 = time.perf_counter()
-                totals["parse + validate"] += t1 - t0
-                totals["COPY + INSERT + commit"] += t2 - t1
-                totals["Redis"] += t3 - t2
+                marks.append((time.perf_counter(), time.process_time(), cpu_s(backend)))
+                for phase, start, end in zip(phases, marks, marks[1:], strict=False):
+                    wall[phase] += end[0] - start[0]
+                    cpu[phase] += (end[1] - start[1]) + (end[2] - start[2])
     finally:
         services.drop_database(ADMIN_URL, db_url)
-    whole = sum(totals.values())
+    report_profile(samples, batches, batch_size, wall, cpu)
+
+
+def report_profile(samples, batches, batch_size, wall, cpu) -> None:
+    whole = sum(wall.values())
+    rows = batches * batch_size * samples
     print(f"\nphases of a {batch_size}-message batch ({samples} samples/message), in-process")
-    for phase, seconds in totals.items():
-        per_batch_ms = seconds / batches * 1000
-        print(f"  {phase:28} {per_batch_ms:8.1f} ms/batch {seconds / whole:6.0%}")
+    print(f"  {'phase':28} {'wall ms/batch':>13} {'share':>6} {'CPU us/sample':>13}")
+    for phase, seconds in wall.items():
+        print(
+            f"  {phase:28} {seconds / batches * 1000:13.1f} {seconds / whole:6.0%}"
+            f" {cpu[phase] / rows * 1e6:13.2f}"
+        )
     print(
-        f"  {'whole batch':28} {whole / batches * 1000:8.1f} ms/batch"
-        f" = {batches * batch_size / whole:.0f} msg/s"
+        f"  {'whole batch':28} {whole / batches * 1000:13.1f} {1:6.0%}"
+        f" {sum(cpu.values()) / rows * 1e6:13.2f}   = {batches * batch_size / whole:.0f} msg/s"
     )
+    print("  (CPU: this process, plus the database backend in the store phase)")
 
 
 def main() -> None:

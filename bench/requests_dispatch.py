@@ -9,11 +9,16 @@
    printed: steps per second.
 3. The assessment report (per grid worker, grid, department, category and month) over
    `--year-rows` requests spread over a year; printed: best-of-3 seconds (target: < 2 s).
+   Beside the department report, its baseline measured in the same run: the query before
+   migration 033, which joined every summoned department to its request.
 
 Everything real: a fresh TimescaleDB database on this machine, the project's migrations.
 
     python bench/requests_dispatch.py [--open 100000] [--due 2000] [--window 60]
                                       [--backlog 10000] [--year-rows 1000000]
+                                      [--only assessment] [--quick]
+
+`--quick` is a tenth of every size (the full run takes several minutes).
 """
 
 from __future__ import annotations
@@ -113,7 +118,6 @@ def run_loop(database_url: str, stop: threading.Event, passes: list[int]) -> Non
 
 def dispatch_latency(database_url: str, args) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
-        make_staff(conn)
         # The outbox row's own insert time, for this benchmark's database only.
         conn.execute(
             "ALTER TABLE outbox ADD COLUMN queued_wall timestamptz DEFAULT clock_timestamp()"
@@ -229,6 +233,28 @@ def insert_year(conn: psycopg.Connection, n: int) -> None:
     conn.execute("VACUUM ANALYZE request_departments")
 
 
+# The department report before migration 033: each summoned department joined to its
+# request for the request's grid, reopen count and rating (a hash join of a million rows).
+DEPARTMENT_BASELINE = """
+SELECT rd.department_id AS key, rd.summoned_month AS month,
+       extract(epoch FROM rd.acknowledged_at - rd.summoned_at) AS first_s,
+       coalesce(rd.reported_at - rd.summoned_at <= interval '24 hours', false) AS answered,
+       rd.reported_at IS NOT NULL AS resolved, q.reopen_count > 0 AS reopened,
+       q.last_score AS score
+FROM request_departments rd JOIN requests q USING (request_id)
+WHERE rd.summoned_month BETWEEN %(first)s AND %(last)s
+  AND (%(all_grids)s OR q.grid_id = ANY(%(grids)s))"""
+
+
+def department_baseline(conn: psycopg.Connection) -> list:
+    """The department report as it was computed before migration 033."""
+    params = {"first": date(2026, 1, 1), "last": date(2026, 12, 1), "all_grids": True, "grids": []}
+    with conn.transaction():
+        conn.execute("SELECT set_config('work_mem', %s, true)", (reports.WORK_MEM,))
+        query = reports._AGGREGATE.format(facts=DEPARTMENT_BASELINE)
+        return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+
+
 def assessment(database_url: str, args) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         t = time.perf_counter()
@@ -245,6 +271,11 @@ def assessment(database_url: str, args) -> None:
                 f"assessment by {by:<11} over a year ({total} requests): {seconds:.2f} s "
                 f"best of 3, {len(rows)} rows (target < 2 s)"
             )
+        seconds, rows = best_of(lambda: department_baseline(conn))
+        print(
+            f"baseline: department report before migration 033 (join of every request): "
+            f"{seconds:.2f} s best of 3, {len(rows)} rows"
+        )
 
 
 def main() -> None:
@@ -254,13 +285,21 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60.0)
     parser.add_argument("--backlog", type=int, default=10_000)
     parser.add_argument("--year-rows", type=int, default=1_000_000)
+    parser.add_argument("--only", choices=("assessment",), help="only the year's reports")
+    parser.add_argument("--quick", action="store_true", help="a tenth of every size")
     args = parser.parse_args()
+    if args.quick:
+        for size in ("open", "due", "backlog", "year_rows"):
+            setattr(args, size, getattr(args, size) // 10)
+        args.window /= 10
     database_url = services.create_database(ADMIN_URL, prefix="eldercare_bench")
     try:
         with psycopg.connect(database_url, autocommit=True) as conn:
             apply_all(conn)
-        dispatch_latency(database_url, args)
-        backlog(database_url, args)
+            make_staff(conn)
+        if args.only is None:
+            dispatch_latency(database_url, args)
+            backlog(database_url, args)
         assessment(database_url, args)
     finally:
         services.drop_database(ADMIN_URL, database_url)

@@ -1,7 +1,9 @@
-"""The broker's accounts and ingest's queue, managed through RabbitMQ's HTTP API.
+"""The broker's service accounts and ingest's queue, managed through RabbitMQ's HTTP API.
 
-One HTTP call per change, the same cost at 200,000 bands as at 10, effective at once, from
-any host that reaches the management port; deleting a band's user disconnects it.
+Service accounts (ingest, api, simulator, gateway) are RabbitMQ internal users. Bands are
+not: RabbitMQ asks `eldercare.broker_auth` about them, which reads their `devices` row. Here
+also the band's password hash (RabbitMQ's salted SHA-256 format, kept from when bands were
+internal users) and closing a revoked band's live connections.
 Standard library only, so the native set-up can use it before any virtualenv exists.
 """
 
@@ -9,9 +11,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import http.client
 import json
-import os
 import re
 import secrets
 import time
@@ -19,9 +21,11 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
 from eldercare import topics
+from eldercare.imei import is_valid_imei
 
 VHOST = "/"
 HASHING = "rabbit_password_hashing_sha256"
+SALT_BYTES = 4
 MQTT_SESSION_QUEUES = "mqtt-subscription-.*"  # queues the MQTT plugin makes for subscribers
 
 
@@ -38,8 +42,8 @@ class BrokerError(RuntimeError):
 class Grant:
     """What an account may do: publish and subscribe to kinds of band topics, own queues.
 
-    `band` is a regex for the band level of the topic; `{username}` limits it to the
-    account's own device id (RabbitMQ expands it in topic permissions only).
+    `band` is a regex for the band level of the topic. (Bands themselves are answered by
+    `eldercare.broker_auth`, not granted here.)
     """
 
     publish: tuple[str, ...]
@@ -62,7 +66,6 @@ class Grant:
         }
 
 
-BAND = Grant(publish=topics.UPLINK_KINDS, subscribe=(topics.DOWNLINK_KIND,), band="{username}")
 DOWNLINK = (topics.DOWNLINK_KIND,)
 INGEST_QUEUES = f"ingest.*|{MQTT_SESSION_QUEUES}"
 
@@ -80,9 +83,29 @@ DEV_ADMIN_PASSWORD = "dev-broker-admin-secret"  # noqa: S105 - refused in produc
 
 
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
-    """Hash a password as RabbitMQ's rabbit_password_hashing_sha256 stores it."""
-    salt = salt if salt is not None else secrets.token_bytes(4)
+    """Hash a password as RabbitMQ's rabbit_password_hashing_sha256 stores it.
+
+    Fast on purpose: band passwords are 192-bit random tokens (no dictionary to try), and a
+    slow hash would cost every band's login CPU on the auth service (a reconnect storm).
+    """
+    salt = salt if salt is not None else secrets.token_bytes(SALT_BYTES)
     return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    """Whether `password` is the one `hash_password` hashed; False for no hash."""
+    try:
+        salt = base64.b64decode(password_hash or "", validate=True)[:SALT_BYTES]
+    except ValueError:
+        return False
+    if len(salt) < SALT_BYTES:
+        return False
+    return hmac.compare_digest(hash_password(password, salt=salt), password_hash or "")
+
+
+def band_queues(device_id: str) -> tuple[str, ...]:
+    """The session queues the MQTT plugin declares for a band (client id = device id)."""
+    return tuple(f"mqtt-subscription-{device_id}qos{qos}" for qos in (0, 1))
 
 
 def ingest_queue_arguments(replicas: int) -> dict[str, object]:
@@ -149,10 +172,6 @@ class BrokerAdmin:
             "PUT", f"/topic-permissions/{quote(VHOST, safe='')}/{user}", grant.topic_permissions()
         )
 
-    def put_band(self, device_id: str, password_hash: str) -> None:
-        """Let a band log in (client id = username = device id) with its own topics only."""
-        self.put_user(device_id, password_hash, BAND)
-
     def _on_user(self, method: str, name: str) -> bool:
         """Call `method` on an account; False if there is no such account."""
         try:
@@ -170,6 +189,15 @@ class BrokerAdmin:
     def user_exists(self, name: str) -> bool:
         """Whether an account exists."""
         return self._on_user("GET", name)
+
+    def user_names(self) -> list[str]:
+        """Names of every internal account."""
+        answer = self._call("GET", "/users?columns=name")
+        return [user["name"] for user in answer] if isinstance(answer, list) else []
+
+    def close_connections_of(self, name: str) -> None:
+        """Close every connection logged in as `name`, on every node (none is no error)."""
+        self._call("DELETE", f"/connections/username/{quote(name, safe='')}")
 
     def declare_ingest_queue(self, name: str, replicas: int) -> None:
         """Ingest's durable queue, bound to every band's uplink topics (idempotent)."""
@@ -209,12 +237,15 @@ class BrokerAdmin:
                 time.sleep(0.2)
 
 
-def service_passwords_from_environment() -> dict[str, str]:
-    """Service-account passwords: ELDERCARE_BROKER_<USER>_PASSWORD, else the dev defaults."""
-    return {
-        user: os.environ.get(f"ELDERCARE_BROKER_{user.upper()}_PASSWORD", default)
-        for user, default in DEV_SERVICE_ACCOUNTS.items()
-    }
+def remove_band_accounts(admin: BrokerAdmin) -> int:
+    """Delete bands' internal accounts from before the auth service; return how many.
+
+    The internal backend is asked first, so such an account would bypass the client-id check.
+    """
+    bands = [name for name in admin.user_names() if is_valid_imei(name)]
+    for name in bands:
+        admin.delete_user(name)
+    return len(bands)
 
 
 def bootstrap(admin: BrokerAdmin, passwords: dict[str, str], queue: str, replicas: int) -> None:
@@ -222,3 +253,4 @@ def bootstrap(admin: BrokerAdmin, passwords: dict[str, str], queue: str, replica
     for name, (grant, _dev) in SERVICE_ACCOUNTS.items():
         admin.put_user(name, hash_password(passwords[name]), grant)
     admin.declare_ingest_queue(queue, replicas)
+    remove_band_accounts(admin)

@@ -16,18 +16,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from eldercare.broker import (
-    ADMIN_USER,
-    DEV_ADMIN_PASSWORD,
-    BrokerAdmin,
-    bootstrap,
-    service_passwords_from_environment,
-)
+from eldercare.broker import ADMIN_USER, DEV_ADMIN_PASSWORD, BrokerAdmin
 
 RABBITMQ_SERVER = Path("/usr/lib/rabbitmq/lib/rabbitmq_server-3.10.8/sbin/rabbitmq-server")
-PLUGINS = "[rabbitmq_management,rabbitmq_mqtt]."
-INGEST_QUEUE = "ingest"
-INGEST_REPLICAS = 3  # a quorum queue takes as many of these as the cluster has nodes
+PLUGINS = "[rabbitmq_management,rabbitmq_mqtt,rabbitmq_auth_backend_http]."
+AUTH_QUESTIONS = ("user", "vhost", "resource", "topic")
 START_TIMEOUT_S = 60.0
 
 
@@ -45,6 +38,7 @@ class Node:
     cluster: list[str] = field(default_factory=list)  # node names to form a cluster with
     admin_password: str = DEV_ADMIN_PASSWORD
     cookie: str = "eldercare-dev-cookie"
+    auth_url: str = "http://127.0.0.1:8090"  # `eldercare broker-auth`: bands' logins
 
     @property
     def node_name(self) -> str:
@@ -85,6 +79,7 @@ def render_config(node: Node) -> str:
         "max_message_size = 262144",
         "log.file.level = warning",
         "log.console = false",
+        *auth_config(node.auth_url),
     ]
     if node.cluster:
         lines.append("cluster_formation.peer_discovery_backend = classic_config")
@@ -93,6 +88,20 @@ def render_config(node: Node) -> str:
             for n, peer in enumerate(node.cluster, start=1)
         ]
     return "\n".join(lines) + "\n"
+
+
+def auth_config(auth_url: str) -> list[str]:
+    """Service accounts are internal users; RabbitMQ asks `eldercare broker-auth` about bands.
+
+    No auth cache: a revoked band must be refused at its next login, and one primary-key
+    lookup per login is cheap.
+    """
+    return [
+        "auth_backends.1 = internal",
+        "auth_backends.2 = http",
+        "auth_http.http_method = post",
+        *(f"auth_http.{q}_path = {auth_url}/auth/{q}" for q in AUTH_QUESTIONS),
+    ]
 
 
 def environment(node: Node) -> dict[str, str]:
@@ -150,15 +159,10 @@ def launch(node: Node) -> subprocess.Popen:
 
 def wait_listening(node: Node, timeout_s: float = START_TIMEOUT_S) -> None:
     """Wait until the management API, AMQP and MQTT listeners answer."""
-    import socket
-
     BrokerAdmin(node.admin_url).wait_ready(timeout_s)
     deadline = time.monotonic() + timeout_s
     for port in (node.amqp_port, node.mqtt_port):
-        while True:
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
+        while not _listening(port):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"node {node.node_name}: nothing listens on {port}")
             time.sleep(0.1)
@@ -173,10 +177,25 @@ def stop(node: Node, timeout_s: float = 60.0) -> None:
     deadline = time.monotonic() + timeout_s
     while node.pid() is not None and time.monotonic() < deadline:
         time.sleep(0.1)
+    # The Erlang VM can hold its listeners a moment after the pid is gone; a node started
+    # then fails with dist_port_already_used (seen when setup.sh restarted a changed node).
+    ports = (node.dist_port, node.amqp_port, node.mqtt_port, node.http_port)
+    while any(_listening(port) for port in ports) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def start_native(state_dir: Path) -> None:
-    """`make run`/`make test` set-up: start the project's node unless it runs; bootstrap it."""
+    """`make run`/`make test` set-up: start the project's node unless it runs with this config.
+
+    `eldercare run` (or `broker-setup`) then gives it the service accounts and ingest's queue.
+    """
     node = Node(
         state_dir=state_dir,
         amqp_port=int(os.environ.get("ELDERCARE_BROKER_AMQP_PORT", 5673)),
@@ -184,20 +203,21 @@ def start_native(state_dir: Path) -> None:
         http_port=int(os.environ.get("ELDERCARE_BROKER_HTTP_PORT", 15673)),
         dist_port=int(os.environ.get("ELDERCARE_BROKER_DIST_PORT", 25673)),
         admin_password=os.environ.get("ELDERCARE_BROKER_ADMIN_PASSWORD", DEV_ADMIN_PASSWORD),
+        auth_url=f"http://127.0.0.1:{os.environ.get('ELDERCARE_BROKER_AUTH_PORT', 8090)}",
     )
+    config = state_dir / "rabbitmq.conf"
+    if node.pid() is not None and (
+        not config.exists() or config.read_text() != render_config(node)
+    ):
+        print("[setup] restarting the project broker: its configuration changed")
+        stop(node)
     if node.pid() is None:
         launch(node)
         print(f"[setup] starting the project broker (RabbitMQ) in {state_dir}")
     wait_listening(node)
-    bootstrap(
-        BrokerAdmin(node.admin_url),
-        service_passwords_from_environment(),
-        INGEST_QUEUE,
-        INGEST_REPLICAS,
-    )
     print(
         f"[setup] project broker ready: MQTT 127.0.0.1:{node.mqtt_port}, "
-        f"AMQP {node.amqp_port}, management {node.http_port}"
+        f"AMQP {node.amqp_port}, management {node.http_port}, bands' logins via {node.auth_url}"
     )
 
 

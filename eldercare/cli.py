@@ -1,4 +1,5 @@
-"""The `eldercare` command: migrate, ingest, broker-setup, simulate, alerting, api, run."""
+"""The `eldercare` command: migrate, ingest, broker-setup, broker-auth, simulate, alerting,
+api, run."""
 
 from __future__ import annotations
 
@@ -32,15 +33,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 def cmd_broker_setup(_args: argparse.Namespace) -> int:
     """Service accounts and ingest's queue on the broker, through its management API."""
-    from eldercare.broker import BrokerAdmin, bootstrap, service_passwords_from_environment
+    from eldercare.broker import BrokerAdmin, bootstrap
 
     settings = load_settings()
     admin = BrokerAdmin(settings.broker_admin_url.get_secret_value())
     admin.wait_ready(60)
-    passwords = service_passwords_from_environment()
+    passwords = settings.broker_service_passwords()
     bootstrap(admin, passwords, settings.ingest_queue, settings.ingest_queue_replicas)
     log.info("broker accounts and ingest queue %s declared", settings.ingest_queue)
     return 0
+
+
+def cmd_broker_auth(_args: argparse.Namespace) -> int:
+    from eldercare.broker_auth import run_broker_auth
+
+    return run_broker_auth(load_settings())
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
@@ -67,21 +74,20 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from eldercare.broker import BrokerAdmin
     from eldercare.supervisor import run_services
 
     if cmd_migrate(args) != 0:
         return 1
-    # Ingest's queue exists before the first band publishes, so nothing is routed nowhere.
+    # Accounts and ingest's queue exist before the first band publishes: nothing is lost.
+    cmd_broker_setup(args)
     settings = load_settings()
-    BrokerAdmin(settings.broker_admin_url.get_secret_value()).declare_ingest_queue(
-        settings.ingest_queue, settings.ingest_queue_replicas
-    )
     scenario = "normal"
     if settings.environment == "development":
-        seed_demo(settings, args.bands)
+        seed_demo(settings, args.bands, args.watches)
         scenario = "demo"
     services: dict[str, list[str]] = {"ingest": ["ingest"]}
+    if settings.broker_auth_in_run:
+        services["broker-auth"] = ["broker-auth"]
     services.update(_later_services())
     if settings.environment == "development":  # the notices' receivers, on the dev URLs
         services["demo-gateways"] = ["demo-gateways"]
@@ -90,22 +96,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if "gateway" in services:  # a few bands as 4G watches, through the watch gateway
         services["simulate-watches"] = [
             *("simulate", "--bands", str(args.watches), "--protocol", "watch", "--register"),
-            *("--first-serial", str(WATCH_FLEET_FIRST_SERIAL), "--seed", "1"),
+            *("--first-serial", str(WATCH_FLEET_FIRST_SERIAL), "--seed", str(WATCH_FLEET_SEED)),
         ]
     return run_services(services)
 
 
 WATCH_FLEET_FIRST_SERIAL = 500_001  # far from the MQTT fleet's serials
+WATCH_FLEET_SEED = 1
 
 
-def seed_demo(settings: Settings, n_bands: int) -> int:
-    """Seed the demo community around the simulated fleet (development only)."""
+def seed_demo(settings: Settings, n_bands: int, n_watches: int = 0) -> int:
+    """Seed the demo community around the simulated fleet and watches (development only)."""
     from api.demo import DemoBand, seed_demo_community
     from eldercare.db import connect
     from simulators.fleet import fleet_device_ids
     from simulators.scenarios import DEMO_FENCE_RADIUS_M, home_of
 
     bands = [DemoBand(d, *home_of(d, seed=0)) for d in fleet_device_ids(n_bands)]
+    watches = fleet_device_ids(n_watches, WATCH_FLEET_FIRST_SERIAL)
+    bands += [DemoBand(d, *home_of(d, seed=WATCH_FLEET_SEED)) for d in watches]
     with connect(settings) as conn:
         created = seed_demo_community(conn, settings, bands, DEMO_FENCE_RADIUS_M)
         conn.commit()
@@ -199,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "broker-setup", help="declare service accounts and ingest's queue on the broker"
     ).set_defaults(func=cmd_broker_setup)
+    sub.add_parser(
+        "broker-auth", help="answer the broker's questions about bands' logins (HTTP)"
+    ).set_defaults(func=cmd_broker_auth)
     simulate = sub.add_parser("simulate", help="simulated wristbands")
     from simulators.cli import add_arguments
 

@@ -86,7 +86,15 @@ class Settings(BaseSettings):
     )
     api_mqtt_url: SecretStr = SecretStr("mqtt://api:dev-api-secret@127.0.0.1:1884")
     gateway_mqtt_url: SecretStr = SecretStr("mqtt://gateway:dev-gateway-secret@127.0.0.1:1884")
-    # The broker's management API (band credentials); several nodes comma-separated.
+    # The gateway hands bands' uplinks over on AMQP (publisher confirms); space-separated nodes.
+    gateway_amqp_url: SecretStr = SecretStr("amqp://gateway:dev-gateway-secret@127.0.0.1:5673/%2F")
+    # Where `eldercare broker-auth` answers the broker's questions about bands' logins;
+    # the broker's rabbitmq.conf points auth_http.*_path at it.
+    broker_auth_host: str = "127.0.0.1"
+    broker_auth_port: int = 8090
+    broker_auth_in_run: bool = True  # `eldercare run` starts one (off where it runs apart)
+    # The broker's management API (service accounts, closing revoked bands' connections);
+    # several nodes comma-separated.
     broker_admin_url: SecretStr = SecretStr(
         "http://eldercare-admin:dev-broker-admin-secret@127.0.0.1:15673"
     )
@@ -102,6 +110,20 @@ class Settings(BaseSettings):
     ingest_max_sample_age_s: int = 7 * 24 * 3600
     ingest_max_clock_skew_s: int = 300
 
+    def broker_service_passwords(self) -> dict[str, str]:
+        """Each service account's broker password (from its URL), by account name.
+
+        `eldercare run` and `broker-setup` give the broker's accounts the passwords the
+        services log in with, so there is one place to set each.
+        """
+        ingest = unquote(urlsplit(self.amqp_urls[0]).password or "")
+        return {
+            "ingest": ingest,
+            "api": self.api_mqtt.password or "",
+            "simulator": self.simulator_mqtt.password or "",
+            "gateway": self.gateway_mqtt.password or "",
+        }
+
     @cached_property
     def amqp_urls(self) -> list[str]:
         return self.amqp_url.get_secret_value().split()
@@ -113,6 +135,10 @@ class Settings(BaseSettings):
     @cached_property
     def api_mqtt(self) -> MqttTarget:
         return parse_mqtt_url(self.api_mqtt_url.get_secret_value())
+
+    @cached_property
+    def gateway_amqp_urls(self) -> list[str]:
+        return self.gateway_amqp_url.get_secret_value().split()
 
     @cached_property
     def gateway_mqtt(self) -> MqttTarget:
@@ -128,6 +154,7 @@ class Settings(BaseSettings):
             "simulator_mqtt_url",
             "api_mqtt_url",
             "gateway_mqtt_url",
+            "gateway_amqp_url",
             "database_url",
             "api_jwt_secret",
             "alerting_community_gateway_secret",
@@ -200,6 +227,18 @@ class Settings(BaseSettings):
     alerting_gateway_120_url: str = "http://127.0.0.1:18120/dispatch"
     alerting_gateway_120_secret: SecretStr = SecretStr("dev-gateway-120-secret")
 
+    # --- storage: roll-ups and retention (run by `eldercare jobs`) ---
+    storage_rollup_interval_s: float = 60.0
+    # Rows are rolled up once this old: longer than any ingest transaction takes.
+    storage_rollup_settle_s: float = 30.0
+    storage_rollup_max_window_s: float = 600.0  # of stored_at per run: bounded work
+    storage_telemetry_retention_days: int = 30  # raw samples (roll-ups keep the figures)
+    storage_minute_rollup_retention_days: int = 90
+    storage_hour_rollup_retention_days: int = 5 * 365
+    storage_event_retention_days: int = 365  # SOS, falls, wear and power events
+    storage_alert_retention_days: int = 3 * 365  # resolved alerts and their timelines
+    storage_audit_retention_days: int = 3 * 365  # reads of residents' data (PIPL)
+
     # --- gateway (4G watch protocol over TCP) ---
     gateway_host: str = "127.0.0.1"  # 0.0.0.0 to accept watches from the mobile network
     gateway_port: int = 8001
@@ -210,6 +249,11 @@ class Settings(BaseSettings):
     gateway_max_frame_bytes: int = 16 * 1024
     gateway_max_frames_per_min: int = 120
     gateway_max_bad_frames: int = 10
+    # Commands for a watch that is away wait in the database: at most this many per band
+    # (the oldest dropped), for at most this long.
+    gateway_max_pending_commands: int = 32
+    gateway_pending_command_ttl_s: int = 7 * 24 * 3600
+    gateway_revocation_check_s: float = 1.0  # how soon a revoked band's watch is cut off
 
     # --- api ---
     api_jwt_secret: SecretStr = SecretStr("dev-api-jwt-secret-change-me-0123456789")
@@ -237,6 +281,13 @@ class Settings(BaseSettings):
     api_map_tile_attribution: str = "© AutoNavi"
     api_map_max_zoom: int = 18
     api_demo_password: SecretStr = SecretStr("dev-demo-password")  # every demo account's
+
+    # --- jobs (`eldercare jobs`): care from the data, councils ---
+    # The daily check list is as fresh as the last rollup: at most interval + lag old.
+    care_rollup_interval_s: float = 300.0
+    care_rollup_lag_s: float = 60.0  # rows stored later wait a run
+    care_warnings_interval_s: float = 3600.0
+    councils_escalation_interval_s: float = 3600.0
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -28,8 +28,13 @@ class GatewayMetrics:
         )
         self.handover = Histogram(
             "eldercare_gateway_handover_seconds",
-            "Frame received to every message of it acknowledged by the broker",
+            "Frame received to every message of it confirmed by the broker",
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.messages = Counter(
+            "eldercare_gateway_messages_total",
+            "Contract messages handed over (one may carry the readings of several frames)",
             registry=r,
         )
         self.commands = Counter(

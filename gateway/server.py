@@ -12,16 +12,15 @@ import asyncio
 import logging
 import threading
 import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import psycopg
 
-from eldercare.i18n import text
 from gateway import replies
 from gateway import store as gw_store
+from gateway.commands import Commands
 from gateway.framing import BadFrame, Frame, FrameReader, encode
 from gateway.messages import (
     BINARY_COMMANDS,
@@ -33,13 +32,12 @@ from gateway.messages import (
 )
 from gateway.metrics import GatewayMetrics
 from gateway.store import Band
-from gateway.translate import Place, Uplink, to_uplinks, watch_time_ms
+from gateway.translate import Place, Uplink, merge, to_uplinks, watch_time_ms
 
 log = logging.getLogger(__name__)
 
 READ_CHUNK = 4096
 MAX_UNSENT_BYTES = 64 * 1024
-MAX_PENDING_COMMANDS = 32
 STATUS_EVERY_S = 600  # a status heartbeat per band at most this often, unless battery moves
 KNOWN_TYPES = POSITION_COMMANDS | BINARY_COMMANDS | {
     "LK", "INIT", "TKQ", "TKQ2", "heart", "PULSE", "bphrt", "BLOOD", "btemp2",
@@ -48,13 +46,15 @@ KNOWN_TYPES = POSITION_COMMANDS | BINARY_COMMANDS | {
 
 @dataclass(frozen=True)
 class Limits:
-    """What one connection may do."""
+    """What one connection may do, and how long a band's commands wait for its watch."""
 
     max_frame_bytes: int = 16 * 1024
     max_frames_per_min: int = 120
     max_bad_frames: int = 10
     idle_timeout_s: float = 900.0
     default_offset_s: int = 0
+    max_pending_commands: int = 32
+    pending_command_ttl_s: int = 7 * 24 * 3600
 
 
 class Publisher(Protocol):
@@ -94,7 +94,7 @@ class Session:
 
     __slots__ = (
         "writer", "frames", "band", "vendor", "tokens", "refilled", "bad", "last_t_ms",
-        "last_status",
+        "last_status", "ended",
     )  # fmt: skip
 
     def __init__(self, writer: asyncio.StreamWriter, limits: Limits) -> None:
@@ -107,15 +107,34 @@ class Session:
         self.bad = 0
         self.last_t_ms = 0
         self.last_status: tuple[int, float] | None = None  # battery, monotonic time sent
+        self.ended: str | None = None  # why the gateway closed it, if it did
+
+    def end(self, reason: str) -> None:
+        """Close the connection from the gateway's side; `reason` is the metric label."""
+        self.ended = reason
+        self.writer.close()
 
     def next_t_ms(self, now_ms: int) -> int:
-        """A receive time distinct from the last one: two readings never share a `t`."""
-        self.last_t_ms = max(now_ms, self.last_t_ms + 1)
+        """A receive time distinct from the last one and never on a whole second: two
+        readings never share a `t`, not even with a report stamped by the watch's clock,
+        which ticks in whole seconds (the database keeps one sample per band and `t`)."""
+        t_ms = max(now_ms, self.last_t_ms + 1)
+        self.last_t_ms = t_ms + 1 if t_ms % 1000 == 0 else t_ms
         return self.last_t_ms
 
     def send(self, content: bytes, index: str | None = None) -> None:
         assert self.band is not None
         self.writer.write(encode(self.vendor, self.band.watch_id, content, index))
+
+
+@dataclass(slots=True)
+class Batch:
+    """Readings of one read's frames, waiting to be handed over together."""
+
+    uplinks: list[Uplink] = field(default_factory=list)
+    frames: int = 0  # frames whose readings are in `uplinks`
+    alarm_replies: list[tuple[bytes, str | None]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
 
 
 class Closing(Exception):
@@ -144,7 +163,7 @@ class Gateway:
         self.limits = limits
         self.clock = clock
         self.sessions: dict[str, Session] = {}  # IMEI -> its one connection
-        self.pending: dict[str, deque[bytes]] = {}  # IMEI -> commands waiting for the watch
+        self.commands = Commands(db=db, metrics=metrics, limits=limits, sessions=self.sessions)
 
     async def serve(self, host: str, port: int) -> asyncio.Server:
         return await asyncio.start_server(self.handle, host, port, limit=READ_CHUNK * 4)
@@ -159,8 +178,7 @@ class Gateway:
                     data = await reader.read(READ_CHUNK)
                 if not data:
                     break
-                for item in session.frames.feed(data):
-                    await self._on_item(session, item)
+                await self._on_read(session, session.frames.feed(data))
                 if writer.transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
                     raise Closing("not_reading")
         except Closing as closing:
@@ -179,14 +197,40 @@ class Gateway:
         finally:
             self._forget(session)
             self.metrics.connections.dec()
-            self.metrics.closed.labels(reason).inc()
+            self.metrics.closed.labels(session.ended or reason).inc()
             writer.close()
 
     def _forget(self, session: Session) -> None:
         if session.band is not None and self.sessions.get(session.band.imei) is session:
             del self.sessions[session.band.imei]
 
-    async def _on_item(self, session: Session, item: Frame | BadFrame) -> None:
+    async def _on_read(self, session: Session, items: Iterable[Frame | BadFrame]) -> None:
+        """The frames of one read, their readings handed over together (fewer messages when
+        a watch's frames queued up behind a slow hand-over)."""
+        batch = Batch()
+        try:
+            for item in items:
+                await self._on_item(session, item, batch)
+        except Closing:
+            await self._hand_over(session, batch)  # what came before the fault is kept
+            raise
+        await self._hand_over(session, batch)
+
+    async def _hand_over(self, session: Session, batch: Batch) -> None:
+        """Publish the batch's readings, wait for the broker, then answer its alarms."""
+        band = session.band
+        if batch.frames and band is not None:
+            uplinks = merge(batch.uplinks)
+            for acked in [self.publisher.publish(band.imei, u.kind, u.payload) for u in uplinks]:
+                await acked
+            self.metrics.messages.inc(len(uplinks))
+            elapsed_s = time.monotonic() - batch.started
+            for _ in range(batch.frames):
+                self.metrics.handover.observe(elapsed_s)
+        for reply, index in batch.alarm_replies:  # handed over: the watch may stop re-sending
+            session.send(reply, index)
+
+    async def _on_item(self, session: Session, item: Frame | BadFrame, batch: Batch) -> None:
         self._spend_token(session)
         if isinstance(item, BadFrame):
             await self._on_bad(session, item.reason, f"frame {item.reason}", item.raw)
@@ -206,7 +250,7 @@ class Gateway:
             await self._on_bad(session, "decode", str(exc), item.raw)
             return
         try:
-            await self._on_message(session, item, message)
+            await self._on_message(session, item, message, batch)
         except Closing:
             raise
         except Exception:  # one bad reading must not end the connection
@@ -261,27 +305,21 @@ class Gateway:
         session.band, session.vendor = band, frame.vendor
         old = self.sessions.get(band.imei)
         if old is not None:  # one connection per band: the newest is the watch
-            old.writer.close()
+            old.end("replaced")
         self.sessions[band.imei] = session
-        for content in self.pending.pop(band.imei, ()):
-            session.send(content)
-            self.metrics.commands.labels("queued").inc()
+        await self.commands.send_waiting(session)
 
-    async def _on_message(self, session: Session, frame: Frame, message: Any) -> None:
-        band = session.band
-        assert band is not None
+    async def _on_message(self, session: Session, frame: Frame, message: Any, batch: Batch) -> None:
         reply = replies.reply_to(message)
         alarm = isinstance(message, Position) and message.alarm
         if reply is not None and not alarm:
             session.send(reply, frame.index)
-        started = time.monotonic()
         uplinks = await self._uplinks(session, frame, message)
-        for acked in [self.publisher.publish(band.imei, u.kind, u.payload) for u in uplinks]:
-            await acked
         if uplinks:
-            self.metrics.handover.observe(time.monotonic() - started)
-        if reply is not None and alarm:  # handed over: the watch may stop re-sending
-            session.send(reply, frame.index)
+            batch.uplinks += uplinks
+            batch.frames += 1
+        if reply is not None and alarm:
+            batch.alarm_replies.append((reply, frame.index))
 
     async def _uplinks(self, session: Session, frame: Frame, message: Any) -> list[Uplink]:
         band = session.band
@@ -321,41 +359,21 @@ class Gateway:
         session.last_status = (battery, now)
         return True
 
-    # --- commands from the broker (on the event loop) ---------------------------------
-
-    def on_command(self, device_id: str, command: dict) -> None:
-        """Translate a contract command for the watch; queue it while the watch is away."""
-        kind = command.get("type")
-        try:
-            contents = _watch_commands(command)
-        except (TypeError, ValueError):
-            log.warning("command %s for %s cannot be sent to a watch", kind, device_id)
-            return
-        session = self.sessions.get(device_id)
-        for content in contents:
-            if session is not None:
-                session.send(content)
-                self.metrics.commands.labels(str(kind)).inc()
-            elif kind != "sos_ack":  # an acknowledgement is moot once the watch is gone
-                queue = self.pending.setdefault(device_id, deque(maxlen=MAX_PENDING_COMMANDS))
-                queue.append(content)
-
-
-def _watch_commands(command: dict) -> list[bytes]:
-    kind = command.get("type")
-    if kind == "sos_ack":
-        return [replies.show_message(text("gateway.sos_ack"))]
-    if kind == "locate":
-        return [replies.locate_now()]
-    if kind == "config":
-        interval = command.get("location_interval_s")
-        return [replies.upload_interval(int(interval))] if interval else []
-    if kind == "sos_numbers":
-        out = replies.sos_numbers(list(command.get("sos") or []))
-        if command.get("centre"):
-            out.append(replies.centre_number(str(command["centre"])))
-        return out
-    return []
+    async def cut_off_revoked(self, every_s: float) -> None:
+        """Close the connections of bands revoked while their watch was connected."""
+        while True:
+            await asyncio.sleep(every_s)
+            if not self.sessions:
+                continue
+            try:
+                revoked = await self.db.run(gw_store.revoked_among, device_ids=list(self.sessions))
+            except psycopg.Error:
+                log.exception("revoked bands not checked")
+                continue
+            for imei in revoked:
+                session = self.sessions.pop(imei, None)
+                if session is not None:
+                    session.end("revoked")
 
 
 def _type_label(content: bytes) -> str:

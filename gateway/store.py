@@ -1,8 +1,9 @@
-"""The gateway's database work: which watches are provisioned, cell towers, observations,
-dead letters. Synchronous psycopg; the server runs it on a worker thread.
+"""The gateway's database work: which watches are provisioned (or revoked), commands that
+wait for a watch, cell towers, observations, dead letters. Synchronous psycopg; the server
+runs it on a worker thread.
 
-This module owns the writes to cell_towers and watch_observations; dead letters are
-written by ingest's store, which owns that table.
+This module owns the writes to cell_towers, watch_observations and watch_pending_commands;
+dead letters are written by ingest's store, which owns that table.
 """
 
 from __future__ import annotations
@@ -52,6 +53,47 @@ def set_watch_id(
         "UPDATE devices SET watch_id = %s, watch_utc_offset_min = %s WHERE device_id = %s",
         (watch_id, offset_min, device_id),
     )
+
+
+def queue_command(
+    conn: psycopg.Connection, *, device_id: str, kind: str, content: bytes, ttl_s: int, cap: int
+) -> None:
+    """Keep a command for a watch that is away; beyond `cap` per band the oldest go."""
+    with conn.transaction():
+        conn.execute(
+            """INSERT INTO watch_pending_commands (device_id, kind, content, expires_at)
+               VALUES (%s, %s, %s, now() + make_interval(secs => %s))""",
+            (device_id, kind, content, ttl_s),
+        )
+        conn.execute(
+            """DELETE FROM watch_pending_commands
+               WHERE device_id = %s AND command_seq <= (
+                   SELECT command_seq FROM watch_pending_commands WHERE device_id = %s
+                   ORDER BY command_seq DESC OFFSET %s LIMIT 1)""",
+            (device_id, device_id, cap),
+        )
+
+
+def take_commands(conn: psycopg.Connection, *, device_id: str) -> list[tuple[str, bytes]]:
+    """The band's waiting commands that have not expired, oldest first, as (kind, content);
+    all of its waiting commands are gone afterwards."""
+    rows = conn.execute(
+        """DELETE FROM watch_pending_commands WHERE device_id = %s
+           RETURNING command_seq, kind, content, expires_at > now()""",
+        (device_id,),
+    ).fetchall()
+    return [(kind, bytes(content)) for _seq, kind, content, live in sorted(rows) if live]
+
+
+def revoked_among(conn: psycopg.Connection, *, device_ids: list[str]) -> list[str]:
+    """Those of `device_ids` that are no longer active (revoked or gone)."""
+    rows = conn.execute(
+        """SELECT id FROM unnest(%s::text[]) AS ids(id)
+           WHERE NOT EXISTS (
+               SELECT 1 FROM devices d WHERE d.device_id = ids.id AND d.state = 'active')""",
+        (device_ids,),
+    ).fetchall()
+    return [row[0] for row in rows]
 
 
 def dead_letter(

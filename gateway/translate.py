@@ -79,6 +79,29 @@ def to_uplinks(
     return [_telemetry(sample, received_ms)]
 
 
+def merge(uplinks: list[Uplink]) -> list[Uplink]:
+    """The same readings of one band in fewer messages: events each on their own and first,
+    then one location message with every fix and one telemetry message with every sample,
+    in the order given, then the latest status."""
+    events, status = [u for u in uplinks if u.kind == "event"], None
+    lists: dict[str, list[Uplink]] = {"location": [], "telemetry": []}
+    for u in uplinks:
+        if u.kind == "status":
+            status = u
+        elif u.kind in lists:
+            lists[u.kind].append(u)
+    out = events
+    for kind, field in (("location", "fixes"), ("telemetry", "samples")):
+        group = lists[kind]
+        if len(group) == 1:
+            out.append(group[0])
+        elif group:
+            items = [item for u in group for item in u.payload[field]]
+            sent_at = max(u.payload["sent_at"] for u in group)
+            out.append(Uplink(kind, {"v": 1, "sent_at": sent_at, field: items}))
+    return out if status is None else [*out, status]
+
+
 def watch_time_ms(position: Position, offset_s: int) -> int:
     """The report's time in ms since the epoch, UTC, from the watch's clock."""
     return int(position.time.replace(tzinfo=UTC).timestamp() - offset_s) * 1000

@@ -106,12 +106,31 @@ class Status(msgspec.Struct):
     fw: Annotated[str, msgspec.Meta(max_length=64, pattern=NO_CONTROL_CHARS)] | None = None
 
 
+def _within(bounds: tuple[Any, Any]) -> msgspec.Meta:
+    return msgspec.Meta(ge=bounds[0], le=bounds[1])
+
+
+class InRangeSample(msgspec.Struct):
+    """A sample whose values msgspec checks against the ranges while decoding (in C).
+
+    Fields in the order ingest stores them, so `msgspec.structs.astuple` gives the row.
+    """
+
+    t: int
+    hr: Annotated[int, _within(HR_RANGE)] | None = None
+    sbp: Annotated[int, _within(SBP_RANGE)] | None = None
+    dbp: Annotated[int, _within(DBP_RANGE)] | None = None
+    steps: Annotated[int, _within(STEPS_RANGE)] | None = None
+    worn: bool | None = None
+    temp_c: Annotated[float, _within(TEMP_C_RANGE)] | None = None
+
+
 class TelemetryFast(msgspec.Struct):
-    """One-decode shape for the common case: every sample well typed."""
+    """One-decode shape for the common case: every sample well typed and in range."""
 
     v: Literal[1]
     sent_at: int
-    samples: Annotated[list[Sample], msgspec.Meta(min_length=1, max_length=MAX_ITEMS)]
+    samples: Annotated[list[InRangeSample], msgspec.Meta(min_length=1, max_length=MAX_ITEMS)]
 
 
 class LocationFast(msgspec.Struct):

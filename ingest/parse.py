@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+from msgspec.structs import astuple
 
 from ingest import contract as c
 
@@ -160,7 +161,7 @@ def _range_reject(name: str, value: int | None, bounds: tuple[int, int]) -> str 
     return None
 
 
-def _sample_reject(s: c.Sample) -> tuple[str, str] | None:
+def _sample_reject(s: c.Sample | c.InRangeSample) -> tuple[str, str] | None:
     hr, sbp, dbp, steps, temp_c = s.hr, s.sbp, s.dbp, s.steps, s.temp_c
     metrics = (hr, sbp, dbp, steps, s.worn, temp_c)
     if all(m is None for m in metrics):
@@ -203,12 +204,31 @@ def _parse_samples(msg: ParsedMessage, envelope: c.TelemetryEnvelope, limits: Li
 
 
 def _check_samples(msg: ParsedMessage, envelope: c.TelemetryFast, limits: Limits) -> None:
-    for index, sample in enumerate(envelope.samples):
-        _check_sample(msg, index, sample, None, limits)
+    """The checks the decoder did not make (it checked the ranges); any doubt: the full check."""
+    earliest = msg.received_ms - limits.max_age_ms
+    latest = msg.received_ms + limits.max_skew_ms
+    for index, s in enumerate(envelope.samples):
+        if earliest <= s.t <= latest and _consistent(s):
+            msg.samples.append(astuple(s))
+        else:
+            _check_sample(msg, index, s, None, limits)
+
+
+def _consistent(s: c.InRangeSample) -> bool:
+    """Has a metric, and a blood pressure is a pair with sbp above dbp."""
+    sbp, dbp = s.sbp, s.dbp
+    if sbp is None or dbp is None:
+        measured = s.hr is not None or s.steps is not None or s.worn is not None
+        return sbp is None and dbp is None and (measured or s.temp_c is not None)
+    return sbp > dbp
 
 
 def _check_sample(
-    msg: ParsedMessage, index: int, s: c.Sample, raw: msgspec.Raw | None, limits: Limits
+    msg: ParsedMessage,
+    index: int,
+    s: c.Sample | c.InRangeSample,
+    raw: msgspec.Raw | None,
+    limits: Limits,
 ) -> None:
     problem = _sample_reject(s) or _time_reject(s.t, msg.received_ms, limits)
     if problem:

@@ -53,28 +53,38 @@ def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]
         pytest.fail(str(exc), pytrace=False)
 
 
-def _started_broker(tmp_path_factory: pytest.TempPathFactory, name: str):
-    instance = services.ThrowawayBroker(state_dir=tmp_path_factory.mktemp(name))
+def _started_broker(tmp_path_factory: pytest.TempPathFactory, name: str, database_url: str):
+    instance = services.ThrowawayBroker(
+        state_dir=tmp_path_factory.mktemp(name), database_url=database_url
+    )
     try:
         instance.start()
     except services.ServiceUnavailable as exc:
+        instance.close_auth()
         pytest.fail(str(exc), pytrace=False)
     return instance
 
 
 @pytest.fixture(scope="session")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.ThrowawayBroker]:
-    instance = _started_broker(tmp_path_factory, "broker")
+def broker(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str
+) -> Iterator[services.ThrowawayBroker]:
+    """The session's broker; bands log in with their rows in the session database."""
+    instance = _started_broker(tmp_path_factory, "broker", database_url)
     yield instance
     instance.stop()
+    instance.close_auth()
 
 
 @pytest.fixture
-def own_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[services.ThrowawayBroker]:
+def own_broker(
+    tmp_path_factory: pytest.TempPathFactory, database_url: str
+) -> Iterator[services.ThrowawayBroker]:
     """A broker of this test's own, for tests that restart or crash it."""
-    instance = _started_broker(tmp_path_factory, "own-broker")
+    instance = _started_broker(tmp_path_factory, "own-broker", database_url)
     yield instance
     instance.kill()
+    instance.close_auth()
 
 
 @pytest.fixture(scope="session")
@@ -89,6 +99,7 @@ def settings(database_url: str, redis_url: str, broker: services.ThrowawayBroker
         simulator_mqtt_url=broker.url("simulator"),
         api_mqtt_url=broker.url("api"),
         gateway_mqtt_url=broker.url("gateway"),
+        gateway_amqp_url=broker.amqp_url("gateway"),
         broker_admin_url=broker.node.admin_url,
         ingest_client_id=f"ingest-test-{uuid.uuid4().hex[:8]}",
         ingest_metrics_port=0,
@@ -127,3 +138,13 @@ def new_band_ids(db: psycopg.Connection):
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def own_database_url(postgres_admin_url: str) -> Iterator[str]:
+    """A migrated database of this test's own, for tests that drop chunks or move watermarks."""
+    url = services.create_database(postgres_admin_url, prefix="eldercare_own")
+    with psycopg.connect(url) as conn:
+        apply_all(conn)
+    yield url
+    services.drop_database(postgres_admin_url, url)

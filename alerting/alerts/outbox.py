@@ -206,11 +206,13 @@ def enqueue_notifications(
     repetition: int,
     now: datetime,
     key_base: str | None = None,
+    about: dict | None = None,
 ) -> list[str]:
     """Queue one notification per target of an escalation step; return the targets queued.
 
     `key_base` replaces the step/repetition part of the idempotency keys (for notifications
-    that are not ladder steps, e.g. a repeated SOS press).
+    that are not ladder steps, e.g. a repeated SOS press). `about`: what a page about a
+    resolved alert says (e.g. a family's low rating); nothing makes such a page moot.
     """
     alert = load_alert(conn, alert_id)
     base = summary(alert)
@@ -219,6 +221,8 @@ def enqueue_notifications(
     stop_on = (
         alert["policy_steps"][step].get("stop_on", "acknowledged") if step >= 0 else "resolved"
     )
+    if about is not None:
+        stop_on = None
     queued = []
     for target in targets:
         channel = TARGET_CHANNELS.get(target)
@@ -226,7 +230,7 @@ def enqueue_notifications(
             continue
         if target in ("family", "gateway_120") and alert["resident_id"] is None:
             continue  # a band bound to nobody has no family and no address to send help to
-        payload: dict = {"target": target, "alert": base}
+        payload: dict = {"target": target, "alert": base, **(about or {})}
         if target == "family":
             payload["contacts"] = _contacts(conn, alert["resident_id"])
             if not payload["contacts"]:

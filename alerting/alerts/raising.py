@@ -329,6 +329,11 @@ def resolve_band_alerts(
     return [alert_id for (alert_id,) in rows]
 
 
+def _subjects(details: dict) -> tuple[set, set]:
+    """The alerts and requests a system alert is about."""
+    return set(details.get("alert_ids", [])), set(details.get("request_ids", []))
+
+
 def raise_system_alert(
     conn: psycopg.Connection,
     *,
@@ -343,8 +348,8 @@ def raise_system_alert(
     """Open (or update) an alert about the system itself, e.g. an overdue escalation step,
     or about no one resident (`subject_key`, e.g. an early warning about a grid).
 
-    A repeat is recorded on the timeline; it pages again when `details["alert_ids"]` (the
-    alerts it is about) changed.
+    A repeat is recorded on the timeline; it pages again when what it is about changed
+    (`details["alert_ids"]`, `details["request_ids"]`).
     """
     with conn.transaction():
         row = conn.execute(
@@ -362,7 +367,7 @@ def raise_system_alert(
                 )
             )
             record(conn, alert_id=alert_id, at=now, actor=actor, kind="repeated", data=details)
-            if set(previous.get("alert_ids", [])) != set(details.get("alert_ids", [])):
+            if _subjects(previous) != _subjects(details):
                 targets = escalation.first_notify(steps)[1]
                 _page(conn, alert_id, targets, f"repeat-{occurrences}", now, actor)
             return alert_id

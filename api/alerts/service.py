@@ -7,10 +7,11 @@ the alert's writes, its timeline and its outbox.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import psycopg
 from psycopg_pool import ConnectionPool
 from redis.asyncio import Redis
 
@@ -153,6 +154,29 @@ async def get_for_console(
             resident_id=alert["resident_id"], band=band, state=state, datum=datum, now=now
         )
     return {**alert, "position": position, "resident": resident, "last_location": last_location}
+
+
+# Opens (or updates) an alert about no one resident, e.g. an early warning; returns its id.
+# Takes alerting's `raise_system_alert` keyword arguments, without the connection.
+RaiseSystemAlert = Callable[..., Awaitable[int]]
+
+
+def system_alerts_in_pool(pool: ConnectionPool) -> RaiseSystemAlert:
+    """`raise_system_alert` for a request handler: on the pool, in a worker thread."""
+
+    async def raise_alert(**kwargs: Any) -> int:
+        return await run_action(pool, alerts.raise_system_alert, **kwargs)
+
+    return raise_alert
+
+
+def system_alerts_on(conn: psycopg.Connection) -> RaiseSystemAlert:
+    """`raise_system_alert` for a background job: on its own connection, in its thread."""
+
+    async def raise_alert(**kwargs: Any) -> int:
+        return alerts.raise_system_alert(conn, **kwargs)
+
+    return raise_alert
 
 
 async def run_action(pool: ConnectionPool, action: Callable[..., Any], **kwargs: Any) -> Any:

@@ -45,26 +45,36 @@ class Community:
 
     resident_ids: np.ndarray  # int64
     has_band: np.ndarray  # bool
-    days: pd.DataFrame  # rollup rows, columns api.care.rollup.DAY_COLUMNS
+    days: np.ndarray  # rollup rows: a structured array, fields api.care.rollup.DAY_COLUMNS
     low_alerts_week: np.ndarray  # int: low-severity alerts opened in the last 7 days
     vital_alert_recent: np.ndarray  # bool: a vital-signs alert within the recent days
     not_reached: np.ndarray  # int: calls/visits not reaching them since they were last reached
 
 
-def day_matrix(
-    days: pd.DataFrame, codes: np.ndarray, n: int, column: str | pd.Series
-) -> np.ndarray:
-    """(residents x WINDOW_DAYS) float matrix of `column`, NaN where a day has no row."""
-    out = np.full((n, WINDOW_DAYS), np.nan)
-    values = days[column] if isinstance(column, str) else column
-    age = days["age_d"].to_numpy(dtype=np.int64)
+def day_matrices(
+    days: np.ndarray, resident_ids: np.ndarray, columns: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Each of `columns` (one value per rollup row of `days`) as a (residents x WINDOW_DAYS)
+    float matrix, NaN where a day has no row; rows of other residents are left out."""
+    n = len(resident_ids)
+    codes = pd.Index(resident_ids).get_indexer(days["resident_id"])
+    age = days["age_d"].astype(np.int64)
     ok = (codes >= 0) & (age >= 0) & (age < WINDOW_DAYS)
-    out[codes[ok], age[ok]] = values.to_numpy(dtype=np.float64)[ok]
+    # The flat index of (age, resident): rows come day by day in resident order, so writes
+    # run forward through memory. Rows left out all go to one spare cell at the end, which
+    # is cheaper than selecting the others out of every column.
+    cells = np.where(ok, age * n + codes, n * WINDOW_DAYS)
+    out = {}
+    for name, values in columns.items():
+        matrix = np.full(n * WINDOW_DAYS + 1, np.nan)
+        matrix[cells] = values
+        out[name] = matrix[:-1].reshape(WINDOW_DAYS, n).T
     return out
 
 
-def _ratio(num: pd.Series, den: pd.Series) -> pd.Series:
-    return num.astype("float64") / den.where(den > 0)
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
 def _baseline(matrix: np.ndarray, th: CareThresholds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -84,17 +94,19 @@ def find_reasons(
     c: Community, *, now_s: float, th: CareThresholds = DEFAULT_THRESHOLDS
 ) -> dict[str, pd.DataFrame]:
     """Reason code -> frame of (row, figures...) for each resident it applies to."""
-    n = len(c.resident_ids)
-    codes = pd.Index(c.resident_ids).get_indexer(c.days["resident_id"].to_numpy())
     d = c.days
-    m = {
-        col: day_matrix(d, codes, n, col)
-        for col in ("samples", "worn_known", "steps", "night_out_fixes", "night_max_m", "last_t_s")
-    }
-    m["worn_frac"] = day_matrix(d, codes, n, _ratio(d["worn_samples"], d["worn_known"]))
-    m["hr"] = day_matrix(d, codes, n, _ratio(d["hr_sum"], d["hr_n"]))
-    m["sbp"] = day_matrix(d, codes, n, _ratio(d["sbp_sum"], d["sbp_n"]))
-    rows = np.arange(n)
+    plain = ("samples", "worn_known", "steps", "night_out_fixes", "night_max_m", "last_t_s")
+    m = day_matrices(
+        d,
+        c.resident_ids,
+        {
+            **{col: d[col] for col in plain},
+            "worn_frac": _ratio(d["worn_samples"], d["worn_known"]),
+            "hr": _ratio(d["hr_sum"], d["hr_n"]),
+            "sbp": _ratio(d["sbp_sum"], d["sbp_n"]),
+        },
+    )
+    rows = np.arange(len(c.resident_ids))
     found = {
         "no_data": _no_data(c, m, rows, now_s, th),
         "not_worn": _not_worn(m, rows, th),

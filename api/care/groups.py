@@ -22,7 +22,6 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from psycopg.types.json import Jsonb
 
 from api.access import SCOPE_SQL, scope_params
-from api.care import rollup
 from api.care.daily import WINDOW_DAYS
 from api.db import DbConn
 from api.deps import Principal
@@ -122,7 +121,6 @@ async def refresh_suggestions(*, conn: DbConn, principal: Principal, now: dateti
     """Propose what the data shows for the caller's residents; how many new suggestions."""
     zone = ZoneInfo(DEFAULT_TIME_ZONE)
     today = now.astimezone(zone).date()
-    await rollup.refresh(conn=conn, today=today, days=WINDOW_DAYS, now=now, zone=zone)
     params = {**scope_params(principal), "since": now - timedelta(days=WINDOW_DAYS), "today": today}
     evidence = pd.DataFrame(await (await conn.execute(_EVIDENCE, params)).fetchall())
     if evidence.empty:

@@ -31,6 +31,10 @@ class DailyItem(BaseModel):
 class DailyList(BaseModel):
     generated_at: datetime
     generated_local: str
+    # Band data stored up to this instant is in the list (the rollup job's last run);
+    # None before its first run.
+    data_until: datetime | None
+    data_until_local: str | None
     items: list[DailyItem]
 
 

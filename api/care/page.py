@@ -1,4 +1,5 @@
-"""The daily check list page: static HTML, JS and CSS, no build step."""
+"""The care page (daily check list, priority groups, early warnings, councils, resource
+list): static HTML, JS and CSS, no build step."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from api.alerts.page import security_headers
 STATIC = Path(__file__).parent / "static"
 FILES = {
     "care.js": "text/javascript; charset=utf-8",
+    "sections.js": "text/javascript; charset=utf-8",
     "care.css": "text/css; charset=utf-8",
 }
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from api.access import reach_or_raise
-from api.care import groups, service
+from api.care import groups, rollup, service
 from api.care.models import (
     ContactCreate,
     ContactRead,
@@ -49,9 +49,12 @@ async def daily(
     await service.audit_listed(
         conn=conn, principal=principal, resident_ids=[i["resident_id"] for i in items]
     )
+    data_until = await rollup.watermark(conn=conn)
     return {
         "generated_at": now,
         "generated_local": local_time(now, DEFAULT_TIME_ZONE),
+        "data_until": data_until,
+        "data_until_local": data_until and local_time(data_until, DEFAULT_TIME_ZONE),
         "items": items,
     }
 

@@ -8,14 +8,12 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Header, Request
 
-from alerting.alerts import service as alerts
-from alerting.rules.common import MEDIUM
-from api.alerts.service import run_action
+from api.alerts.service import system_alerts_in_pool
 from api.care import warnings
 from api.care.models import EarlyWarning
 from api.deps import ALERT_CONSOLE_ROLES, STAFF_ALL, Conn, Principal, require_roles
 from api.errors import ERROR_RESPONSES
-from eldercare.i18n import DEFAULT_LOCALE, DEFAULT_TIME_ZONE, negotiate
+from eldercare.i18n import DEFAULT_TIME_ZONE, negotiate
 
 router = APIRouter(prefix="/care/warnings", tags=["care"], responses=ERROR_RESPONSES)
 Reader = Annotated[Principal, Depends(require_roles(*ALERT_CONSOLE_ROLES))]
@@ -39,25 +37,16 @@ async def check(
     request: Request, conn: Conn, principal: Runner, accept_language: AcceptLanguage = None
 ) -> list[dict]:
     """Test every grid's and the community's alert counts; open a warning (which pages the
-    community director) for each rising series. Run daily; safe to run again."""
-    now = request.app.state.clock()
-    found = await warnings.findings(conn=conn, now=now, zone=ZoneInfo(DEFAULT_TIME_ZONE))
-    shown = []
-    for details in found:
-        alert_id = await run_action(
-            request.app.state.alert_action_pool,
-            alerts.raise_system_alert,
-            rule="early_warning",
-            title=warnings.explain(details, DEFAULT_LOCALE)["title"],
-            details=details,
-            now=now,
-            severity=MEDIUM,
-            subject_key=details["subject_key"],
-            actor="early_warning",
-        )
-        row = {"alert_id": alert_id, "status": "open", "opened_at": now, "details": details}
-        shown.append(_shown(row, negotiate(accept_language)))
-    return shown
+    community director) for each rising series. `eldercare jobs` runs this check on its own
+    (`care_warnings_interval_s`); safe to run again."""
+    raised = await warnings.raise_warnings(
+        conn=conn,
+        raise_alert=system_alerts_in_pool(request.app.state.alert_action_pool),
+        now=request.app.state.clock(),
+        zone=ZoneInfo(DEFAULT_TIME_ZONE),
+    )
+    locale = negotiate(accept_language)
+    return [_shown(row, locale) for row in raised]
 
 
 @router.get("", response_model=list[EarlyWarning])

@@ -1,4 +1,5 @@
-"""Early warnings: a category of alerts rising above its baseline in a grid or the community.
+"""Early warnings: a category of alerts or of residents' requests rising above its baseline
+in a grid or the community.
 
 Method (a Farrington-style count test): for each series (grid or community x alert rule) of
 daily counts, the baseline is the series' own previous `BASELINE_DAYS` days, ending
@@ -20,9 +21,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from alerting.rules.common import MEDIUM
+from api.alerts.service import RaiseSystemAlert
 from api.db import DbConn
 from api.deps import STAFF_ALL, Principal
-from eldercare.i18n import text
+from eldercare.i18n import DEFAULT_LOCALE, text
 
 BASELINE_DAYS = 28
 GUARD_DAYS = 7
@@ -32,6 +35,7 @@ MIN_EVENTS = 5
 VAR_QUANTILE = 0.5
 HISTORY_DAYS = RECENT_DAYS + GUARD_DAYS + BASELINE_DAYS
 COMMUNITY = -1  # the grid id that stands for the whole community
+REQUEST_PREFIX = "request:"  # a series of requests, not alerts: request:<category>
 
 
 @dataclass
@@ -64,12 +68,19 @@ def check_last_days(counts: np.ndarray) -> Verdict:
     return Verdict(observed=recent, expected=expected, p_value=p_value, warn=warn)
 
 
+# Alerts about residents by rule, and residents' requests by category (as `request:<c>`).
 _DAILY = """
 SELECT coalesce(r.grid_id, -1) AS grid_id, a.rule,
        (time_bucket('1 day', a.opened_at, %(tz)s) AT TIME ZONE %(tz)s)::date AS day,
        count(*) AS events
 FROM alerts a JOIN residents r USING (resident_id)
 WHERE a.opened_at >= %(since)s AND a.opened_at < %(until)s
+GROUP BY 1, 2, 3
+UNION ALL
+SELECT coalesce(q.grid_id, -1), 'request:' || q.category,
+       (time_bucket('1 day', q.opened_at, %(tz)s) AT TIME ZONE %(tz)s)::date, count(*)
+FROM requests q
+WHERE q.opened_at >= %(since)s AND q.opened_at < %(until)s
 GROUP BY 1, 2, 3"""
 
 
@@ -139,6 +150,28 @@ async def findings(*, conn: DbConn, now: datetime, zone: ZoneInfo) -> list[dict]
     return found
 
 
+async def raise_warnings(
+    *, conn: DbConn, raise_alert: RaiseSystemAlert, now: datetime, zone: ZoneInfo
+) -> list[dict]:
+    """Open a warning (which pages the community director) for each rising series, or
+    update the one already open; safe to run again. The warnings as alert rows."""
+    raised = []
+    for details in await findings(conn=conn, now=now, zone=zone):
+        alert_id = await raise_alert(
+            rule="early_warning",
+            title=explain(details, DEFAULT_LOCALE)["title"],
+            details=details,
+            now=now,
+            severity=MEDIUM,
+            subject_key=details["subject_key"],
+            actor="early_warning",
+        )
+        raised.append(
+            {"alert_id": alert_id, "status": "open", "opened_at": now, "details": details}
+        )
+    return raised
+
+
 def explain(details: dict, locale: str) -> dict[str, str]:
     """Title and explanation of a warning in words, with its figures."""
     if details.get("grid_id") is None:
@@ -146,8 +179,13 @@ def explain(details: dict, locale: str) -> dict[str, str]:
     else:
         scope = text("care.warning.scope.grid", locale, grid=details.get("grid_name") or "")
     category = details["category"]
+    if category.startswith(REQUEST_PREFIX):
+        name = text(f"request.category.{category.removeprefix(REQUEST_PREFIX)}", locale)
+        title = text("care.warning.title.requests", locale, scope=scope, category=name)
+    else:
+        title = text("care.warning.title", locale, scope=scope, category=category)
     return {
-        "title": text("care.warning.title", locale, scope=scope, category=category),
+        "title": title,
         "explanation": text(
             "care.warning.explain",
             locale,

@@ -10,9 +10,8 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, Header, Request
 
 from alerting.alerts import service as alerts
-from alerting.rules.common import MEDIUM
 from api.access import reach_or_raise
-from api.alerts.service import run_action
+from api.alerts.service import run_action, system_alerts_in_pool
 from api.councils import service
 from api.councils.models import (
     Attendance,
@@ -28,7 +27,7 @@ from api.councils.models import (
 )
 from api.deps import ALERT_CONSOLE_ROLES, STAFF_ALL, Conn, Principal, require_roles
 from api.errors import ERROR_RESPONSES, Conflict
-from eldercare.i18n import DEFAULT_LOCALE, DEFAULT_TIME_ZONE, negotiate, text
+from eldercare.i18n import DEFAULT_TIME_ZONE, negotiate, text
 
 router = APIRouter(prefix="/councils", tags=["councils"], responses=ERROR_RESPONSES)
 Staff = Annotated[Principal, Depends(require_roles(*ALERT_CONSOLE_ROLES))]
@@ -116,27 +115,14 @@ async def update_task(
 
 @router.post("/tasks/escalate", response_model=list[TaskRead])
 async def escalate(request: Request, conn: Conn, principal: Runner) -> list[dict]:
-    """Open an alert for each overdue task (the director's ladder); safe to run again."""
-    now = request.app.state.clock()
-    today = now.astimezone(ZoneInfo(DEFAULT_TIME_ZONE)).date()
-    raised = []
-    for task in await service.overdue_tasks(conn=conn, today=today):
-        alert_id = await run_action(
-            request.app.state.alert_action_pool,
-            alerts.raise_system_alert,
-            rule="council_task_overdue",
-            title=text("council.task.overdue", DEFAULT_LOCALE, title=task["title"],
-                       due_on=task["due_on"].isoformat()),
-            details={"task_id": task["task_id"], "topic_id": task["topic_id"],
-                     "due_on": task["due_on"].isoformat()},
-            now=now,
-            severity=MEDIUM,
-            subject_key=f"council_task:{task['task_id']}",
-            actor="councils",
-        )  # fmt: skip
-        await service.link_alert(conn=conn, task_id=task["task_id"], alert_id=alert_id)
-        raised.append({**task, "alert_id": alert_id})
-    return raised
+    """Open an alert for each overdue task (the director's ladder); safe to run again.
+    `eldercare jobs` runs this on its own (`councils_escalation_interval_s`)."""
+    return await service.escalate_overdue(
+        conn=conn,
+        raise_alert=system_alerts_in_pool(request.app.state.alert_action_pool),
+        now=request.app.state.clock(),
+        zone=ZoneInfo(DEFAULT_TIME_ZONE),
+    )
 
 
 @router.get("/public", response_model=list[PublicDecision])

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import psycopg
 
+from alerting.rules.common import MEDIUM
+from api.alerts.service import RaiseSystemAlert
 from api.db import DbConn
 from api.errors import Conflict, Invalid, NotFound
+from eldercare.i18n import DEFAULT_LOCALE, text
 
 _TOPIC = """topic_id, title, body, source, resident_id, status, created_at, decided_at,
     votes_for, votes_against, votes_abstain"""
@@ -188,6 +192,28 @@ async def link_alert(*, conn: DbConn, task_id: int, alert_id: int) -> None:
     await conn.execute(
         "UPDATE council_tasks SET alert_id = %s WHERE task_id = %s", (alert_id, task_id)
     )
+
+
+async def escalate_overdue(
+    *, conn: DbConn, raise_alert: RaiseSystemAlert, now: datetime, zone: ZoneInfo
+) -> list[dict]:
+    """Open an alert on the director's ladder for each overdue task (or update the one
+    already open); safe to run again. The tasks, each with its alert id."""
+    raised = []
+    for task in await overdue_tasks(conn=conn, today=now.astimezone(zone).date()):
+        due_on = task["due_on"].isoformat()
+        alert_id = await raise_alert(
+            rule="council_task_overdue",
+            title=text("council.task.overdue", DEFAULT_LOCALE, title=task["title"], due_on=due_on),
+            details={"task_id": task["task_id"], "topic_id": task["topic_id"], "due_on": due_on},
+            now=now,
+            severity=MEDIUM,
+            subject_key=f"council_task:{task['task_id']}",
+            actor="councils",
+        )
+        await link_alert(conn=conn, task_id=task["task_id"], alert_id=alert_id)
+        raised.append({**task, "alert_id": alert_id})
+    return raised
 
 
 async def public_decisions(*, conn: DbConn) -> list[dict]:

@@ -1,4 +1,8 @@
-"""The API's side of the broker: band credentials through its management API, and downlinks."""
+"""The API's side of the broker: closing a revoked band's connections, and downlinks.
+
+A band's credential is its `devices` row, which the broker's auth service reads at each
+login (`eldercare.broker_auth`): provisioning needs no call to the broker.
+"""
 
 from __future__ import annotations
 
@@ -21,22 +25,13 @@ def _admin(settings: Settings) -> BrokerAdmin:
     return BrokerAdmin(settings.broker_admin_url.get_secret_value())
 
 
-def set_band_credentials(*, settings: Settings, device_id: str, password_hash: str) -> None:
-    """Let a band log in with the password of `password_hash`, effective at once."""
+def disconnect_band(*, settings: Settings, device_id: str) -> None:
+    """Close a band's live connections (after its revocation is committed, so it stays out)."""
     try:
-        _admin(settings).put_band(device_id, password_hash)
+        _admin(settings).close_connections_of(device_id)
     except BrokerError as exc:
-        log.warning("band %s not provisioned on the broker: %s", device_id, exc.reason)
-        raise ServiceUnavailable("broker unavailable") from None
-
-
-def remove_band_credentials(*, settings: Settings, device_id: str) -> None:
-    """Stop a band from logging in and disconnect it, effective at once."""
-    try:
-        _admin(settings).delete_user(device_id)
-    except BrokerError as exc:
-        log.warning("band %s not revoked on the broker: %s", device_id, exc.reason)
-        raise ServiceUnavailable("broker unavailable") from None
+        log.warning("revoked band %s not disconnected: %s", device_id, exc.reason)
+        raise ServiceUnavailable("band revoked; broker unavailable to disconnect it") from None
 
 
 def publish_command(*, settings: Settings, device_id: str, payload: dict) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -89,7 +90,33 @@ class ConfigCommand(BaseModel):
         return self
 
 
-Command = Annotated[LocateCommand | ConfigCommand, Field(discriminator="type")]
+def _phone_number(value: str) -> str:
+    if not PHONE_RE.fullmatch(value):
+        raise ValueError(
+            "a phone number is 3 to 20 digits, with an optional leading + (no spaces or dashes)"
+        )
+    return value
+
+
+PHONE_RE = re.compile(r"\+?[0-9]{3,20}")  # the contract's (cmd.schema.json $defs.phone)
+PhoneNumber = Annotated[
+    str,
+    Field(examples=["+8613800000001"], description="digits, optional leading +"),
+    AfterValidator(_phone_number),
+]
+
+
+class SosNumbersCommand(BaseModel):
+    """The numbers the band's SOS button calls, in order, and its centre number (staff editors)."""
+
+    type: Literal["sos_numbers"]
+    sos: list[PhoneNumber] = Field(min_length=1, max_length=3)
+    centre: PhoneNumber | None = Field(
+        default=None, description="the number allowed to configure the band by SMS"
+    )
+
+
+Command = Annotated[LocateCommand | ConfigCommand | SosNumbersCommand, Field(discriminator="type")]
 
 
 class CommandSent(BaseModel):

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from api.access import can_reach, edit_or_raise
 from api.alerts.service import actor_of
+from api.care.service import audit_listed
 from api.deps import (
     RESIDENT_EDITORS,
     RESIDENT_READERS,
@@ -57,11 +58,10 @@ async def _device_in_reach(conn, principal: Principal, device_id: str) -> dict:
 
 
 @router.post("", response_model=ProvisionedDevice, status_code=201, dependencies=[Admin])
-async def provision_device(body: DeviceProvision, conn: Conn, settings: SettingsDep) -> dict:
+async def provision_device(body: DeviceProvision, conn: Conn) -> dict:
     """Provision a band: its MQTT password is in this response and nowhere else (admin)."""
     return await service.provision(
         conn=conn,
-        settings=settings,
         device_id=body.device_id,
         watch_id=body.watch_id,
         watch_utc_offset_min=body.watch_utc_offset_min,
@@ -142,10 +142,18 @@ async def revoke_device(
 async def send_command(
     device_id: DeviceIdPath, body: Command, conn: Conn, settings: SettingsDep, principal: Reader
 ) -> dict:
-    """Send `locate` (anyone who may see the band) or `config` (staff editors) to a band."""
+    """Send `locate` (anyone who may see the band), `config` or `sos_numbers` (staff editors)
+    to a band. Setting SOS numbers is audited against the band's resident."""
     device = await _device_in_reach(conn, principal, device_id)
-    if body.type == "config" and principal.role not in RESIDENT_EDITORS:
+    if body.type != "locate" and principal.role not in RESIDENT_EDITORS:
         raise Forbidden("your role may not configure bands")
+    if body.type == "sos_numbers" and device["resident_id"] is not None:
+        await audit_listed(
+            conn=conn,
+            principal=principal,
+            resident_ids=[device["resident_id"]],
+            action="device.sos_numbers",
+        )
     return await service.send_command(
         settings=settings, device=device, command=body.model_dump(exclude_none=True)
     )

@@ -1,4 +1,5 @@
-"""Bands: provisioning into the broker, binding to residents, revocation, status, commands."""
+"""Bands: provisioning (the row is the broker credential), binding, revocation, status,
+commands."""
 
 from __future__ import annotations
 
@@ -55,7 +56,6 @@ async def list_devices(*, conn: DbConn, limit: int, offset: int) -> list[dict]:
 async def provision(
     *,
     conn: DbConn,
-    settings: Settings,
     device_id: str,
     watch_id: str | None = None,
     watch_utc_offset_min: int | None = None,
@@ -67,40 +67,28 @@ async def provision(
     if not is_valid_imei(device_id):
         raise Invalid("not a valid IMEI (15 digits with a Luhn check digit)", device_id=device_id)
     password = secrets.token_urlsafe(24)
-    password_hash = await asyncio.to_thread(hash_password, password)
-    async with conn.transaction():
-        current = await (
-            await conn.execute(
-                "SELECT state, mqtt_password_hash FROM devices WHERE device_id = %s FOR UPDATE",
-                (device_id,),
-            )
-        ).fetchone()
-        if current is not None and current["mqtt_password_hash"] is not None:
-            raise Conflict(
-                "device already provisioned", device_id=device_id, state=current["state"]
-            )
-        try:
-            await conn.execute(
-                """INSERT INTO devices (device_id, mqtt_password_hash, provisioned_at, watch_id,
-                                      watch_utc_offset_min)
-                   VALUES (%s, %s, now(), %s, %s)
-                   ON CONFLICT (device_id) DO UPDATE
-                   SET mqtt_password_hash = EXCLUDED.mqtt_password_hash,
-                       provisioned_at = now(), state = 'active', revoked_at = NULL,
-                       watch_id = EXCLUDED.watch_id,
-                       watch_utc_offset_min = EXCLUDED.watch_utc_offset_min""",
-                (device_id, password_hash, watch_id, watch_utc_offset_min),
-            )
-        except psycopg.errors.UniqueViolation as exc:
-            raise Conflict("watch id belongs to another band", watch_id=watch_id) from exc
-        # Inside the transaction: if the broker does not take it, nothing is recorded.
-        await asyncio.to_thread(
-            broker.set_band_credentials,
-            settings=settings,
-            device_id=device_id,
-            password_hash=password_hash,
+    password_hash = hash_password(password)  # fast by design (see eldercare.broker)
+    try:
+        # One statement, one row: the committed row is the band's broker credential.
+        cur = await conn.execute(
+            f"""INSERT INTO devices (device_id, mqtt_password_hash, provisioned_at, watch_id,
+                                   watch_utc_offset_min)
+                VALUES (%s, %s, now(), %s, %s)
+                ON CONFLICT (device_id) DO UPDATE
+                SET mqtt_password_hash = EXCLUDED.mqtt_password_hash,
+                    provisioned_at = now(), state = 'active', revoked_at = NULL,
+                    watch_id = EXCLUDED.watch_id,
+                    watch_utc_offset_min = EXCLUDED.watch_utc_offset_min
+                WHERE devices.mqtt_password_hash IS NULL
+                RETURNING {DEVICE_COLUMNS}""",
+            (device_id, password_hash, watch_id, watch_utc_offset_min),
         )
-    row = await get_or_raise(conn=conn, device_id=device_id)
+    except psycopg.errors.UniqueViolation as exc:
+        raise Conflict("watch id belongs to another band", watch_id=watch_id) from exc
+    row = await cur.fetchone()
+    if row is None:
+        current = await get_or_raise(conn=conn, device_id=device_id)
+        raise Conflict("device already provisioned", device_id=device_id, state=current["state"])
     return {**row, "mqtt_username": device_id, "mqtt_password": password}
 
 
@@ -113,16 +101,19 @@ async def revoke(
     actor: str,
     now: datetime,
 ) -> dict:
-    """Revoke a band: the broker refuses it, ingest ignores it, its device-state alerts end."""
-    await run_action(pool, _revoke, settings=settings, device_id=device_id, actor=actor, now=now)
+    """Revoke a band: the broker refuses it, ingest ignores it, its device-state alerts end.
+
+    Its live connections close after the commit, so a reconnect finds it revoked; if the
+    broker is unreachable the revocation stands and a retry (idempotent) disconnects it.
+    """
+    await run_action(pool, _revoke, device_id=device_id, actor=actor, now=now)
+    await asyncio.to_thread(broker.disconnect_band, settings=settings, device_id=device_id)
     return await get_or_raise(conn=conn, device_id=device_id)
 
 
 # On a sync connection, as alerting's functions take one: the band and its device-state
 # alerts (offline, low battery, not worn) change in one transaction.
-def _revoke(
-    sync: psycopg.Connection, *, settings: Settings, device_id: str, actor: str, now: datetime
-) -> None:
+def _revoke(sync: psycopg.Connection, *, device_id: str, actor: str, now: datetime) -> None:
     with sync.transaction():
         cur = sync.execute(
             """UPDATE devices SET state = 'revoked', revoked_at = coalesce(revoked_at, now())
@@ -134,8 +125,6 @@ def _revoke(
         alerts.resolve_band_alerts(
             sync, device_id=device_id, actor=actor, resolution="band revoked", now=now
         )
-        # Inside the transaction: if the broker does not take it, nothing is recorded.
-        broker.remove_band_credentials(settings=settings, device_id=device_id)
 
 
 async def bind(*, conn: DbConn, device_id: str, resident_id: int) -> dict:

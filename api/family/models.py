@@ -27,6 +27,22 @@ class FamilyAlert(BaseModel):
     actions: list[StaffAction]
 
 
+class AlertToRate(BaseModel):
+    """A resolved SOS or fall the family may rate (and has not yet)."""
+
+    alert_id: int
+    rule: str
+    opened_at: datetime
+    resolved_at: datetime
+
+
 class FamilyAlerts(BaseModel):
     resident_id: int
     items: list[FamilyAlert]
+    to_rate: list[AlertToRate] = []
+
+
+class AlertRated(BaseModel):
+    alert_id: int
+    score: int
+    to_director: bool

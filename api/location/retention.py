@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import psycopg
 
+from ingest.retention import drop_chunks_before
 
-def purge_expired_fixes(*, conn: psycopg.Connection, retention_days: int, now: datetime) -> int:
-    """Delete location history older than the retention period; return rows deleted."""
+
+class FixesPurged(NamedTuple):
+    chunks_dropped: int
+    rows_deleted: int
+
+
+def purge_expired_fixes(
+    *, conn: psycopg.Connection, retention_days: int, now: datetime
+) -> FixesPurged:
+    """Delete location history older than the retention period; say how much went.
+
+    Whole chunks past it are dropped first (cheap at any size); the rows left in the chunk
+    that straddles the cutoff are deleted.
+    """
     cutoff = now - timedelta(days=retention_days)
-    return conn.execute("DELETE FROM location_fixes WHERE t < %s", (cutoff,)).rowcount
+    with conn.transaction():
+        chunks = drop_chunks_before(conn, table="location_fixes", cutoff=cutoff)
+    rows = conn.execute("DELETE FROM location_fixes WHERE t < %s", (cutoff,)).rowcount
+    return FixesPurged(chunks, rows)

@@ -1,5 +1,6 @@
 """The resource list over HTTP: partners and offers for everyone logged in; staff add
-partners, name the partner that serves a booking, record quality, read monthly summaries."""
+partners, name the partner that serves a booking or a request, record quality, read monthly
+summaries."""
 
 from __future__ import annotations
 
@@ -59,9 +60,21 @@ async def name_partner(
     """Name the partner (and offer) that serves a booking of a resident in reach."""
     resident_id = await service.booking_resident(conn=conn, booking_id=booking_id)
     await reach_or_raise(conn=conn, principal=principal, resident_id=resident_id)
-    return await service.link_booking(
-        conn=conn, booking_id=booking_id, partner_id=body.partner_id, offer_id=body.offer_id,
-        by=principal.account_id, now=request.app.state.clock(),
+    return await service.link_partner(
+        conn=conn, key="booking_id", key_id=booking_id, partner_id=body.partner_id,
+        offer_id=body.offer_id, by=principal.account_id, now=request.app.state.clock(),
+    )  # fmt: skip
+
+
+@router.put("/requests/{request_id}", status_code=200)
+async def name_partner_for_request(
+    request: Request, request_id: int, body: BookingPartner, conn: Conn, principal: Staff
+) -> dict:
+    """Name the partner (and offer) that serves a resident's request the caller may see."""
+    await service.visible_request_or_raise(conn=conn, principal=principal, request_id=request_id)
+    return await service.link_partner(
+        conn=conn, key="request_id", key_id=request_id, partner_id=body.partner_id,
+        offer_id=body.offer_id, by=principal.account_id, now=request.app.state.clock(),
     )  # fmt: skip
 
 

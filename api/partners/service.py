@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, datetime, time, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 import psycopg
 
+from api.access import scope_params
 from api.db import DbConn
+from api.deps import Principal
 from api.errors import Conflict, NotFound
+from api.requests.queries import FROM_REQUESTS, REQUEST_SCOPE_SQL
 
 _OFFER = """offer_id, partner_id, title, category, discount_pct, opening_hours,
     capacity_per_week"""
@@ -78,10 +82,28 @@ async def booking_resident(*, conn: DbConn, booking_id: int) -> int:
     return row["resident_id"]
 
 
-async def link_booking(
-    *, conn: DbConn, booking_id: int, partner_id: int, offer_id: int | None, by: int, now: datetime
+# Which partner serves a booking or a request: one row per booking or request.
+_LINK = """
+INSERT INTO {table} ({key}, partner_id, offer_id, linked_by, linked_at) VALUES (%s, %s, %s, %s, %s)
+ON CONFLICT ({key}) DO UPDATE SET partner_id = excluded.partner_id, offer_id = excluded.offer_id,
+    linked_by = excluded.linked_by, linked_at = excluded.linked_at"""
+_LINKS = {
+    "booking_id": _LINK.format(table="booking_partners", key="booking_id"),
+    "request_id": _LINK.format(table="request_partners", key="request_id"),
+}
+
+
+async def link_partner(
+    *,
+    conn: DbConn,
+    key: Literal["booking_id", "request_id"],
+    key_id: int,
+    partner_id: int,
+    offer_id: int | None,
+    by: int,
+    now: datetime,
 ) -> dict:
-    """Name the partner (and offer) that serves a booking."""
+    """Name the partner (and offer) that serves a booking or a request."""
     if offer_id is not None:
         ok = await (
             await conn.execute(
@@ -92,17 +114,22 @@ async def link_booking(
         if ok is None:
             raise NotFound("offer not found for this partner", offer_id=offer_id)
     try:
-        await conn.execute(
-            """INSERT INTO booking_partners (booking_id, partner_id, offer_id, linked_by, linked_at)
-               VALUES (%s, %s, %s, %s, %s)
-               ON CONFLICT (booking_id) DO UPDATE SET partner_id = excluded.partner_id,
-                   offer_id = excluded.offer_id, linked_by = excluded.linked_by,
-                   linked_at = excluded.linked_at""",
-            (booking_id, partner_id, offer_id, by, now),
-        )
+        await conn.execute(_LINKS[key], (key_id, partner_id, offer_id, by, now))
     except psycopg.errors.ForeignKeyViolation:
         raise NotFound("partner not found", partner_id=partner_id) from None
-    return {"booking_id": booking_id, "partner_id": partner_id, "offer_id": offer_id}
+    return {key: key_id, "partner_id": partner_id, "offer_id": offer_id}
+
+
+async def visible_request_or_raise(*, conn: DbConn, principal: Principal, request_id: int) -> None:
+    """404 unless the request exists and the caller may see it (the requests' own scope)."""
+    row = await (
+        await conn.execute(
+            f"SELECT 1 FROM {FROM_REQUESTS} WHERE q.request_id = %(id)s AND {REQUEST_SCOPE_SQL}",
+            {**scope_params(principal), "id": request_id},
+        )
+    ).fetchone()
+    if row is None:
+        raise NotFound("request not found", request_id=request_id)
 
 
 async def review(*, conn: DbConn, partner_id: int, fields: dict, by: int, now: datetime) -> dict:

@@ -43,6 +43,9 @@ for url, file_name in FILES.items():
     router.add_api_route(url, _serve(file_name), methods=["GET"])
 
 
+PAGE_TEXTS = ("request.", "target.")  # the pages' own texts and the shared target names
+
+
 @router.get("/requests-console/texts")
 async def texts(
     locale: Annotated[str | None, Query(pattern="^(zh_CN|en)$")] = None,
@@ -52,5 +55,5 @@ async def texts(
     chosen = negotiate(accept_language, locale)
     return {
         "locale": chosen,
-        "texts": {k: v for k, v in catalogue(chosen).items() if k.startswith(("request.", "target."))},
+        "texts": {k: v for k, v in catalogue(chosen).items() if k.startswith(PAGE_TEXTS)},
     }

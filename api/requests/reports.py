@@ -11,6 +11,9 @@ The figures (defined once, here):
 - resolution rate: share resolved now (for a department: share that reported).
 - reopen rate: share reopened at least once after a low rating.
 - satisfaction: mean of each rated request's latest rating (1-5), and how many were rated.
+  Per grid, the ratings of resolved SOS and fall alerts count too (each account's rating,
+  in the month the alert opened, in the resident's grid): `alerts_rated` says how many;
+  a grid with rated alerts and no requests has a row of its own.
 A request counts in the month it opened, for the grid worker paged first, in its grid.
 """
 
@@ -35,15 +38,17 @@ SELECT {key} AS key, q.opened_month AS month, q.first_response_s AS first_s,
 FROM requests q
 WHERE q.opened_month BETWEEN %(first)s AND %(last)s AND {key} IS NOT NULL
   AND (%(all_grids)s OR q.grid_id = ANY(%(grids)s))"""
+# The request's own facts (grid, reopened, rating) are copied onto the department's row
+# (migration 033), so this too is one index-only scan with no join.
 _DEPARTMENT_FACTS = """
 SELECT rd.department_id AS key, rd.summoned_month AS month,
        extract(epoch FROM rd.acknowledged_at - rd.summoned_at) AS first_s,
        coalesce(rd.reported_at - rd.summoned_at <= interval '24 hours', false) AS answered,
-       rd.reported_at IS NOT NULL AS resolved, q.reopen_count > 0 AS reopened,
-       q.last_score AS score
-FROM request_departments rd JOIN requests q USING (request_id)
+       rd.reported_at IS NOT NULL AS resolved, rd.request_reopened AS reopened,
+       rd.request_score AS score
+FROM request_departments rd
 WHERE rd.summoned_month BETWEEN %(first)s AND %(last)s
-  AND (%(all_grids)s OR q.grid_id = ANY(%(grids)s))"""
+  AND (%(all_grids)s OR rd.request_grid_id = ANY(%(grids)s))"""
 FACTS = {
     "grid_worker": _REQUEST_FACTS.format(key="q.grid_worker_id"),
     "grid": _REQUEST_FACTS.format(key="q.grid_id"),
@@ -63,6 +68,13 @@ SELECT month, key, count(*) AS requests,
        avg(reopened::int) AS reopen_rate, avg(score) AS satisfaction,
        count(score) AS rated
 FROM ({facts}) f GROUP BY month, key ORDER BY month, key"""
+# Ratings of resolved SOS and fall alerts, per month and grid (the grid report only).
+_ALERT_RATINGS = """
+SELECT opened_month AS month, grid_id AS key, count(*) AS rated, sum(score) AS score_sum
+FROM alert_ratings
+WHERE opened_month BETWEEN %(first)s AND %(last)s AND grid_id IS NOT NULL
+  AND (%(all_grids)s OR grid_id = ANY(%(grids)s))
+GROUP BY month, key"""
 # A year of requests sorts in memory, not in temporary files.
 WORK_MEM = "256MB"
 COLUMNS = (
@@ -77,6 +89,7 @@ COLUMNS = (
     "reopen_rate",
     "satisfaction",
     "rated",
+    "alerts_rated",
 )
 
 
@@ -98,6 +111,9 @@ def assessment(
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SELECT set_config('work_mem', %s, true)", (WORK_MEM,))
         rows = cur.execute(_AGGREGATE.format(facts=FACTS[by]), params).fetchall()  # type: ignore[arg-type]
+        if by == "grid":
+            alert_rows = cur.execute(_ALERT_RATINGS, params).fetchall()  # type: ignore[arg-type]
+            rows = with_alert_ratings(rows, alert_rows)
     names: dict[str, str] = {}
     if by in NAMES and rows:
         keys = sorted({int(r["key"]) for r in rows})
@@ -113,6 +129,22 @@ def assessment(
         )
         for r in rows
     ]
+
+
+def with_alert_ratings(rows: list[dict], alert_rows: list[dict]) -> list[dict]:
+    """The request rows with the alert ratings of the same (month, grid) counted in."""
+    by_key = {(r["month"], r["key"]): {**r, "alerts_rated": 0} for r in rows}
+    for a in alert_rows:
+        row = by_key.setdefault((a["month"], a["key"]), _no_requests(a["month"], a["key"]))
+        rated = row["rated"] + a["rated"]
+        total = float(row["satisfaction"] or 0) * row["rated"] + float(a["score_sum"])
+        row.update(satisfaction=total / rated, rated=rated, alerts_rated=a["rated"])
+    return [by_key[k] for k in sorted(by_key)]
+
+
+def _no_requests(month: date, key: int) -> dict[str, Any]:
+    empty = dict.fromkeys(COLUMNS[4:], None)
+    return {**empty, "month": month, "key": key, "requests": 0, "rated": 0, "alerts_rated": 0}
 
 
 def _rounded(row: dict[str, Any]) -> dict[str, Any]:

@@ -18,11 +18,9 @@ from psycopg.types.json import Jsonb
 
 from alerting import request_ladder
 from alerting.alerts import escalation
+from api import ratings
 from api.errors import Conflict, Invalid, NotFound
 from api.requests import routing
-
-# A rating this low (or lower) reopens the request to the community director.
-REOPEN_AT_OR_BELOW = 2
 
 
 def actor_of(account_id: int) -> str:
@@ -161,22 +159,38 @@ def rate(
         req = _lock(conn, request_id)
         if req["status"] != "resolved":
             raise _refuse(req, "rate")
-        inserted = conn.execute(
-            """INSERT INTO request_ratings (request_id, score, comment, rated_by, rated_at, round)
-               VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (request_id, round) DO NOTHING
-               RETURNING rating_id""",
-            (request_id, score, comment, account_id, now, req["reopen_count"]),
-        ).fetchone()
-        if inserted is None:
-            raise Conflict("this resolution is already rated", request_id=request_id)
-        conn.execute(
-            "UPDATE requests SET last_score = %s WHERE request_id = %s", (score, request_id)
+        return ratings.rate(
+            conn, RATED_REQUESTS, req, account_id=account_id, score=score, comment=comment, now=now
         )
-        _record(conn, request_id, account_id, now, "rated", {"score": score, "comment": comment})
-        if score > REOPEN_AT_OR_BELOW:
-            return False
-        _reopen_to_director(conn, req, account_id=account_id, now=now)
-        return True
+
+
+def _store_rating(
+    conn: psycopg.Connection, req: dict, *, account_id: int, score: int, comment: str, now
+) -> int | None:
+    """One rating per resolution: the n-th rates the request as it stood after reopen n."""
+    inserted = conn.execute(
+        """INSERT INTO request_ratings (request_id, score, comment, rated_by, rated_at, round)
+           VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (request_id, round) DO NOTHING
+           RETURNING rating_id""",
+        (req["request_id"], score, comment, account_id, now, req["reopen_count"]),
+    ).fetchone()
+    if inserted is None:
+        return None
+    conn.execute(
+        "UPDATE requests SET last_score = %s WHERE request_id = %s", (score, req["request_id"])
+    )
+    return inserted[0]
+
+
+def _record_rating(conn: psycopg.Connection, req: dict, *, account_id: int, now, data) -> None:
+    _record(conn, req["request_id"], account_id, now, "rated", data)
+
+
+def _reopen_on_low_rating(conn: psycopg.Connection, req: dict, *, account_id: int, now, **_):
+    _reopen_to_director(conn, req, account_id=account_id, now=now)
+
+
+RATED_REQUESTS = ratings.Rated("request", _store_rating, _record_rating, _reopen_on_low_rating)
 
 
 def _reopen_to_director(conn: psycopg.Connection, req: dict, *, account_id: int, now: datetime):

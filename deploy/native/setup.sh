@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Idempotent native set-up for a Debian 12 machine with no Docker engine:
 # PostgreSQL 15 + TimescaleDB (built from Debian 13's source package), Redis and the
-# project's own RabbitMQ node (MQTT for bands, AMQP for ingest, per-band accounts) on
-# loopback, beside any system broker. Skips whatever is done.
+# project's own RabbitMQ node (MQTT for bands, AMQP for ingest; bands' logins asked of
+# `eldercare broker-auth` on 127.0.0.1:8090, which `eldercare run` starts) on loopback,
+# beside any system broker. Skips whatever is done.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -126,8 +127,9 @@ stop_legacy_mosquitto() {
 
 ensure_broker_running() {
   # The project's own RabbitMQ node, beside the system's (5672): MQTT 127.0.0.1:1884,
-  # AMQP 5673, management API 15673; files under $state_dir/rabbitmq. Then its service
-  # accounts and ingest's queue (idempotent, through the management API).
+  # AMQP 5673, management API 15673; files under $state_dir/rabbitmq; restarted when its
+  # configuration changed. `eldercare run` declares its service accounts and ingest's queue
+  # (idempotent, through the management API) and starts the auth service it asks.
   stop_legacy_mosquitto
   $sudo_cmd mkdir -p "$state_dir/rabbitmq"
   $sudo_cmd chown "$(id -u):$(id -g)" "$state_dir/rabbitmq"

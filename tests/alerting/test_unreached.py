@@ -46,9 +46,6 @@ def test_120_down_puts_call_120_now_on_the_console_within_the_deadline_and_pages
             "alerting_emergency_deadline_s": DEADLINE_S,
         }
     )
-    # Earlier tests' SOS and falls stay stored, and the sweep would raise them again: their
-    # 120 notices, retried against the hanging gateway, would hold the 120 lane ahead of ours.
-    db.execute("DELETE FROM device_events WHERE type IN ('sos', 'fall')")
     (band,) = new_band_ids(1)
     resident = make_resident(db, band, medical_notes="Warfarin; pacemaker")
     add_contact(db, resident)

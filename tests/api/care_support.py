@@ -9,8 +9,10 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
+from api.jobs import Jobs
 from eldercare.imei import make_imei
 from eldercare.registry import register_devices
+from eldercare.settings import Settings
 
 ZONE = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 20, 10, 0, tzinfo=ZONE).astimezone(UTC)
@@ -35,3 +37,15 @@ def resident_with_band(
     register_devices(db, [imei])
     db.execute("UPDATE devices SET resident_id = %s WHERE device_id = %s", (rid, imei))
     return rid, imei
+
+
+def roll_up_care(settings: Settings, now: datetime, *, from_scratch: bool = False) -> None:
+    """One run of `eldercare jobs`' care rollup at `now` (`from_scratch`: forget the state
+    first, as on a new install)."""
+    if from_scratch:
+        with psycopg.connect(settings.database_url.get_secret_value(), autocommit=True) as db:
+            db.execute("DELETE FROM care_rollup_watermark")
+            db.execute("DELETE FROM care_rollup_days")
+            db.execute("DELETE FROM care_days")
+    jobs = Jobs(settings, clock=lambda: now)
+    jobs.run_once(jobs.roll_up_care)

@@ -19,6 +19,7 @@ def test_production_refuses_the_development_jwt_secret(settings):
             simulator_mqtt_url="mqtt://simulator:real@broker:1883",
             api_mqtt_url="mqtt://api:real@broker:1883",
             gateway_mqtt_url="mqtt://gateway:real@broker:1883",
+            gateway_amqp_url="amqp://gateway:real@broker:5672/%2F",
         )
 
 
@@ -31,6 +32,7 @@ def test_production_refuses_a_jwt_secret_shorter_than_32_bytes():
         "simulator_mqtt_url": "mqtt://simulator:real@broker:1883",
         "api_mqtt_url": "mqtt://api:real@broker:1883",
         "gateway_mqtt_url": "mqtt://gateway:real@broker:1883",
+        "gateway_amqp_url": "amqp://gateway:real@broker:5672/%2F",
         "alerting_community_gateway_secret": "real-community-secret",
         "alerting_family_gateway_secret": "real-family-secret",
         "alerting_gateway_120_secret": "real-120-secret",

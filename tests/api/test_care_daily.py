@@ -4,7 +4,7 @@ healthy resident, explained in Chinese with its figures; calls and visits; acces
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 import psycopg
@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.requests.opening import open_request
 from simulators.history import Plan, copy_samples, samples
-from tests.api.care_support import NOW, ZONE, new_grid, resident_with_band
+from tests.api.care_support import NOW, ZONE, new_grid, resident_with_band, roll_up_care
 
 DAYS = 30  # day 29 is today, 28 yesterday
 HOME = (41.80, 123.40)
@@ -47,7 +47,7 @@ def _night_fixes(db: psycopg.Connection, imei: str, km_north: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def world(database_url: str) -> dict:
+def world(database_url: str, api_settings) -> dict:
     """Grid A with one resident per reason (and a healthy one); grid B with an outsider."""
     rng = np.random.default_rng(13)
     with psycopg.connect(database_url, autocommit=True) as db:
@@ -82,8 +82,8 @@ def world(database_url: str) -> dict:
         rid, imei = made["alerty"]
         for day in range(6):
             _alert(db, rid, imei, f"rule_{day}", 1, NOW - timedelta(days=day, hours=1))
-        # The rollup state is this module's: start from nothing.
-        db.execute("DELETE FROM care_rollup_days")
+    # The rollup state is this module's: start from nothing, as `eldercare jobs` would.
+    roll_up_care(api_settings, NOW, from_scratch=True)
     return {"grid_a": grid_a, "grid_b": grid_b, **{n: made[n][0] for n in names}}
 
 
@@ -111,6 +111,12 @@ def worker_a(world, make_actor):
 
 def test_a_healthy_resident_is_not_on_the_list(care_client, world, worker_a):
     assert world["healthy"] not in _daily(care_client, worker_a)
+
+
+def test_the_list_says_up_to_when_band_data_is_in_it(care_client, world, worker_a):
+    """The rollup job ran at 10:00 and leaves the last minute for commits still under way."""
+    response = care_client.get("/care/daily", headers=worker_a.headers)
+    assert response.json()["data_until_local"] == "2026-11-20 09:59"
 
 
 @pytest.mark.parametrize(
@@ -268,3 +274,85 @@ def test_a_resident_without_a_phone_number_is_listed_not_a_500(
             assert _daily(care_client, worker_a)[rid]["phone"] is None
         finally:
             db.execute("UPDATE residents SET phone = %s WHERE resident_id = %s", (phone, rid))
+
+
+def _care_day(db: psycopg.Connection, rid: int, day: date) -> tuple | None:
+    return db.execute(
+        """SELECT samples, night_out_fixes FROM care_days WHERE resident_id = %s AND day = %s""",
+        (rid, day),
+    ).fetchone()
+
+
+def test_data_stored_since_the_last_rollup_reaches_the_list_after_the_job_runs(
+    care_client, world, make_actor, api_settings, db
+):
+    """A band back online at 10:05 uploads last night's fixes (one from yesterday 23:00) and
+    a sample: the list shows them only once the job ran, on the days they belong to."""
+    grid = new_grid(db)
+    rid, imei = resident_with_band(db, grid, "晚归的老人", HOME)
+    worker = make_actor("grid_worker", (grid,))
+    uploaded = NOW + timedelta(minutes=5)
+    db.execute(
+        """INSERT INTO telemetry_samples (device_id, t, hr, steps, worn, received_at)
+           VALUES (%s, %s, 70, 300, true, %s)""",
+        (imei, NOW - timedelta(minutes=2), uploaded),
+    )
+    lat = HOME[0] + 2.0 / 111.2
+    for at in (datetime(2026, 11, 19, 23, 0), datetime(2026, 11, 20, 1, 0),
+               datetime(2026, 11, 20, 2, 0)):  # fmt: skip
+        db.execute(
+            """INSERT INTO location_fixes (device_id, t, lat, lon, acc_m, src, received_at)
+               VALUES (%s, %s, %s, %s, 20, 'gnss', %s)""",
+            (imei, at.replace(tzinfo=ZONE), lat, HOME[1], uploaded),
+        )
+    assert _codes(_daily(care_client, worker)[rid]) == ["no_data"]  # not rolled up yet
+
+    roll_up_care(api_settings, NOW + timedelta(minutes=10))
+
+    (reason,) = _daily(care_client, worker)[rid]["reasons"]
+    assert reason["code"] == "night_out" and reason["figures"]["fixes"] == 3
+    assert "有 3 次定位在家外，最远离家约 2000 米" in reason["text"]
+    today = NOW.astimezone(ZONE).date()
+    assert _care_day(db, rid, today - timedelta(days=1)) == (0, 1)  # the late row: yesterday
+    assert _care_day(db, rid, today) == (1, 2)
+
+
+def test_rollups_kept_run_by_run_equal_a_rollup_from_scratch(world, api_settings, db):
+    """Sums merged run by run (late rows included) are what rolling up every day anew gives."""
+    later = NOW + timedelta(minutes=20)
+    (imei,) = db.execute(
+        "SELECT device_id FROM devices WHERE resident_id = %s", (world["drifter"],)
+    ).fetchone()
+    db.execute(  # a late sample for yesterday noon, stored after the last run
+        """INSERT INTO telemetry_samples (device_id, t, hr, sbp, steps, worn, received_at)
+           VALUES (%s, %s, 130, 150, 99999, false, %s)""",
+        (imei, datetime(2026, 11, 19, 12, 0, 30, tzinfo=ZONE), NOW + timedelta(minutes=15)),
+    )
+    roll_up_care(api_settings, later)
+    columns = """resident_id, day, samples, worn_known, worn_samples, steps, hr_sum, hr_n,
+                 sbp_sum, sbp_n, last_t, night_fixes, night_out_fixes, night_max_m, packed"""
+    query = f"SELECT {columns} FROM care_days ORDER BY resident_id, day"
+    kept = db.execute(query).fetchall()
+    roll_up_care(api_settings, later, from_scratch=True)
+    assert len(kept) >= 10 * DAYS and any(row[5] == 99999 for row in kept)
+    assert db.execute(query).fetchall() == kept
+
+
+def test_a_row_committed_behind_the_watermark_counts_once_its_day_has_closed(
+    world, api_settings, db
+):
+    """A batch committed later than its `received_at` plus the lag is missed by the runs
+    that follow, and settled by the whole-day rollup after midnight plus the grace."""
+    rid, imei = resident_with_band(db, new_grid(db), "慢一步的数据", HOME)
+    roll_up_care(api_settings, NOW + timedelta(minutes=30))
+    db.execute(
+        """INSERT INTO telemetry_samples (device_id, t, hr, steps, worn, received_at)
+           VALUES (%s, %s, 70, 100, true, %s)""",
+        (imei, NOW - timedelta(hours=1), NOW),  # received at 10:00, committed after 10:29
+    )
+    today = NOW.astimezone(ZONE).date()
+    roll_up_care(api_settings, NOW + timedelta(minutes=35))
+    assert _care_day(db, rid, today) is None
+    closed = datetime.combine(today + timedelta(days=1), datetime.min.time(), ZONE)
+    roll_up_care(api_settings, closed + timedelta(hours=2, minutes=5))
+    assert _care_day(db, rid, today) == (1, 0)

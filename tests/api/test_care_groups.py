@@ -16,7 +16,7 @@ from openpyxl import load_workbook
 
 from api.app import create_app
 from simulators.history import Plan, copy_samples, samples
-from tests.api.care_support import NOW, ZONE, new_grid, resident_with_band
+from tests.api.care_support import NOW, ZONE, new_grid, resident_with_band, roll_up_care
 
 HOME = (41.81, 123.41)
 PEOPLE = ("loner", "partner_1", "partner_2", "with_family", "still", "asker", "outsider")
@@ -33,7 +33,7 @@ def _home_fixes(db, imei: str, home: tuple[float, float], hours: int = 48) -> No
 
 
 @pytest.fixture(scope="module")
-def world(database_url: str) -> dict:
+def world(database_url: str, api_settings) -> dict:
     with psycopg.connect(database_url, autocommit=True) as db:
         grid_a, grid_b = new_grid(db), new_grid(db)
         # Each lives at a home of their own, except the partners, who share one.
@@ -70,7 +70,8 @@ def world(database_url: str) -> dict:
                    VALUES (%s, 'housekeeping', 'staff', %s)""",
                 (made["asker"][0], NOW - timedelta(days=day * 5)),
             )
-        db.execute("DELETE FROM care_rollup_days")
+    # The rollup state is this module's: start from nothing, as `eldercare jobs` would.
+    roll_up_care(api_settings, NOW + timedelta(minutes=2), from_scratch=True)
     return {"grid_a": grid_a, "grid_b": grid_b, **{n: made[n][0] for n in PEOPLE}}
 
 

@@ -12,8 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.care.warnings import HISTORY_DAYS, check_last_days
+from api.care.warnings import HISTORY_DAYS, check_last_days, subject_of
+from api.jobs import Jobs
+from api.requests.opening import open_request
 from tests.api.care_support import NOW, ZONE, new_grid, resident_with_band
+from tests.support.wait import wait_until
 
 YEAR = 365
 
@@ -135,3 +138,50 @@ def test_a_director_sees_their_grids_and_the_communitys_warnings_only(
     assert (
         care_client.get("/care/warnings", headers=make_actor("family").headers).status_code == 403
     )
+
+
+def test_eldercare_jobs_pages_the_director_without_anyone_running_the_check(
+    world, api_settings, db
+):
+    """The check runs in `eldercare jobs` on its own: a new rising grid reaches the director."""
+    rng = np.random.default_rng(11)
+    grid = new_grid(db)
+    rid, imei = resident_with_band(db, grid, "另一栋楼的老人", (41.8, 123.4))
+    _falls(db, rid, imei, [*rng.poisson(1.0, HISTORY_DAYS - 3).tolist(), 7, 6, 7])
+    open_warning = """SELECT alert_id FROM alerts WHERE rule = 'early_warning'
+                      AND subject_key = %s AND status = 'open'"""
+
+    def warning_id() -> int | None:
+        row = db.execute(open_warning, (subject_of(grid, "fall"),)).fetchone()
+        return None if row is None else row[0]
+
+    assert warning_id() is None
+    jobs = Jobs(api_settings, clock=lambda: NOW)
+    jobs.start(only={"care-warnings"})
+    try:
+        alert_id = wait_until(warning_id, timeout_s=60)
+        wait_until(lambda: _director_pages(db, alert_id) == 1, timeout_s=60)
+    finally:
+        jobs.stop()
+
+
+def test_heating_complaints_rising_in_a_grid_page_the_director_as_requests(
+    care_client, make_actor, db
+):
+    """The first cold days: heating requests from one grid jump from about 1 a day to 6."""
+    rng = np.random.default_rng(5)
+    grid = new_grid(db)
+    rid, _ = resident_with_band(db, grid, "怕冷的老人", (41.8, 123.4))
+    today = NOW.astimezone(ZONE).replace(hour=9, minute=0)
+    per_day = [*rng.poisson(1.0, HISTORY_DAYS - 3).tolist(), 6, 7, 6]
+    for back, n in enumerate(reversed(per_day), start=1):
+        for _ in range(n):
+            open_request(db, text="暖气不热", category="heating", channel="hotline",
+                         now=today - timedelta(days=back), resident_id=rid)  # fmt: skip
+    response = care_client.post("/care/warnings/check", headers=make_actor("duty_staff").headers)
+    assert response.status_code == 200, response.text
+    (warning,) = [w for w in response.json() if w["details"]["grid_id"] == grid]
+    assert warning["details"]["category"] == "request:heating"
+    assert warning["details"]["counts"][-3:] == [6, 7, 6]
+    assert warning["title"].endswith("网格“供暖”类诉求明显增多")
+    assert _director_pages(db, warning["alert_id"]) == 1

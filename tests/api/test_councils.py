@@ -10,7 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.jobs import Jobs
 from tests.api.care_support import NOW
+from tests.support.wait import wait_until
 
 CLOCK = {"now": NOW}
 
@@ -123,3 +125,35 @@ def test_family_and_volunteers_cannot_run_councils(council_client, make_actor):
         assert (
             council_client.post("/councils/topics", json=body, headers=headers).status_code == 403
         )
+
+
+def test_eldercare_jobs_escalates_an_overdue_task_without_anyone_asking(
+    db, api_settings, make_actor
+):
+    """Escalation runs in `eldercare jobs` on its own: the director is paged for the task."""
+    owner = make_actor("community_director")
+    (topic,) = db.execute(
+        """INSERT INTO council_topics (title, source, status, created_by, created_at, decided_at)
+           VALUES ('修缮单元门', 'staff', 'decided', %s, %s, %s) RETURNING topic_id""",
+        (owner.account_id, NOW - timedelta(days=20), NOW - timedelta(days=20)),
+    ).fetchone()
+    (task,) = db.execute(
+        """INSERT INTO council_tasks (topic_id, title, owner_account, due_on, created_at)
+           VALUES (%s, '联系物业修门', %s, %s, %s) RETURNING task_id""",
+        (topic, owner.account_id, (NOW - timedelta(days=3)).date(), NOW - timedelta(days=20)),
+    ).fetchone()
+    linked = "SELECT alert_id FROM council_tasks WHERE task_id = %s"
+    jobs = Jobs(api_settings, clock=lambda: NOW)
+    jobs.start(only={"council-escalation"})
+    try:
+        alert_id = wait_until(lambda: db.execute(linked, (task,)).fetchone()[0], timeout_s=60)
+        pages = """SELECT count(*) FROM outbox WHERE alert_id = %s
+                   AND payload->>'target' = 'community_director'"""
+        wait_until(lambda: db.execute(pages, (alert_id,)).fetchone()[0] == 1, timeout_s=60)
+    finally:
+        jobs.stop()
+        db.execute("UPDATE council_tasks SET status = 'done', done_at = %s WHERE task_id = %s",
+                   (NOW, task))  # fmt: skip
+    alert = db.execute("SELECT rule, status, title FROM alerts WHERE alert_id = %s", (alert_id,))
+    overdue = "议事会决定的事项“联系物业修门”已超过期限（2026-11-17）仍未办结"
+    assert alert.fetchone() == ("council_task_overdue", "open", overdue)

@@ -11,6 +11,8 @@ import httpx
 import pytest
 
 from api.demo import DemoBand, DemoRefused, seed_demo_community
+from eldercare.cli import WATCH_FLEET_FIRST_SERIAL
+from simulators.fleet import fleet_device_ids
 from tests.api.conftest import ARTEFACTS
 from tests.api.test_console_browser import _wait_for, log_in_in_chinese
 from tests.support import services
@@ -70,7 +72,7 @@ def test_demo_seed_binds_every_band_once_and_refuses_outside_development(
     assert sorted(roles) == [("community_director", 2), ("grid_worker", 2)]
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_run_shows_sos_fall_tachycardia_and_geofence_exit_within_60_s(
     settings, postgres_admin_url, tmp_path, chromium_page
 ) -> None:
@@ -101,7 +103,10 @@ def test_run_shows_sos_fall_tachycardia_and_geofence_exit_within_60_s(
         simulator_mqtt_url=broker.url("simulator"),
         api_mqtt_url=broker.url("api"),
         gateway_mqtt_url=broker.url("gateway"),
+        gateway_amqp_url=broker.amqp_url("gateway"),
         broker_admin_url=broker.node.admin_url,
+        # `run` starts the auth service on the address this broker asks (a free port).
+        broker_auth_port=broker.node.auth_url.rsplit(":", 1)[1],
     )
     try:
         seen = _wait_for_rules(port, began, deadline_s=60.0)
@@ -112,6 +117,12 @@ def test_run_shows_sos_fall_tachycardia_and_geofence_exit_within_60_s(
             + log_path.read_text(errors="replace")[-4000:]
         )
         _newcomer_sees_and_hears_the_sos(chromium_page, f"http://127.0.0.1:{port}")
+        watches = fleet_device_ids(5, WATCH_FLEET_FIRST_SERIAL)  # `run`'s default --watches
+        seen, placed = _watch_residents_on_the_board(port, watches, deadline_s=90.0)
+        assert seen == set(watches) and placed, (
+            f"the board lists {len(seen)} of the 5 watches' residents as seen, {len(placed)} "
+            "placed on the map; log:\n" + log_path.read_text(errors="replace")[-4000:]
+        )
     finally:
         run.send_signal(signal.SIGINT)
         try:
@@ -136,6 +147,28 @@ def _newcomer_sees_and_hears_the_sos(page, base: str) -> None:
     page.wait_for_selector("#map path.fence")
     page.wait_for_selector("#vitals .vitals-chart canvas")
     page.screenshot(path=str(ARTEFACTS / "demo-console-1366x768.png"))
+
+
+def _watch_residents_on_the_board(
+    port: int, device_ids: list[str], deadline_s: float
+) -> tuple[set[str], set[str]]:
+    """Which of the watches' bands the duty board lists under a resident as seen (through the
+    gateway), and which of them with a position. A watch's first position report may come a
+    couple of minutes after start, so all seen and at least one placed is enough."""
+    base, began = f"http://127.0.0.1:{port}", time.monotonic()
+    seen: set[str] = set()
+    placed: set[str] = set()
+    reply = httpx.post(
+        f"{base}/auth/token", data={"username": "duty", "password": DEMO_PASSWORD}, timeout=10
+    )
+    headers = {"Authorization": f"Bearer {reply.json()['access_token']}"}
+    while time.monotonic() - began < deadline_s and not (seen == set(device_ids) and placed):
+        board = httpx.get(f"{base}/board/residents?limit=100", headers=headers, timeout=10)
+        rows = [r for r in board.json()["items"] if r["location"]["device_id"] in device_ids]
+        seen = {r["location"]["device_id"] for r in rows if r["location"]["last_seen"]}
+        placed = {r["location"]["device_id"] for r in rows if r["location"]["fix"]}
+        time.sleep(1.0)
+    return seen, placed
 
 
 def _wait_for_rules(port: int, began: float, deadline_s: float) -> set[str]:

@@ -1,4 +1,5 @@
-"""Bands: provisioning into the real broker, revocation, binding, status, commands."""
+"""Bands: provisioning (the broker accepts the row at once), revocation, binding, status,
+commands."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from collections.abc import Iterator
 
 import paho.mqtt.client as mqtt
 import pytest
+from fastapi.testclient import TestClient
 from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import SecretStr
 
 from alerting.alerts import service as alerts
+from api.app import create_app
 from eldercare import keys
 from eldercare.imei import make_imei
+from tests.support.services import free_port
 
 
 def _fresh_imei() -> str:
@@ -28,9 +33,7 @@ def _connect(port: int, username: str, password: str) -> tuple[mqtt.Client, obje
     """Connect as a band; return the client and the CONNACK reason code."""
     done = threading.Event()
     result: dict = {}
-    client = mqtt.Client(
-        CallbackAPIVersion.VERSION2, client_id=f"t-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv311
-    )
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=username, protocol=mqtt.MQTTv311)
     client.username_pw_set(username, password)
 
     def on_connect(_c, _u, _f, reason_code, _p):
@@ -84,6 +87,34 @@ def test_revoking_a_connected_band_disconnects_it_within_a_second(client, family
         assert time.monotonic() - started < 1.0
         band.loop_stop()  # paho would try again; the broker must refuse that
         assert not _can_connect(broker.port, imei, password)
+    finally:
+        band.loop_stop()
+        band.disconnect()
+
+
+def test_revocation_stands_when_the_broker_is_unreachable_and_a_retry_disconnects(
+    client, api_settings, family_world, broker
+):
+    """The row is the credential: revoked at once; the live connection closes on retry."""
+    admin = family_world["admin"]
+    imei = _fresh_imei()
+    password = client.post("/devices", json={"device_id": imei}, headers=admin.headers).json()[
+        "mqtt_password"
+    ]
+    dead_admin = f"http://eldercare-admin:x@127.0.0.1:{free_port()}"
+    cut_off = api_settings.model_copy(update={"broker_admin_url": SecretStr(dead_admin)})
+    band, rc = _connect(broker.port, imei, password)
+    lost = threading.Event()
+    band.on_disconnect = lambda *_a: lost.set()
+    try:
+        assert not rc.is_failure
+        with TestClient(create_app(cut_off)) as without_broker:
+            answer = without_broker.post(f"/devices/{imei}/revoke", headers=admin.headers)
+        assert answer.status_code == 503
+        assert client.get(f"/devices/{imei}", headers=admin.headers).json()["state"] == "revoked"
+        assert not _can_connect(broker.port, imei, password)  # no new login
+        assert client.post(f"/devices/{imei}/revoke", headers=admin.headers).status_code == 200
+        assert lost.wait(1.0), "the retried revocation did not disconnect the band"
     finally:
         band.loop_stop()
         band.disconnect()

@@ -6,8 +6,13 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import psycopg
+from pydantic import SecretStr
+
 from api.jobs import Jobs
+from eldercare.imei import make_imei
 from eldercare.loops import Loops
+from eldercare.registry import register_devices
 from tests.api.test_band_requests import bookings_of, service_request
 from tests.support.storage import store_messages
 from tests.support.wait import wait_until
@@ -35,7 +40,38 @@ def test_jobs_book_band_requests_and_delete_expired_location_history(
     finally:
         jobs.stop()
     assert bookings_of(db, band) == [(resident, "meal", "band", "requested")]
-    assert {t.name for t in jobs.loops.threads} == {"band-requests", "location-retention"}
+    assert {t.name for t in jobs.loops.threads} == {
+        "band-requests", "rollups", "retention", "care-rollup", "care-warnings",
+        "council-escalation",
+    }  # fmt: skip
+
+
+def test_jobs_roll_up_new_vitals_and_drop_old_rolled_up_chunks(settings, own_database_url):
+    own = settings.model_copy(
+        update={"database_url": SecretStr(own_database_url), "storage_rollup_settle_s": 0.0}
+    )
+    now = datetime.now(UTC)
+    old = now - timedelta(days=own.storage_telemetry_retention_days + 5)
+    with psycopg.connect(own_database_url, autocommit=True) as db:
+        band = make_imei(16)
+        register_devices(db, [band])
+        db.cursor().executemany(
+            """INSERT INTO telemetry_samples (device_id, t, hr, worn, received_at)
+               VALUES (%s, %s, 80, true, now())""",
+            [(band, old), (band, now - timedelta(minutes=5))],
+        )
+        jobs = Jobs(own)
+        jobs.start()
+        try:
+            rolled = "SELECT count(*) FROM telemetry_minute WHERE device_id = %s"
+            wait_until(lambda: db.execute(rolled, (band,)).fetchone() == (2,), timeout_s=60)
+            # The loop's first retention pass may have come before the roll-up, when the
+            # old chunk had to stay; after it, the old chunk goes and the recent one stays.
+            jobs.apply_retention(db)
+            raw = "SELECT count(*) FROM telemetry_samples WHERE device_id = %s"
+            assert db.execute(raw, (band,)).fetchone() == (1,)
+        finally:
+            jobs.stop()
 
 
 def test_a_loop_that_fails_is_restarted():

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.requests.opening import open_request
 from tests.api.care_support import NOW
 
 
@@ -57,3 +58,33 @@ def test_a_partner_serves_a_booking_and_its_month_is_summarised(partner_client, 
     )
     bad = c.get(f"/partners/{pid}/summary?month=2026-13", headers=w["duty"].headers)
     assert bad.status_code == 422
+
+
+def test_a_request_names_the_partner_that_serves_it(partner_client, family_world, db):
+    c, w = partner_client, family_world
+    made = c.post(
+        "/partners",
+        json={"name": f"社区医院-{uuid.uuid4().hex[:6]}", "kind": "hospital",
+              "offers": [{"title": "上门巡诊", "category": "clinic"}]},
+        headers=w["duty"].headers,
+    ).json()  # fmt: skip
+    pid, oid = made["partner_id"], made["offers"][0]["offer_id"]
+    request_id = open_request(
+        db, text="想请医生上门看看", category="living_help", channel="hotline", now=NOW,
+        resident_id=w["res_a"],
+    )  # fmt: skip
+    path = f"/partners/requests/{request_id}"
+    link = {"partner_id": pid, "offer_id": oid}
+    assert c.put(path, json=link, headers=w["worker_b"].headers).status_code == 404
+    assert c.put(path, json=link, headers=w["fam_a"].headers).status_code == 403
+    assert c.put("/partners/requests/999999999", json=link,
+                 headers=w["duty"].headers).status_code == 404  # fmt: skip
+    unknown = {"partner_id": 999999999}
+    assert c.put(path, json=unknown, headers=w["worker_a"].headers).status_code == 404
+    done = c.put(path, json=link, headers=w["worker_a"].headers)
+    assert done.status_code == 200, done.text
+    row = db.execute(
+        "SELECT partner_id, offer_id, linked_by FROM request_partners WHERE request_id = %s",
+        (request_id,),
+    ).fetchone()
+    assert row == (pid, oid, w["worker_a"].account_id)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
+
+from tests.ingest.test_rollups import generated, insert_samples, roll_up_all
 
 
 def _samples(db, device_id: str, now: datetime) -> None:
@@ -104,3 +107,77 @@ def test_history_of_someone_elses_elder_is_not_found_and_ranges_are_bounded(
         headers=fam_a.headers,
     )
     assert naive.status_code == 422
+
+
+RAW_HISTORY = """
+SELECT time_bucket(%(bucket)s, s.t) AS t,
+       avg(s.hr)::float8 AS hr_avg, min(s.hr) AS hr_min, max(s.hr) AS hr_max,
+       max(s.sbp) AS sbp_max, max(s.dbp) AS dbp_max,
+       avg(s.sbp)::float8 AS sbp_avg, avg(s.dbp)::float8 AS dbp_avg,
+       max(s.steps) AS steps, count(*)::int AS samples
+FROM telemetry_samples s JOIN devices d USING (device_id)
+WHERE d.resident_id = %(rid)s AND s.t >= %(start)s AND s.t < %(end)s
+  AND s.t >= coalesce(d.bound_at, '-infinity') AND s.worn IS NOT false
+GROUP BY 1 ORDER BY 1"""
+
+
+def test_history_read_from_roll_ups_has_the_figures_of_the_raw_samples(
+    client, family_world, bind_band, db, database_url
+) -> None:
+    """Whole minutes come from the roll-ups, late samples not yet rolled up and the minutes
+    cut by the range or by the band's binding from raw samples: same figures either way."""
+    rid, fam = family_world["res_a"], family_world["fam_a"]
+    device_id = bind_band(rid)
+    rng = random.Random(38)
+    now = datetime.now(UTC)
+    db.execute(  # bound mid-minute, with samples of the previous wearer before it
+        "UPDATE devices SET bound_at = %s WHERE device_id = %s",
+        (now - timedelta(hours=5, seconds=17.5), device_id),
+    )
+    start = now - timedelta(hours=6)
+    insert_samples(db, generated([device_id], start, 360, rng))
+    roll_up_all(database_url)
+    late = generated([device_id], start, 360, rng)
+    insert_samples(db, late[::3])  # stored after the roll-up: read raw
+    assert (
+        db.execute(
+            "SELECT count(*) FROM telemetry_minute WHERE device_id = %s", (device_id,)
+        ).fetchone()[0]
+        > 150
+    )
+
+    a_sample_at = db.execute(
+        """SELECT max(t) FROM telemetry_samples
+           WHERE device_id = %s AND worn AND t < %s""",
+        (device_id, now - timedelta(hours=1)),
+    ).fetchone()[0]
+    for span, end in (
+        (timedelta(hours=6), now),
+        (timedelta(hours=2, seconds=31.25), now - timedelta(minutes=47, seconds=3.5)),
+        (timedelta(minutes=3), now - timedelta(hours=5)),
+        (timedelta(seconds=20), a_sample_at + timedelta(seconds=7.5)),
+    ):
+        response = client.get(
+            f"/residents/{rid}/vitals/history",
+            params={"start": (end - span).isoformat(), "end": end.isoformat()},
+            headers=fam.headers,
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        expected = db.execute(
+            RAW_HISTORY,
+            {
+                "bucket": timedelta(seconds=body["bucket_s"]),
+                "rid": rid,
+                "start": end - span,
+                "end": end,
+            },
+        ).fetchall()
+        assert body["items"], span
+        assert [as_row(item) for item in body["items"]] == [tuple(r) for r in expected]
+
+
+def as_row(item: dict) -> tuple:
+    keys = ("t", "hr_avg", "hr_min", "hr_max", "sbp_max", "dbp_max", "sbp_avg", "dbp_avg")
+    values = [datetime.fromisoformat(item["t"]), *(item[k] for k in keys[1:])]
+    return (*values, item["steps"], item["samples"])

@@ -18,14 +18,15 @@ from alerting.rules.bands import VITAL_RULES
 from api import errors
 from api.bookings import models as bookings
 from api.family import service as family
+from api.partners.models import OfferCreate, PartnerCreate
 from eldercare import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("alerting", "api", "eldercare", "ingest", "simulators")
-STATIC = [ROOT / "api" / "alerts" / "static"]
+STATIC = [ROOT / "api" / "alerts" / "static", ROOT / "api" / "care" / "static"]
 LITERAL_PY = re.compile(r"""\btext\(\s*["']([a-z0-9_]+(?:\.[a-z0-9_]+)+)["']""")
 LITERAL_JS = re.compile(r"""\bt\(\s*["']([a-z0-9_]+(?:\.[a-z0-9_]+)+)["']""")
-LITERAL_HTML = re.compile(r"""data-i18n(?:-placeholder)?=["']([a-z0-9_.]+)["']""")
+LITERAL_HTML = re.compile(r"""data-(?:i18n(?:-placeholder)?|text)=["']([a-z0-9_.]+)["']""")
 RULE_LITERAL = re.compile(r"""rule="([a-z_0-9]+)\"""")
 RULE_SPEC = re.compile(r"""\(\s*\n\s*"([a-z_]+)",\s*\n""")
 RULE_EMIT = re.compile(r"""_emit\(\s*fleet,\s*"([a-z_]+)\"""")
@@ -97,7 +98,20 @@ def built_ids() -> set[str]:
     ids |= {f"booking_status.{s}" for s in get_args(bookings.Status)}
     ids |= {f"service.{code}" for code in service_codes()}
     ids |= {f"target.{target}" for target in escalation_targets()}
+    ids |= care_page_ids()
     return ids
+
+
+def care_page_ids() -> set[str]:
+    """The care page's texts built from values: outcomes, groups, partner kinds, offers."""
+    kinds = get_args(PartnerCreate.model_fields["kind"].annotation)
+    categories = get_args(OfferCreate.model_fields["category"].annotation)
+    return (
+        {f"care.page.outcome.{o}" for o in ("reached", "not_reached", "needs_follow_up")}
+        | {f"care.group.{g}" for g in ("living_alone", "disabled", "low_income")}
+        | {f"care.page.partner.{k}" for k in kinds}
+        | {f"care.page.offer.{c}" for c in categories}
+    )
 
 
 def escalation_targets() -> set[str]:
@@ -116,7 +130,7 @@ def service_codes() -> set[str]:
 
 def test_the_scan_finds_what_the_pages_use() -> None:
     """Guard against a scan that silently finds nothing."""
-    assert "console.login.failed" in used_ids()
+    assert {"console.login.failed", "care.page.tab.partners", "care.page.confirm"} <= used_ids()
     assert {"sos", "fall", "tachycardia", "geofence_exit", "hypertensive_crisis"} <= engine_rules()
     assert {"opened", "acknowledged", "note", "queued", "step_skipped"} <= timeline_kinds()
     assert {"not_found", "conflict", "payload_too_large"} <= error_codes()

@@ -14,6 +14,16 @@ from gateway.framing import Frame, FrameReader
 from gateway.metrics import GatewayMetrics
 from gateway.store import set_watch_id
 from gateway.worker import GatewayService
+from tests.api.conftest import (  # noqa: F401  (fixtures: API calls followed to a watch)
+    api_settings,
+    bind_band,
+    client,
+    family_world,
+    link_family,
+    make_actor,
+    make_grid,
+    make_resident,
+)
 from tests.ingest.conftest import ingest_service  # noqa: F401  (fixture)
 
 
@@ -24,8 +34,10 @@ class RunningGateway:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.port = asyncio.run_coroutine_threadsafe(self.service.start(), self.loop).result(10)
-        assert self.service.handover is not None
-        if not self.service.handover.connected.wait(10):
+        assert self.service.commands is not None and self.service.handover is not None
+        connected = self.service.handover.connected.wait()
+        asyncio.run_coroutine_threadsafe(asyncio.wait_for(connected, 30), self.loop).result(31)
+        if not self.service.commands.connected.wait(30):
             raise RuntimeError("gateway did not reach the broker")
 
     def metric(self, name: str, **labels: str) -> float:
@@ -33,6 +45,8 @@ class RunningGateway:
         return value or 0.0
 
     def stop(self) -> None:
+        if not self.thread.is_alive():
+            return  # stopped already, e.g. by a test that restarts the gateway
         asyncio.run_coroutine_threadsafe(self.service.stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)

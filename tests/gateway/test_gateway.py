@@ -180,8 +180,13 @@ def test_sos_alarm_is_answered_once_handed_over_and_sos_ack_reaches_the_watch(
     assert rows(db, sql, imei) == [("sos", 41.108)]
 
 
+def waiting_commands(db, imei: str) -> int:
+    sql = "SELECT count(*) FROM watch_pending_commands WHERE device_id = %s"
+    return rows(db, sql, imei)[0][0]
+
+
 def test_commands_wait_for_an_offline_watch_and_go_out_when_it_connects(
-    gateway, watches, watch_band, broker
+    gateway, watches, watch_band, broker, db
 ):
     imei, watch_id = watch_band()
     api = Publisher(broker.url("api"))
@@ -194,7 +199,7 @@ def test_commands_wait_for_an_offline_watch_and_go_out_when_it_connects(
         ):  # fmt: skip
             api.publish(f"eldercare/v1/{imei}/cmd", orjson.dumps(command))
         api.wait_all_acked()
-        wait_until(lambda: len(gateway.service.gateway.pending.get(imei, ())) == 4)
+        wait_until(lambda: waiting_commands(db, imei) == 4)
         watch = watches()
         watch.send(frame("LK", watch_id))
         for expected in (b"CR", b"UPLOAD,300", b"SOS1,13800000001", b"CENTER,13900000002"):

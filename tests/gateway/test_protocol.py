@@ -23,7 +23,7 @@ from gateway.messages import (
     decode,
 )
 from gateway.replies import reply_to, show_message, sos_numbers, upload_interval
-from gateway.translate import event_id, to_uplinks
+from gateway.translate import event_id, merge, to_uplinks
 from tests.gateway.frames import UD, UD_NO_FIX, WATCH_ID, alarm, frame
 
 IMEI = "860000000000017"
@@ -242,3 +242,51 @@ def test_random_fields_after_a_known_command_decode_or_fail_cleanly(command, fie
         except DecodeError:
             return
         to_uplinks(message, content=item.content, imei=IMEI, offset_s=0, received_ms=1)
+
+
+def test_readings_of_frames_read_together_merge_into_fewer_messages_losing_none():
+    def uplinks(content: str, received_ms: int):
+        return to_uplinks(
+            decode(content.encode()), content=content.encode(), imei="860000000000017",
+            offset_s=0, received_ms=received_ms,
+        )  # fmt: skip
+
+    sos = alarm("00010000")
+    together = uplinks(UD, 1) + uplinks("heart,72", 2) + uplinks(sos, 3) + uplinks("LK,5,0,61", 4)
+    merged = merge(together)
+    kinds = [u.kind for u in merged]
+    assert kinds == ["event", "location", "telemetry", "status"]  # the SOS first
+    assert merged[0].payload["type"] == "sos"
+    assert len(merged[1].payload["fixes"]) == 2  # the UD's and the alarm's
+    samples = merged[2].payload["samples"]
+    assert [s.get("hr") for s in samples] == [None, 72, None, None]
+    assert samples[-1]["steps"] == 5
+    assert merged[3].payload["battery"] == 61  # the latest
+    assert sum(len(u.payload.get("samples", ())) for u in together) == len(samples)
+    single = uplinks("heart,80", 9)
+    assert merge(single) == single  # one frame: its messages as they were
+
+
+def test_the_hand_over_refuses_a_band_id_that_would_route_as_another_topic():
+    import asyncio
+
+    from gateway.handover import HandOver
+
+    handover = HandOver(["amqp://nobody@127.0.0.1:1/%2F"])
+    handover._loop = asyncio.new_event_loop()  # never connected: nothing is sent
+    try:
+        for bad in ("860000000000017.telemetry", "*", "#", "86000/0000", ""):
+            with pytest.raises(ValueError):
+                handover.publish(bad, "telemetry", {"v": 1})
+        assert not handover.publish("860000000000017", "telemetry", {"v": 1}).done()
+    finally:
+        handover._loop.close()
+
+
+def test_receive_stamps_are_distinct_and_never_on_a_whole_second():
+    from gateway.server import Limits, Session
+
+    session = Session(writer=None, limits=Limits())  # type: ignore[arg-type]
+    stamps = [session.next_t_ms(now) for now in (5_000, 5_000, 5_999, 6_000, 6_000, 7_000)]
+    assert stamps == [5_001, 5_002, 5_999, 6_001, 6_002, 7_001]
+    assert all(t % 1000 for t in stamps)  # a watch's clock stamps whole seconds only

@@ -1,4 +1,5 @@
-"""The broker lets a band publish only under its own topics and read only its own cmd."""
+"""The broker lets a band log in only as itself, publish only under its own topics and read
+only its own cmd."""
 
 from __future__ import annotations
 
@@ -7,9 +8,14 @@ import time
 
 import orjson
 import paho.mqtt.client as mqtt
+import pika
+import pika.exceptions
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from eldercare import topics
+from eldercare.broker import DEV_SERVICE_ACCOUNTS, Grant, bootstrap, hash_password
+from eldercare.broker_auth import BrokerAuthServer
 from tests.support.mqtt import CommandListener, make_client, wait_until
 
 
@@ -193,3 +199,113 @@ def test_gateway_account_cannot_read_bands_uplink(broker):
     finally:
         gateway.loop_stop()
         gateway.disconnect()
+
+
+def test_band_with_another_bands_imei_as_client_id_is_refused_and_that_band_stays_on(
+    broker, two_bands
+):
+    """A's valid credentials with B's IMEI as client id: refused, and B is not knocked off."""
+    band_a, band_b = two_bands
+    victim = band_client(broker, band_b, "secret-b")
+    dropped = threading.Event()
+    impostor = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=band_b, protocol=mqtt.MQTTv311)
+    impostor.username_pw_set(band_a, "secret-a")
+    try:
+        assert connect_result(victim, broker.port) == 0
+        victim.on_disconnect = lambda *_a: dropped.set()
+        assert connect_result(impostor, broker.port) != 0
+        assert not dropped.wait(1.0), "the impostor knocked the real band off"
+        assert victim.is_connected()
+    finally:
+        for client in (impostor, victim):
+            client.loop_stop()
+            client.disconnect()
+
+
+@pytest.mark.parametrize("client_id", ["", "860000000000017x", "test-any"])
+def test_band_must_use_its_imei_as_client_id(broker, two_bands, client_id):
+    band_a, _ = two_bands
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+    client.username_pw_set(band_a, "secret-a")
+    try:
+        assert connect_result(client, broker.port) != 0
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def test_registered_band_without_credentials_and_revoked_band_are_refused(
+    broker, two_bands, new_band_ids, db
+):
+    (unprovisioned,) = new_band_ids(1)  # a devices row with no password hash
+    band_a, _ = two_bands
+    db.execute("UPDATE devices SET state = 'revoked' WHERE device_id = %s", (band_a,))
+    for device_id, password in ((unprovisioned, ""), (unprovisioned, "x"), (band_a, "secret-a")):
+        client = band_client(broker, device_id, password)
+        try:
+            assert connect_result(client, broker.port) != 0, device_id
+        finally:
+            client.loop_stop()
+            client.disconnect()
+
+
+def test_band_credentials_do_not_open_amqp(broker, two_bands):
+    """Bands speak MQTT only: the same credentials on the AMQP port are refused."""
+    band_a, _ = two_bands
+    url = f"amqp://{band_a}:secret-a@127.0.0.1:{broker.node.amqp_port}/%2F"
+    with pytest.raises(pika.exceptions.AMQPConnectionError):
+        pika.BlockingConnection(pika.URLParameters(url)).close()
+
+
+def test_with_the_auth_service_down_connected_bands_publish_and_new_logins_wait(
+    own_broker, new_band_ids
+):
+    """The README's availability promise, with the auth service stopped and started again."""
+    band_a, band_b = new_band_ids(2)
+    own_broker.add_band(band_a, "secret-a")
+    own_broker.add_band(band_b, "secret-b")
+    assert own_broker.auth is not None
+    auth_port = own_broker.auth.http.server_address[1]
+    watcher = CommandListener(own_broker.url("ingest"), "eldercare/v1/+/telemetry")
+    connected = band_client(own_broker, band_a, "secret-a")
+    newcomer = band_client(own_broker, band_b, "secret-b")
+    try:
+        assert connect_result(connected, own_broker.port) == 0
+        topic = f"eldercare/v1/{band_a}/telemetry"
+        connected.publish(topic, b'{"v":1,"n":1}', qos=1).wait_for_publish(5)
+        own_broker.auth.stop()
+        connected.publish(topic, b'{"v":1,"n":2}', qos=1).wait_for_publish(5)
+        wait_until(lambda: any(p.endswith(b'"n":2}') for _, _, p in watcher.received), 5)
+        assert connected.is_connected()
+        assert connect_result(newcomer, own_broker.port) != 0
+        newcomer.loop_stop()
+        own_broker.auth = BrokerAuthServer(own_broker.database_url or "", port=auth_port)
+        own_broker.auth.start()
+        again = band_client(own_broker, band_b, "secret-b")
+        assert connect_result(again, own_broker.port) == 0
+        again.loop_stop()
+        again.disconnect()
+    finally:
+        for client in (connected, newcomer):
+            client.loop_stop()
+            client.disconnect()
+        watcher.close()
+
+
+def test_setup_removes_band_accounts_left_from_before_the_auth_service(broker, two_bands):
+    """An old internal account would be asked first and skip the client-id check."""
+    band_a, band_b = two_bands
+    legacy = Grant(topics.UPLINK_KINDS, (topics.DOWNLINK_KIND,), band="{username}")
+    broker.admin.put_user(band_a, hash_password("old-secret"), legacy)
+    bootstrap(broker.admin, DEV_SERVICE_ACCOUNTS, "ingest", 3)
+    assert not broker.admin.user_exists(band_a)
+    impostor = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=band_b, protocol=mqtt.MQTTv311)
+    impostor.username_pw_set(band_a, "secret-a")
+    own = band_client(broker, band_a, "secret-a")  # the provisioned password still works
+    try:
+        assert connect_result(impostor, broker.port) != 0
+        assert connect_result(own, broker.port) == 0
+    finally:
+        for client in (impostor, own):
+            client.loop_stop()
+            client.disconnect()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from ingest.parse import parse_message
@@ -178,3 +178,34 @@ def test_arbitrary_bytes_never_raise(payload):
     for kind in ("telemetry", "location", "event", "status"):
         msg = parse(kind, payload)
         assert msg.rejects or msg.row_count
+
+
+checked_sample_values = st.fixed_dictionaries(
+    {"t": st.integers(NOW - 10 * 86_400_000, NOW + 3_600_000)},
+    optional={
+        "hr": st.none() | st.integers(0, 300),
+        "sbp": st.none() | st.integers(0, 300),
+        "dbp": st.none() | st.integers(0, 200),
+        "steps": st.none() | st.integers(-10, 200_000),
+        "worn": st.none() | st.booleans(),
+        "temp_c": st.none() | st.floats(25, 50) | st.integers(25, 50),
+    },
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(checked_sample_values, min_size=1, max_size=20))
+@example([{"t": NOW, "sbp": 100, "dbp": 100}, {"t": NOW, "temp_c": 36.6}])
+@example([{"t": NOW, "dbp": 80, "hr": 70}, {"t": NOW, "hr": None, "worn": None}])
+@example([{"t": NOW + 301_000, "hr": 70}, {"t": NOW, "worn": False}])
+def test_a_sample_is_judged_the_same_alone_or_among_others(samples):
+    """The one-decode path for clean messages and the item-by-item path (which a mistyped
+    sample forces on its message-mates) agree on every sample."""
+    mistyped = {"t": NOW, "hr": 72.5}
+    msg = parse("telemetry", {"v": 1, "sent_at": NOW, "samples": [*samples, mistyped]})
+    alone = [parse("telemetry", {"v": 1, "sent_at": NOW, "samples": [s]}) for s in samples]
+    assert msg.samples == [row for m in alone for row in m.samples]
+    assert [(r.reason, r.index) for r in msg.rejects] == [
+        *((m.rejects[0].reason, i) for i, m in enumerate(alone) if m.rejects),
+        ("schema", len(samples)),
+    ]

@@ -153,3 +153,57 @@ def test_control_characters_in_event_ids_are_rejected_at_the_edge():
         received_ms=t,
     )
     assert msg.events == [] and [r.reason for r in msg.rejects] == ["schema"]
+
+
+def test_redelivered_samples_beside_new_ones_are_stored_once_and_only_new_bands_announced(
+    settings, database_url, new_band_ids
+):
+    """A batch that repeats stored samples (a redelivery after a crash) stores only the new
+    ones, and tells the engine only about bands that really got new rows."""
+    import psycopg
+
+    repeated_band, new_band = new_band_ids(2)
+    t = now_ms() - 60_000 + 123  # milliseconds must survive the trip exactly
+
+    def telemetry(band: str, times: list[int]) -> tuple[str, bytes, datetime]:
+        samples = [{"t": s, "hr": 70} for s in times]
+        body = orjson.dumps({"v": 1, "sent_at": times[-1], "samples": samples})
+        return f"eldercare/v1/{band}/telemetry", body, at(t + 5000)
+
+    with psycopg.connect(database_url) as conn:
+        first = store_messages(conn, [telemetry(repeated_band, [t, t + 1])], settings=settings)
+        again = store_messages(
+            conn,
+            [telemetry(repeated_band, [t, t + 1]), telemetry(new_band, [t, t + 1, t + 2])],
+            settings=settings,
+        )
+        stored = conn.execute(
+            "SELECT device_id, (extract(epoch FROM t) * 1000)::int8 FROM telemetry_samples"
+            " WHERE device_id = ANY(%s)"
+            " ORDER BY device_id, t",
+            ([repeated_band, new_band],),
+        ).fetchall()
+    assert first.rows_stored["telemetry"] == 2
+    assert first.devices_with_new_rows["telemetry"] == {repeated_band}
+    assert again.rows_stored["telemetry"] == 3 and again.duplicates["telemetry"] == 2
+    assert again.devices_with_new_rows["telemetry"] == {new_band}
+    expected = [(repeated_band, t + k) for k in range(2)] + [(new_band, t + k) for k in range(3)]
+    assert stored == sorted(expected)
+
+
+def test_a_sample_repeated_within_one_batch_is_stored_once(settings, database_url, new_band_ids):
+    """A band that re-sends a message before its PUBACK puts the same sample twice in a batch."""
+    import psycopg
+
+    (band,) = new_band_ids(1)
+    t = now_ms() - 1000
+    body = orjson.dumps({"v": 1, "sent_at": t, "samples": [{"t": t, "hr": 71}]})
+    topic = f"eldercare/v1/{band}/telemetry"
+    with psycopg.connect(database_url) as conn:
+        result = store_messages(
+            conn, [(topic, body, at(t)), (topic, body, at(t))], settings=settings
+        )
+        rows = conn.execute(
+            "SELECT hr FROM telemetry_samples WHERE device_id = %s", (band,)
+        ).fetchall()
+    assert rows == [(71,)] and result.rows_stored["telemetry"] == 1

@@ -76,6 +76,7 @@ class CountingPublisher:
         self.client.reconnect_delay_set(min_delay=0.2, max_delay=2)
         self.client.on_publish = self._on_publish
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.connect(target.host, target.port, keepalive=10)
         self.client.loop_start()
 
@@ -90,6 +91,14 @@ class CountingPublisher:
                 self.acked.add(key)
 
     def _on_disconnect(self, client, _userdata, _flags, _reason_code, _props) -> None:
+        self._next_node(client)
+
+    def _on_connect_fail(self, client, _userdata) -> None:
+        # paho calls only this, not on_disconnect, when a reconnect cannot open the socket
+        # (a dead node): without it the publisher would retry that node for ever.
+        self._next_node(client)
+
+    def _next_node(self, client) -> None:
         if len(self.ports) > 1:
             self.ports.append(self.ports.pop(0))
             # paho's `port` setter refuses while the old socket is being torn down; its

@@ -20,6 +20,7 @@ import psycopg
 from pydantic import SecretStr
 
 from eldercare.broker import DEV_SERVICE_ACCOUNTS, BrokerAdmin, bootstrap, hash_password
+from eldercare.broker_auth import BrokerAuthServer
 from eldercare.broker_node import RABBITMQ_SERVER, Node, launch, wait_listening
 from eldercare.settings import Settings
 
@@ -110,15 +111,22 @@ class ThrowawayBroker:
     """A RabbitMQ node with the project's config (auth, permissions, ingest queue) on free ports.
 
     `cluster` names the nodes it joins when it is one of several (see `throwaway_cluster`).
+    With `database_url`, bands log in through an auth service of its own (in this process)
+    that reads that database's `devices`; without, only service accounts can.
     """
 
     state_dir: Path
+    database_url: str | None = None
     name: str = field(default_factory=lambda: f"test-{uuid.uuid4().hex[:8]}")
     cluster: list[str] = field(default_factory=list)
     node: Node = field(init=False)
     process: subprocess.Popen | None = None
+    auth: BrokerAuthServer | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        if self.database_url is not None:
+            self.auth = BrokerAuthServer(self.database_url)
+            self.auth.start()
         self.node = Node(
             state_dir=self.state_dir,
             amqp_port=free_port(),
@@ -128,6 +136,7 @@ class ThrowawayBroker:
             name=self.name,
             cluster=self.cluster,
             cookie=f"cookie-{self.state_dir.parent.name}",
+            auth_url=self.auth.url if self.auth else f"http://127.0.0.1:{free_port()}",
         )
 
     @property
@@ -171,6 +180,12 @@ class ThrowawayBroker:
             os.killpg(self.process.pid, 9)
             self.process.wait(timeout=10)
 
+    def close_auth(self) -> None:
+        """Stop the auth service (after the node: the last teardown step)."""
+        if self.auth is not None:
+            self.auth.stop()
+            self.auth = None
+
     def settings_for(self, settings: Settings, **more: object) -> Settings:
         """`settings` with every broker URL pointing at this broker."""
         update: dict[str, object] = {
@@ -178,13 +193,24 @@ class ThrowawayBroker:
             "simulator_mqtt_url": SecretStr(self.url("simulator")),
             "api_mqtt_url": SecretStr(self.url("api")),
             "gateway_mqtt_url": SecretStr(self.url("gateway")),
+            "gateway_amqp_url": SecretStr(self.amqp_url("gateway")),
             "broker_admin_url": SecretStr(self.node.admin_url),
         }
         return settings.model_copy(update={**update, **more})
 
     def add_band(self, device_id: str, password: str) -> None:
-        """Give a band credentials, as provisioning does (effective at once)."""
-        self.admin.put_band(device_id, hash_password(password))
+        """Give a band credentials, as provisioning does: its active `devices` row."""
+        if self.database_url is None:
+            raise ValueError("bands log in only on a broker started with a database_url")
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            conn.execute(
+                """INSERT INTO devices (device_id, mqtt_password_hash, provisioned_at)
+                   VALUES (%s, %s, now())
+                   ON CONFLICT (device_id) DO UPDATE
+                   SET mqtt_password_hash = EXCLUDED.mqtt_password_hash, state = 'active',
+                       provisioned_at = now(), revoked_at = NULL""",
+                (device_id, hash_password(password)),
+            )
 
     def url(self, user: str = "simulator") -> str:
         """An MQTT URL with a service account's credentials."""
@@ -194,15 +220,23 @@ class ThrowawayBroker:
         return f"amqp://{user}:{DEV_SERVICE_ACCOUNTS[user]}@127.0.0.1:{self.node.amqp_port}/%2F"
 
 
-def throwaway_cluster(base: Path, size: int = 3) -> list[ThrowawayBroker]:
+def throwaway_cluster(
+    base: Path, database_url: str | None = None, size: int = 3
+) -> list[ThrowawayBroker]:
     """`size` nodes clustered on this machine, with the project's accounts and queue.
 
-    The first node starts alone; the others join it (classic peer discovery).
+    The first node starts alone; the others join it (classic peer discovery). Each node asks
+    an auth service of its own, as in production, where one runs beside each node.
     """
     names = [f"c{i}-{uuid.uuid4().hex[:6]}" for i in range(size)]
     seed = f"{names[0]}@localhost"
     nodes = [
-        ThrowawayBroker(state_dir=base / name, name=name, cluster=[] if i == 0 else [seed])
+        ThrowawayBroker(
+            state_dir=base / name,
+            database_url=database_url,
+            name=name,
+            cluster=[] if i == 0 else [seed],
+        )
         for i, name in enumerate(names)
     ]
     nodes[0].start(bootstrap_accounts=False)

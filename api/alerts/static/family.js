@@ -1,9 +1,10 @@
 // The family page: one's own elder on a phone. Latest position (map, age, accuracy), today's
-// steps and vitals, open SOS/falls and what staff did, bookings and time-bank balance.
+// steps and vitals, open SOS/falls and what staff did, a rating of each resolved one,
+// bookings and time-bank balance.
 // The API decides what this account may see; the page only asks for its linked elders.
 "use strict";
 
-import { api, setToken } from "./api.js";
+import { api, send, setToken } from "./api.js";
 import { $, el } from "./dom.js";
 import { duration, loadCatalogue, locale, localTime, t } from "./i18n.js";
 import { changeLanguage, logInFromForm, showLogin, showPage } from "./pages.js";
@@ -79,6 +80,7 @@ async function show(residentId) {
   showPosition(latest, fences, elder.timezone);
   showVitals(vitals, elder.timezone);
   showUrgent(urgent, elder.timezone);
+  showToRate(urgent, elder.timezone);
   showBookings(bookings, balance, elder.timezone);
   document.body.dataset.loads = String(Number(document.body.dataset.loads || 0) + 1);
 }
@@ -128,6 +130,33 @@ function showUrgent(urgent, zone) {
     t("family.alerts.item", { time: localTime(a.opened_at, zone), rule: ruleName(a.rule), status: statusName(a.status) }),
     el("ul", {}, ...a.actions.map((action) => el("li", {}, actionText(action, zone))))))
     : [el("li", { className: "none" }, t("family.alerts.none"))]));
+}
+
+function showToRate(urgent, zone) {
+  const items = urgent ? urgent.to_rate : [];
+  $("rate-card").hidden = items.length === 0 && !$("rate-message").textContent;
+  $("to-rate").replaceChildren(...items.map((a) => rateForm(a, zone)));
+}
+
+function rateForm(alert, zone) {
+  const scores = [5, 4, 3, 2, 1].map((score) => el("option", { value: score }, t("family.rate.score", { score })));
+  const score = el("select", { name: "score", className: "score" }, ...scores);
+  const comment = el("input", { name: "comment", className: "comment", maxLength: 500, placeholder: t("family.rate.comment") });
+  const form = el("form", { "data-alert-id": alert.alert_id },
+    el("p", {}, t("family.rate.item", { time: localTime(alert.opened_at, zone), rule: ruleName(alert.rule) })),
+    score, comment, el("button", { type: "submit" }, t("family.rate.submit")));
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await send(`/family/alerts/${alert.alert_id}/rating`, { score: Number(score.value), comment: comment.value });
+      $("rate-message").textContent = t("family.rate.thanks");
+    } catch (error) {
+      if (error.status === 401) return;
+      $("rate-message").textContent = t("family.rate.failed", { error: error.message });
+    }
+    await show(state.elder.resident_id);
+  });
+  return el("li", {}, form);
 }
 
 function showBookings(bookings, balance, zone) {

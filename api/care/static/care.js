@@ -84,7 +84,9 @@
 
   async function refresh() {
     const body = await api("/care/daily");
-    $("generated").textContent = `${t("care.page.generated")} ${body.generated_local}`;
+    const until = body.data_until_local || t("care.page.no_rollup");
+    $("generated").textContent = `${t("care.page.generated")} ${body.generated_local} · `
+      + `${t("care.page.data_until")} ${until}`;
     $("rows").replaceChildren(...body.items.map(row));
     $("empty").hidden = body.items.length > 0;
     $("error").textContent = "";
@@ -103,6 +105,9 @@
     $("list-view").hidden = false;
     try { await refresh(); } catch (error) { $("error").textContent = error.message; }
   }
+
+  // The other tabs (sections.js) share the session, the API call and the texts.
+  window.carePage = { api, el, t, $, token: () => state.token };
 
   document.addEventListener("DOMContentLoaded", async () => {
     $("login-form").addEventListener("submit", login);

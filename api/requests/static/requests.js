@@ -135,6 +135,9 @@
     const d = entry.data || {};
     const parts = [t(`request.event.${entry.kind}`)];
     if (d.targets) parts.push(d.targets.map((x) => t(`target.${x}`)).join("、"));
+    if (d.target) parts.push(t(`target.${d.target}`));
+    if (d.reason) parts.push(d.reason);
+    if (d.why) parts.push(t(`request.status.${d.why}`));
     if (d.responsible && d.responsible.length) parts.push(d.responsible.map((p) => p.full_name || `#${p.account_id}`).join("、"));
     for (const key of ["text", "resolution", "report", "comment"]) if (d[key]) parts.push(d[key]);
     if (d.score) parts.push(`${d.score}/5`);

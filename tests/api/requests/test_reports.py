@@ -43,6 +43,9 @@ def test_assessment_figures_match_hand_computed_values(api, world, clock, make_a
     api.post(f"/requests/{r4}/replies", json={"text": "已报修"}, headers=worker)
     at(clock, hours=2)
     api.post(f"/requests/{r2}/acknowledge", headers=worker)
+    # The heating company is summoned to R2 before its ratings: its figures follow R2's.
+    summon = {"departments": [{"code": "heating_company", "due_hours": 48}]}
+    assert api.post(f"/requests/{r2}/departments", json=summon, headers=worker).status_code == 201
     api.post(f"/requests/{r1}/resolve", json={"resolution": "已换灯"}, headers=worker)
     api.post(f"/requests/{r1}/rating", json={"score": 5}, headers=fam)
     at(clock, hours=30)
@@ -80,6 +83,10 @@ def test_assessment_figures_match_hand_computed_values(api, world, clock, make_a
     assert figures["物业公司"]["resolution_rate"] == 1.0
     assert figures["城市管理"]["first_response_median_s"] is None
     assert figures["城市管理"]["answered_24h_share"] == 0.0
+    # R2 was reopened after its low rating, and its latest rating is 4.
+    heating = figures["供热公司"]
+    assert (heating["reopen_rate"], heating["satisfaction"], heating["rated"]) == (1.0, 4.0, 1)
+    assert (figures["物业公司"]["reopen_rate"], figures["物业公司"]["satisfaction"]) == (0.0, 5.0)
     # The other grid's director sees none of it.
     other = api.get("/reports/requests", params=q | {"by": "grid"}, headers=w["director_b"].headers)
     assert other.json()["rows"] == []
