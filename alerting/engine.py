@@ -14,7 +14,13 @@ import psycopg
 
 from alerting.alerts import service as alerts
 from alerting.geo.fences import FenceSet, FenceSpec, build_fence_set
-from alerting.rules.common import CRITICAL, Finding, Fleet, sort_by_band_time
+from alerting.rules.common import (
+    CRITICAL,
+    Finding,
+    Fleet,
+    last_row_of_each_band,
+    sort_by_band_time,
+)
 from alerting.rules.device import evaluate_device_health, evaluate_inactivity
 from alerting.rules.geofence import Fixes, evaluate_geofences
 from alerting.rules.thresholds import Params, load_overrides
@@ -63,6 +69,8 @@ class Engine:
             np.zeros((0, 24), dtype=bool),
         )
         self._fence_signature: tuple | None = None
+        self.bound_ms = np.zeros(0, dtype=np.int64)  # rows before a band's binding are not its
+        self.rows_read = 0  # telemetry and fix rows fetched, for the benchmark
 
     def owns(self, device_id: str) -> bool:
         s = self.settings
@@ -75,7 +83,8 @@ class Engine:
         rows = conn.execute(
             """SELECT d.device_id, coalesce(r.resident_id, -1), coalesce(r.living_alone, false),
                       coalesce(r.disabled, false), coalesce(r.low_income, false),
-                      coalesce(r.timezone, 'Asia/Shanghai')
+                      coalesce(r.timezone, 'Asia/Shanghai'),
+                      (extract(epoch FROM d.bound_at) * 1000)::bigint
                FROM devices d LEFT JOIN residents r USING (resident_id)
                WHERE d.state = 'active' ORDER BY d.device_id"""
         ).fetchall()
@@ -96,6 +105,9 @@ class Engine:
             disabled=_col(rows, 3, bool),
             low_income=_col(rows, 4, bool),
             utc_offset_ms=np.array([offsets[r[5]] for r in rows], dtype=np.int64),
+        )
+        self.bound_ms = np.array(
+            [np.iinfo(np.int64).min if r[6] is None else r[6] for r in rows], dtype=np.int64
         )
         self.params = Params(self.fleet.resident_ids, load_overrides(conn))
         specs, signature = self._load_fences(conn)
@@ -174,6 +186,7 @@ class Engine:
                WHERE device_id = ANY(%s) AND t >= %s AND received_at <= %s AND {SINCE_BOUND}""",
             (device_ids, since, now),
         ).fetchall()
+        self.rows_read += len(rows)
         codes = self.fleet.codes_of([r[0] for r in rows])
         tel = Telemetry(codes, _col(rows, 1, np.int64), *(_col(rows, i) for i in range(2, 7)))
         return tel.take(sort_by_band_time(tel.codes, tel.t_ms))
@@ -186,6 +199,7 @@ class Engine:
                WHERE device_id = ANY(%s) AND t >= %s AND received_at <= %s AND {SINCE_BOUND}""",
             (device_ids, since, now),
         ).fetchall()
+        self.rows_read += len(rows)
         codes = self.fleet.codes_of([r[0] for r in rows])
         fixes = Fixes(codes, _col(rows, 1, np.int64), _col(rows, 2), _col(rows, 3), _col(rows, 4))
         return fixes.take(sort_by_band_time(fixes.codes, fixes.t_ms))
@@ -233,14 +247,20 @@ class Engine:
     def evaluate_bands(
         self, conn, *, now: datetime, device_ids: list[str] | None = None
     ) -> list[Finding]:
-        """Vitals, wear and geofence findings for the given bands (all of the shard if None)."""
+        """Vitals, wear and geofence findings for the given bands (all of the shard if None).
+
+        Reads every band's whole look-back: the reference the incremental engine matches.
+        """
         ids, _ = self._codes(device_ids)
         if not ids:
             return []
         since = now - timedelta(seconds=self.settings.alerting_lookback_s)
         tel = self.load_telemetry(conn, ids, since, now)
         fixes = self.load_fixes(conn, ids, since, now)
-        _, _, _, charging = self._device_state(conn)
+        return self.evaluate_rows(conn, tel, fixes, now=now)
+
+    def evaluate_rows(self, conn, tel: Telemetry, fixes: Fixes, *, now: datetime) -> list[Finding]:
+        """Vitals, wear and geofence findings over the given bands' look-back rows."""
         mean, std, ok = self.baseline
         now_ms = _ms(now)
         found = evaluate_vitals(
@@ -251,11 +271,26 @@ class Engine:
             baseline_hr=mean,
             baseline_std=std,
             baseline_ok=ok,
-            charging=charging,
+            charging=self._charging_of_bands_off(conn, tel),
             open_not_worn=self._open_flags(conn, "band_not_worn"),
         )
         found += evaluate_geofences(self.fleet, self.params, self.fences, fixes, now_ms)
         return found
+
+    def _charging_of_bands_off(self, conn, tel: Telemetry) -> np.ndarray:
+        """Charging flags of the bands whose last wear reading is off (the only ones it decides)."""
+        charging = np.zeros(len(self.fleet.device_ids), dtype=bool)
+        have = np.flatnonzero(~np.isnan(tel.worn))
+        last = have[last_row_of_each_band(tel.codes[have])]
+        off = tel.codes[last[tel.worn[last] == 0.0]]
+        if len(off):
+            rows = conn.execute(
+                "SELECT device_id FROM device_status WHERE device_id = ANY(%s) AND charging",
+                ([str(d) for d in self.fleet.device_ids[off]],),
+            ).fetchall()
+            codes = self.fleet.codes_of([r[0] for r in rows])
+            charging[codes[codes >= 0]] = True
+        return charging
 
     def evaluate_health(self, conn, *, now: datetime) -> list[Finding]:
         """Offline and low-battery findings for the whole shard."""

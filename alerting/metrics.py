@@ -84,6 +84,16 @@ class AlertingMetrics:
             "SOS/fall events whose alert could not be written (retried)",
             registry=r,
         )
+        self.rows_read = Gauge(
+            "eldercare_alerting_rows_read",
+            "Telemetry and fix rows the band evaluation fetched from PostgreSQL since the start",
+            registry=r,
+        )
+        self.bands_tracked = Gauge(
+            "eldercare_alerting_bands_tracked",
+            "Bands whose look-back the engine holds (the rest are being read after a start)",
+            registry=r,
+        )
 
     def attempt(self, channel: str, outcome: str, error: str | None = None) -> None:
         """Count one attempt (and its failure reason)."""

@@ -5,7 +5,9 @@ Loops (each a named thread with its own connection, restarted with jittered back
   an earlier shard count); SOS/fall events are applied at once, touched bands are handed to
   the band worker; entries are acknowledged after that, except those with an SOS/fall that
   failed: read again after 5 s.
-- bands: evaluates the bands with fresh data (bursts coalesced), off the SOS path.
+- bands: evaluates the bands with fresh data (bursts coalesced), off the SOS path; with
+  alerting_incremental from windows kept in memory, reading new rows only (band_worker.py).
+- rebuild: reads the history of bands not tracked yet (all after a start), in the background.
 - sweep: every alerting_sweep_s, all bands of the shard (catches lost stream entries and
   conditions completed by time: not worn, geofence dwell) and SOS/fall events past the watermark
   (which stops short of the first event that failed, so the next sweep retries it).
@@ -22,7 +24,6 @@ Loops (each a named thread with its own connection, restarted with jittered back
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -36,6 +37,7 @@ import redis
 from alerting import request_ladder
 from alerting.alerts import escalation, unreached, watchdog
 from alerting.alerts import service as alerts
+from alerting.band_worker import BandWorker
 from alerting.dispatcher import Dispatcher, purge_delivered
 from alerting.engine import Engine, apply_findings, refresh_baselines
 from alerting.http import AlertingHttp
@@ -88,11 +90,13 @@ class AlertingService:
         s = settings
         self.group = keys.stored_stream_group(s.alerting_shard_index, s.alerting_shard_count)
         self.lanes = lanes_for(settings)
-        # Bands with fresh data, handed from the stream loop to the band worker. A crash loses
-        # at most this set; the sweep re-evaluates every band within alerting_sweep_s.
-        self._dirty: set[str] = set()
-        self._dirty_lock = threading.Lock()
-        self._dirty_event = threading.Event()
+        self.band_worker = BandWorker(
+            settings,
+            clock=clock,
+            stopping=self.stopping,
+            connect=self._connect,
+            wake_dispatcher=self._wake_dispatcher,
+        )
         self.failed_events = 0  # SOS/fall events whose alert could not be written, so far
         self.metrics = AlertingMetrics()
         self.http = AlertingHttp(settings, self.metrics.registry, clock)
@@ -126,8 +130,9 @@ class AlertingService:
         self.loops.start(
             {
                 "stream": self._stream_loop,
-                "bands": self._bands_loop,
+                "bands": self.band_worker.hot_loop,
                 "sweep": self._sweep_loop,
+                "rebuild": self.band_worker.rebuild_loop,
                 "tick": self._tick_loop,
                 "escalation": self._escalation_loop,
                 "watchdog": self._watchdog_loop,
@@ -185,9 +190,7 @@ class AlertingService:
         if changed:
             self._wake_dispatcher(r)
         if bands:
-            with self._dirty_lock:
-                self._dirty.update(bands)
-            self._dirty_event.set()
+            self.band_worker.mark_dirty(bands)
         return {i for i, found in events_of.items() if any(_key(e) in failed for e in found)}
 
     def _apply_events(
@@ -233,30 +236,9 @@ class AlertingService:
         except psycopg.Error:
             log.exception("could not raise the emergency_not_recorded alert either")
 
-    def _bands_loop(self) -> None:
-        """Evaluate bands with fresh data, coalescing bursts; never in the way of an SOS."""
-        r = connect_redis(self.settings)
-        engine = Engine(self.settings)
-        with self._connect() as conn:
-            engine.refresh(conn, now=self.clock())
-            refreshed = time.monotonic()
-            while not self.stopping.is_set():
-                if not self._dirty_event.wait(0.5):
-                    continue
-                with self._dirty_lock:
-                    bands, self._dirty = sorted(self._dirty), set()
-                    self._dirty_event.clear()
-                if time.monotonic() - refreshed > 60:
-                    engine.refresh(conn, now=self.clock())
-                    refreshed = time.monotonic()
-                now = self.clock()
-                found = engine.evaluate_bands(conn, now=now, device_ids=bands)
-                if apply_findings(conn, found, now=now):
-                    self._wake_dispatcher(r)
-
     def _sweep_loop(self) -> None:
         r = connect_redis(self.settings)
-        engine = Engine(self.settings)
+        engine = Engine(self.settings)  # SOS/fall events only
         baselines_at = 0.0
         with self._connect() as conn:
             while not self.stopping.is_set():
@@ -269,9 +251,10 @@ class AlertingService:
                     purge_delivered(conn, now=now)
                     baselines_at = time.monotonic()
                 with self.metrics.sweep_seconds.time():
-                    engine.refresh(conn, now=now)
                     changed = self.sweep_events(conn, engine, now=now)
-                    changed += apply_findings(conn, engine.evaluate_bands(conn, now=now), now=now)
+                    changed += apply_findings(
+                        conn, self.band_worker.evaluation.sweep(conn, now=now), now=now
+                    )
                 if changed:
                     self._wake_dispatcher(r)
                 self.stopping.wait(self.settings.alerting_sweep_s)
@@ -349,6 +332,7 @@ class AlertingService:
         with self._connect() as conn:
             while not self.stopping.is_set():
                 self.metrics.refresh_outbox(conn, now=self.clock())
+                self.band_worker.evaluation.report(self.metrics)
                 self.stopping.wait(5.0)
 
     def _dispatch_loop(self, lane: str) -> None:

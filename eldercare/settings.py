@@ -181,6 +181,8 @@ class Settings(BaseSettings):
     alerting_tick_s: float = 5.0  # time-driven rules (offline, not worn, dwell, inactivity)
     alerting_sweep_s: float = 30.0  # re-read the hypertables past the watermark
     alerting_lookback_s: int = 3600  # telemetry and fixes the vitals/geofence rules look at
+    # Keep each band's look-back in memory and read new rows only (False: re-read it each time)
+    alerting_incremental: bool = True
     alerting_band_interval_s: int = 60  # expected reporting interval of a band
     alerting_escalation_grace_s: int = 120  # watchdog: a step this late raises its own alert
     alerting_storm_min: int = 5  # this many held notifications to one recipient become one
