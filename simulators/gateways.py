@@ -115,10 +115,16 @@ def run_demo_gateways(settings: Settings, stop: threading.Event) -> int:
     if settings.environment != "development":
         log.error("the demo gateways run in development only, not in %s", settings.environment)
         return 2
-    servers = [serve(g) for g in demo_gateways(settings)]
-    for server in servers:
-        host, port = server.server_address[:2]
-        log.info("demo gateway listening on http://%s:%s", host, port)
+    servers = []
+    for gateway in demo_gateways(settings):
+        try:
+            servers.append(serve(gateway))
+        except OSError as exc:  # something answers there already (a real gateway?): leave it
+            log.warning(
+                "demo %s gateway not started on port %s: %s", gateway.name, gateway.port, exc
+            )
+            continue
+        log.info("demo %s gateway listening on %s:%s", gateway.name, gateway.host, gateway.port)
     stop.wait()
     for server in servers:
         server.shutdown()

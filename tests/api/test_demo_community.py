@@ -107,6 +107,10 @@ def test_run_shows_sos_fall_tachycardia_and_geofence_exit_within_60_s(
         broker_admin_url=broker.node.admin_url,
         # `run` starts the auth service on the address this broker asks (a free port).
         broker_auth_port=broker.node.auth_url.rsplit(":", 1)[1],
+        # and the demo gateways on free ports too, clear of anything on the default ones
+        alerting_community_gateway_url=f"http://127.0.0.1:{services.free_port()}/notify",
+        alerting_family_gateway_url=f"http://127.0.0.1:{services.free_port()}/notify",
+        alerting_gateway_120_url=f"http://127.0.0.1:{services.free_port()}/dispatch",
     )
     try:
         seen = _wait_for_rules(port, began, deadline_s=60.0)

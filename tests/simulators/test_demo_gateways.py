@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import threading
 
 import httpx
@@ -73,3 +75,16 @@ def test_refuses_to_run_outside_development(demo_settings):
     url = demo_settings.alerting_gateway_120_url
     with pytest.raises(httpx.ConnectError):
         httpx.post(url, content=b"{}")
+
+
+def test_a_port_in_use_is_left_to_what_listens_there(demo_settings, caplog):
+    caplog.set_level(logging.INFO, logger="simulators.gateways")
+    taken = demo_gateways(demo_settings)[0]
+    with socket.socket() as sock:
+        sock.bind((taken.host, taken.port))
+        sock.listen()
+        stop = threading.Event()
+        stop.set()
+        assert run_demo_gateways(demo_settings, stop) == 0
+    assert f"demo community gateway not started on port {taken.port}" in caplog.text
+    assert "demo 120 gateway listening" in caplog.text
