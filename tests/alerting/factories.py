@@ -65,14 +65,11 @@ def insert_telemetry(
         return [None if v is None or (isinstance(v, float) and np.isnan(v)) else v for v in values]
 
     hr_c, sbp_c, dbp_c, steps_c, worn_c = map(col, (hr, sbp, dbp, steps, worn))
-    # A given received_at is also when the row was stored, in the test's own time; without
-    # one the database stamps stored_at now, so the roll-ups count the rows as not yet rolled up.
-    stored = ", stored_at" if received_at else ""
     with (
         conn.cursor() as cur,
         cur.copy(
-            "COPY telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn, received_at"
-            f"{stored}) FROM STDIN"
+            "COPY telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn, received_at,"
+            " stored_at) FROM STDIN"
         ) as copy,
     ):
         for i in range(n):
@@ -86,7 +83,7 @@ def insert_telemetry(
                     _int(steps_c[i]),
                     None if worn_c[i] is None else bool(worn_c[i]),
                     received_at or t[i],
-                    *([received_at] if received_at else []),
+                    received_at or t[i],  # stored when received, in the test's own time
                 )
             )
 
