@@ -1,12 +1,10 @@
-"""New rows of a hypertable past a `stored_at` watermark, read once each.
+"""New rows of a hypertable past a `received_at` watermark, read once each.
 
-`stored_at` is set by the database when the storing transaction starts (migrations 038, 039),
-so a batch that ingest retried through a database outage counts as new when it finally
-commits, however old its `received_at`. A transaction still commits after rows stored later
-than its start, so each read first counts the rows of the last `recheck_s` before the
-watermark; when PostgreSQL holds more than were read, that stretch is read again (the store
-drops the repeats). Otherwise only rows past the watermark are read: rows read equal rows
-arriving.
+`received_at` is stamped when ingest receives a message, before its batch commits, so a row
+can become visible after rows received later than it. Each read therefore first counts the
+rows of the last `recheck_s` before the watermark; when PostgreSQL holds more than were read,
+that stretch is read again (the store drops the repeats). Otherwise only rows past the
+watermark are read: rows read equal rows arriving.
 """
 
 from __future__ import annotations
@@ -36,17 +34,17 @@ class RowFeed:
         self.columns = columns
         self.mark: datetime | None = None
         self.rows_read = 0  # rows fetched from PostgreSQL, for the benchmark and metrics
-        self._log_stored = np.zeros(0, dtype=np.int64)  # recent reads: stored_ms, t_ms
+        self._log_received = np.zeros(0, dtype=np.int64)  # recent reads: received_ms, t_ms
         self._log_t = np.zeros(0, dtype=np.int64)
 
     def start(self, mark: datetime) -> None:
-        """Read only rows stored after `mark` (older rows are the backfill's)."""
+        """Read only rows received after `mark` (older rows are the backfill's)."""
         self.mark = mark
 
     def read(
         self, conn, *, now: datetime, since: datetime, recheck_s: float, keep_log_s: float
     ) -> list[tuple]:
-        """Rows with t >= since stored in (mark, now], plus a recheck before the mark.
+        """Rows with t >= since received in (mark, now], plus a recheck before the mark.
 
         Rows: (device_id, t_ms, received_ms, *columns). Advances the mark to `now`.
         """
@@ -55,36 +53,35 @@ class RowFeed:
         start = self.mark
         if recheck_s > 0 and self._missed(conn, start - timedelta(seconds=recheck_s), since):
             start -= timedelta(seconds=recheck_s)
-        fetched = self._fetch(conn, start, now, since) if now > start else []
-        self.rows_read += len(fetched)
-        stored = np.array([r[-1] for r in fetched], dtype=np.int64)
-        t_ms = np.array([r[1] for r in fetched], dtype=np.int64)
-        self._remember(ms_floor(start), stored, t_ms, ms_floor(now) - int(keep_log_s * 1000))
+        rows = self._fetch(conn, start, now, since) if now > start else []
+        self.rows_read += len(rows)
+        received = np.array([r[2] for r in rows], dtype=np.int64)
+        t_ms = np.array([r[1] for r in rows], dtype=np.int64)
+        self._remember(ms_floor(start), received, t_ms, ms_floor(now) - int(keep_log_s * 1000))
         self.mark = max(now, self.mark)
-        return [r[:-1] for r in fetched]
+        return rows
 
     def _missed(self, conn, lo: datetime, since: datetime) -> bool:
         (stored,) = conn.execute(
             f"SELECT count(*) FROM {self.table}"
-            " WHERE stored_at > %s AND stored_at <= %s AND t >= %s",
+            " WHERE received_at > %s AND received_at <= %s AND t >= %s",
             (lo, self.mark, since),
         ).fetchone()
         lo_ms, mark_ms = ms_floor(lo), ms_floor(self.mark)  # type: ignore[arg-type]
-        seen = (self._log_stored > lo_ms) & (self._log_stored <= mark_ms)
+        seen = (self._log_received > lo_ms) & (self._log_received <= mark_ms)
         return stored > int((seen & (self._log_t >= ms_ceil(since))).sum())
 
     def _fetch(self, conn, start: datetime, now: datetime, since: datetime) -> list[tuple]:
         return conn.execute(
             f"""SELECT device_id, (extract(epoch FROM t) * 1000)::bigint,
-                       (extract(epoch FROM received_at) * 1000)::bigint, {self.columns},
-                       floor(extract(epoch FROM stored_at) * 1000)::bigint
+                       (extract(epoch FROM received_at) * 1000)::bigint, {self.columns}
                 FROM {self.table}
-                WHERE stored_at > %s AND stored_at <= %s AND t >= %s""",
+                WHERE received_at > %s AND received_at <= %s AND t >= %s""",
             (start, now, since),
         ).fetchall()
 
-    def _remember(self, start_ms: int, stored: np.ndarray, t_ms: np.ndarray, keep_ms: int):
+    def _remember(self, start_ms: int, received: np.ndarray, t_ms: np.ndarray, keep_ms: int):
         # Whatever was logged past `start` has just been read again: replace it.
-        old = (self._log_stored <= start_ms) & (self._log_stored > keep_ms)
-        self._log_stored = np.concatenate([self._log_stored[old], stored])
+        old = (self._log_received <= start_ms) & (self._log_received > keep_ms)
+        self._log_received = np.concatenate([self._log_received[old], received])
         self._log_t = np.concatenate([self._log_t[old], t_ms])

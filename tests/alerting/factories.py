@@ -68,8 +68,8 @@ def insert_telemetry(
     with (
         conn.cursor() as cur,
         cur.copy(
-            "COPY telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn, received_at,"
-            " stored_at) FROM STDIN"
+            "COPY telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn, received_at)"
+            " FROM STDIN"
         ) as copy,
     ):
         for i in range(n):
@@ -83,7 +83,6 @@ def insert_telemetry(
                     _int(steps_c[i]),
                     None if worn_c[i] is None else bool(worn_c[i]),
                     received_at or t[i],
-                    received_at or t[i],  # stored when received, in the test's own time
                 )
             )
 
@@ -96,13 +95,13 @@ def insert_fixes(conn, device_id: str, t, lat, lon, acc_m, *, src="gnss") -> Non
     with (
         conn.cursor() as cur,
         cur.copy(
-            "COPY location_fixes (device_id, t, lat, lon, acc_m, src, received_at, stored_at)"
-            " FROM STDIN"
+            "COPY location_fixes (device_id, t, lat, lon, acc_m, src, received_at) FROM STDIN"
         ) as copy,
     ):
         for i in range(len(t)):
-            position = (float(lat[i]), float(lon[i]), float(acc_m[i]))
-            copy.write_row((device_id, t[i], *position, src, t[i], t[i]))
+            copy.write_row(
+                (device_id, t[i], float(lat[i]), float(lon[i]), float(acc_m[i]), src, t[i])
+            )
 
 
 def insert_event(

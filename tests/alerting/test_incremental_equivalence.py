@@ -47,7 +47,6 @@ class World:
         delay = np.where(late_upload, self.rng.uniform(5, 40, len(tel.t_ms)) * 60_000, delay)
         self.tel_received = tel.t_ms + delay.astype(np.int64)
         self.tel_stored = np.zeros(len(tel.t_ms), dtype=bool)
-        self.tel_stored_ms = np.zeros(len(tel.t_ms), dtype=np.int64)  # its stored_at
         n_fix = N_MINUTES // 2
         self.fix_codes = np.repeat(np.arange(len(bands)), n_fix)
         self.fix_t = _ms(T0) + np.tile(np.arange(n_fix) * 120_000, len(bands)) + 500
@@ -59,21 +58,17 @@ class World:
         self.fix_acc = self.rng.choice([8.0, 25.0, 150.0], len(self.fix_t))
         self.fix_received = self.fix_t + self.rng.integers(200, 3000, len(self.fix_t))
         self.fix_stored = np.zeros(len(self.fix_t), dtype=bool)
-        self.fix_stored_ms = np.zeros(len(self.fix_t), dtype=np.int64)
 
     def store_until(self, now) -> None:
         """Store every row received by `now`; a few received just before the previous step
-        commit only now (they are still in an ingest batch, begun before the engine reads)."""
+        commit only now (they are still in an ingest batch when the engine reads)."""
         now_ms = _ms(now)
         due = ~self.tel_stored & (self.tel_received <= now_ms)
         held = due & (self.tel_received > now_ms - 8000) & (self.rng.random(len(due)) < 0.5)
-        self.tel_stored_ms[due] = now_ms
         self._copy_telemetry(np.flatnonzero(due & ~held))
         self.tel_received[held] = now_ms - self.rng.integers(1, 8000, held.sum())
-        self.tel_stored_ms[held] = self.tel_received[held]  # when their transaction began
         self.pending = np.flatnonzero(held)
         due = ~self.fix_stored & (self.fix_received <= now_ms)
-        self.fix_stored_ms[due] = now_ms
         self._copy_fixes(np.flatnonzero(due))
 
     def commit_held(self) -> None:
@@ -84,8 +79,8 @@ class World:
         with (
             self.db.cursor() as cur,
             cur.copy(
-                "COPY telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn, received_at,"
-                " stored_at) FROM STDIN"
+                "COPY telemetry_samples (device_id, t, hr, sbp, dbp, steps, worn, received_at)"
+                " FROM STDIN"
             ) as copy,
         ):
             for i in rows:
@@ -96,7 +91,6 @@ class World:
                         *(_int(v) for v in (tel.hr[i], tel.sbp[i], tel.dbp[i], tel.steps[i])),
                         None if np.isnan(tel.worn[i]) else bool(tel.worn[i]),
                         _at(self.tel_received[i]),
-                        _at(self.tel_stored_ms[i]),
                     )
                 )
         self.tel_stored[rows] = True
@@ -105,8 +99,7 @@ class World:
         with (
             self.db.cursor() as cur,
             cur.copy(
-                "COPY location_fixes (device_id, t, lat, lon, acc_m, src, received_at, stored_at)"
-                " FROM STDIN"
+                "COPY location_fixes (device_id, t, lat, lon, acc_m, src, received_at) FROM STDIN"
             ) as copy,
         ):
             for i in rows:
@@ -119,7 +112,6 @@ class World:
                         float(self.fix_acc[i]),
                         "gnss",
                         _at(self.fix_received[i]),
-                        _at(self.fix_stored_ms[i]),
                     )
                 )
         self.fix_stored[rows] = True
@@ -229,7 +221,7 @@ def test_backfill_reads_history_only_for_bands_taken_over(clean_alerts, settings
     window = {"a": now, "b": later, "since": later - timedelta(hours=1)}
     arrived = sum(
         db.execute(
-            f"""SELECT count(*) FROM {table} WHERE stored_at > %(a)s AND stored_at <= %(b)s
+            f"""SELECT count(*) FROM {table} WHERE received_at > %(a)s AND received_at <= %(b)s
                 AND t >= %(since)s""",
             window,
         ).fetchone()[0]
@@ -243,8 +235,8 @@ def test_backfill_reads_history_only_for_bands_taken_over(clean_alerts, settings
 def test_row_committed_a_minute_late_is_read_by_the_next_sweep(
     clean_alerts, settings, new_band_ids
 ):
-    """A stalled ingest transaction, begun a minute before the engine's last read, commits its
-    rows now: the hot path's 10 s recheck misses them, the sweep's 5 min recheck reads them."""
+    """A stalled ingest batch commits rows stamped a minute before the engine's last read: the
+    hot path's 10 s recheck misses them, the sweep's 5 min recheck reads them."""
     db = clean_alerts
     (band,) = new_band_ids(1)
     make_resident(db, band)
@@ -265,31 +257,3 @@ def test_row_committed_a_minute_late_is_read_by_the_next_sweep(
     assert held() == []
     incremental.catch_up(db, now=now + timedelta(seconds=40), recheck_s=RECHECK_SWEEP_S)
     assert held() == [_ms(stamped)]
-
-
-def test_batch_retried_through_a_database_outage_is_read_as_soon_as_it_commits(
-    clean_alerts, settings, new_band_ids
-):
-    """Ingest held a batch through a 20-minute outage: received long before the engine's last
-    read, stored after it. New by stored_at, the hot path reads it at once (a received_at
-    watermark left it to the next read of the band's whole history)."""
-    db = clean_alerts
-    (band,) = new_band_ids(1)
-    make_resident(db, band)
-    now = T0 + timedelta(minutes=60)
-    incremental = IncrementalEngine(settings)
-    incremental.refresh(db, now=now)
-    incremental.backfill(db, [band], now=now)
-    incremental.catch_up(db, now=now)
-    received = now - timedelta(minutes=20)
-    sample_t = received - timedelta(seconds=1)
-    db.execute(
-        """INSERT INTO telemetry_samples (device_id, t, hr, steps, worn, received_at, stored_at)
-           VALUES (%s, %s, 70, 0, true, %s, %s)""",
-        (band, sample_t, received, now + timedelta(seconds=5)),
-    )
-    incremental.catch_up(db, now=now + timedelta(seconds=10))
-    tel, _ = incremental.gather(
-        incremental.engine.fleet.codes_of([band]), now=now + timedelta(seconds=10)
-    )
-    assert _ms(sample_t) in tel.t_ms.tolist()
