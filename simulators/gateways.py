@@ -57,10 +57,17 @@ class StandInGateway:
 
 
 def _summary(notice: object) -> str:
-    """Kind and alert of a notice, never its personal data (positions, names, phones)."""
+    """Target, rule and alert of a notice, never its personal data (names, phones, positions)."""
     if not isinstance(notice, dict):
         return "?"
-    return " ".join(f"{k}={notice[k]}" for k in ("kind", "rule", "alert_id") if k in notice)
+    nested = notice.get("alert")
+    alert: dict = nested if isinstance(nested, dict) else notice
+    parts = {
+        "target": notice.get("target"),
+        "rule": alert.get("rule") or alert.get("kind"),  # the 120 payload names it `kind`
+        "alert_id": alert.get("alert_id"),
+    }
+    return " ".join(f"{key}={value}" for key, value in parts.items() if value is not None)
 
 
 def demo_gateways(settings: Settings) -> list[StandInGateway]:

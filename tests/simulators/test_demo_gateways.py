@@ -88,3 +88,16 @@ def test_a_port_in_use_is_left_to_what_listens_there(demo_settings, caplog):
         assert run_demo_gateways(demo_settings, stop) == 0
     assert f"demo community gateway not started on port {taken.port}" in caplog.text
     assert "demo 120 gateway listening" in caplog.text
+
+
+def test_the_log_line_names_the_notice_but_none_of_its_personal_data(
+    running, redis_client, demo_settings, caplog
+):
+    caplog.set_level(logging.INFO, logger="simulators.gateways")
+    notice = {
+        "target": "grid_worker",
+        "alert": {"alert_id": 9, "rule": "fall", "resident_name": "王秀英"},
+    }
+    assert Dispatcher(demo_settings, redis_client).send("community_gateway", "k", notice).delivered
+    assert "target=grid_worker rule=fall alert_id=9" in caplog.text
+    assert "王秀英" not in caplog.text
